@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sequent",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sequent", targets: ["sequent"]),
+        .library(name: "SequentNN", targets: ["SequentNN"]),
+        .library(name: "SequentData", targets: ["SequentData"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries (Debian packages; see README and .ci/run).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "SequentNN", dependencies: ["CBLAS"]),
+        .target(name: "SequentData", dependencies: ["SequentNN", "CZlib"]),
+        .target(name: "SequentService", dependencies: [
+            "SequentNN", "SequentData",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "sequent", dependencies: [
+            "SequentService", "SequentNN", "SequentData",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
+        .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
+        .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
+    ]
+)

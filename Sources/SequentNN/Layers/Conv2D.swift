@@ -1,0 +1,226 @@
+/// 2-D convolution over NHWC input with an HWIO kernel `(KH, KW, C, F)` (Keras's layout).
+///
+/// Implemented as im2col + one sgemm: each output pixel's receptive field becomes a row of
+/// `col [OH·OW, KH·KW·C]`, so `Y [OH·OW, F] = col · kernel` lands directly in NHWC. Samples are processed in
+/// chunks that keep `col` within a fixed budget, so large images do not need gigabytes of scratch.
+public final class Conv2D: Layer, @unchecked Sendable {
+    public let typeName = "Conv2D"
+    public var name: String
+    public let filters: Int
+    public let kernelSize: [Int]
+    public let strides: [Int]
+    public let padding: Padding
+    public let activation: Activation
+    public let useBias: Bool
+    public let kernelInitializer: Initializer
+    public var deferActivation = false
+    public private(set) var outputShape: [Int] = []
+    public private(set) var parameters: [ParameterSpec] = []
+    private(set) var g = WindowGeometry()
+
+    /// Upper bound on im2col floats per chunk (16 MiB): big enough for a whole Fashion-MNIST batch, so its
+    /// GEMMs are large, small enough that 300×300 images do not blow up memory.
+    static let colBudget = 4 << 20
+
+    public init(filters: Int, kernelSize: [Int], strides: [Int] = [1, 1], padding: Padding = .valid,
+                activation: Activation = .linear, useBias: Bool = true,
+                kernelInitializer: Initializer = .glorotUniform, name: String = "") throws {
+        guard filters > 0 else { throw ConfigError(field: "filters", detail: "must be > 0, got \(filters)") }
+        try WindowGeometry.validatePositive(kernelSize, field: "kernel_size")
+        try WindowGeometry.validatePositive(strides, field: "strides")
+        self.filters = filters
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.name = name
+    }
+
+    private var patch: Int { g.kh * g.kw * g.c }          // K of the GEMM
+    private var pixels: Int { g.oh * g.ow }               // output pixels per sample
+    /// Samples per im2col chunk.
+    var chunk: Int { max(1, Conv2D.colBudget / max(1, pixels * patch)) }
+
+    public func build(inputShape: [Int]) throws {
+        g = try WindowGeometry(input: inputShape, window: kernelSize, strides: strides, padding: padding,
+                               what: "kernel_size")
+        outputShape = [g.oh, g.ow, filters]
+        parameters = [ParameterSpec(name: "kernel", shape: [g.kh, g.kw, g.c, filters], initializer: kernelInitializer)]
+        if useBias { parameters.append(ParameterSpec(name: "bias", shape: [filters], initializer: .zeros)) }
+    }
+
+    public var forwardFlops: Int { 2 * pixels * patch * filters }
+
+    /// col for `min(n, chunk)` samples, then the same again for its gradient.
+    public func scratchCount(batch n: Int) -> Int { 2 * min(n, chunk) * pixels * patch }
+
+    /// Fills `col` for `count` samples starting at `x` (zeros where the window hangs over the padding).
+    func im2col(_ x: UnsafePointer<Float>, count: Int, col: UnsafeMutablePointer<Float>) {
+        let (h, w, c) = (g.h, g.w, g.c)
+        var row = col
+        for s in 0..<count {
+            let img = x + s * h * w * c
+            for oy in 0..<g.oh {
+                for ox in 0..<g.ow {
+                    var dst = row
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.sh + ky - g.padTop
+                        if iy < 0 || iy >= h {
+                            dst.update(repeating: 0, count: g.kw * c)
+                            dst += g.kw * c
+                            continue
+                        }
+                        let ix0 = ox * g.sw - g.padLeft
+                        if ix0 >= 0 && ix0 + g.kw <= w {
+                            // The whole kernel row is inside the image: one contiguous copy of KW·C floats.
+                            dst.update(from: img + (iy * w + ix0) * c, count: g.kw * c)
+                            dst += g.kw * c
+                        } else {
+                            for kx in 0..<g.kw {
+                                let ix = ix0 + kx
+                                if ix < 0 || ix >= w { dst.update(repeating: 0, count: c) }
+                                else { dst.update(from: img + (iy * w + ix) * c, count: c) }
+                                dst += c
+                            }
+                        }
+                    }
+                    row += patch
+                }
+            }
+        }
+    }
+
+    /// Adds `dcol` back into the image gradient `dx` (the adjoint of `im2col`).
+    func col2im(_ dcol: UnsafePointer<Float>, count: Int, dx: UnsafeMutablePointer<Float>) {
+        let (h, w, c) = (g.h, g.w, g.c)
+        var row = dcol
+        for s in 0..<count {
+            let img = dx + s * h * w * c
+            for oy in 0..<g.oh {
+                for ox in 0..<g.ow {
+                    var src = row
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.sh + ky - g.padTop
+                        for kx in 0..<g.kw {
+                            let ix = ox * g.sw + kx - g.padLeft
+                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                let d = img + (iy * w + ix) * c
+                                for ch in 0..<c { d[ch] += src[ch] }
+                            }
+                            src += c
+                        }
+                    }
+                    row += patch
+                }
+            }
+        }
+    }
+
+    public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
+                        params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        let inCount = g.h * g.w * g.c, outCount = pixels * filters
+        var s0 = 0
+        while s0 < n {
+            let count = min(chunk, n - s0)
+            let m = count * pixels
+            let yc = y + s0 * outCount
+            // 1×1 stride-1 convolutions need no im2col: the input already is the matrix.
+            let a: UnsafePointer<Float>
+            if patch == g.c && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0 {
+                a = UnsafePointer(x + s0 * inCount)
+            } else {
+                im2col(x + s0 * inCount, count: count, col: scratch)
+                a = UnsafePointer(scratch)
+            }
+            if useBias {
+                let bias = params + patch * filters
+                for r in 0..<m { (yc + r * filters).update(from: bias, count: filters) }
+            }
+            BLAS.sgemm(m: m, n: filters, k: patch, a: a, lda: patch, b: params, ldb: filters,
+                       beta: useBias ? 1 : 0, c: yc, ldc: filters)
+            s0 += count
+        }
+        if !deferActivation { activation.apply(y, rows: n * pixels, width: filters) }
+    }
+
+    public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, n: Int, params: UnsafePointer<Float>,
+                         grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                         context: ForwardContext) {
+        if !deferActivation { activation.backward(y: y, dy: dy, rows: n * pixels, width: filters) }
+        let inCount = g.h * g.w * g.c, outCount = pixels * filters
+        let direct = patch == g.c && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0
+        let dcol = scratch + min(n, chunk) * pixels * patch
+        if let dx { dx.update(repeating: 0, count: n * inCount) }
+        if useBias {
+            let db = grads + patch * filters
+            for r in 0..<(n * pixels) {
+                let row = dy + r * filters
+                for f in 0..<filters { db[f] += row[f] }
+            }
+        }
+        var s0 = 0
+        while s0 < n {
+            let count = min(chunk, n - s0)
+            let m = count * pixels
+            let dyc = dy + s0 * outCount
+            let a: UnsafePointer<Float>
+            if direct {
+                a = UnsafePointer(x + s0 * inCount)
+            } else {
+                // The forward pass left this chunk's col in scratch only when the batch was a single chunk.
+                if n > chunk { im2col(x + s0 * inCount, count: count, col: scratch) }
+                a = UnsafePointer(scratch)
+            }
+            // dKernel += colᵀ · dZ
+            BLAS.sgemm(transA: true, m: patch, n: filters, k: m, a: a, lda: patch, b: dyc, ldb: filters,
+                       beta: 1, c: grads, ldc: filters)
+            if let dx {
+                if direct {
+                    BLAS.sgemm(transB: true, m: m, n: patch, k: filters, a: dyc, lda: filters, b: params,
+                               ldb: filters, beta: 0, c: dx + s0 * inCount, ldc: patch)
+                } else {
+                    // dcol = dZ · Kernelᵀ, then scatter-add into dx.
+                    BLAS.sgemm(transB: true, m: m, n: patch, k: filters, a: dyc, lda: filters, b: params,
+                               ldb: filters, beta: 0, c: dcol, ldc: patch)
+                    col2im(dcol, count: count, dx: dx + s0 * inCount)
+                }
+            }
+            s0 += count
+        }
+    }
+
+    public var config: [String: JSONValue] {
+        ["filters": .number(Double(filters)), "kernel_size": .ints(kernelSize), "strides": .ints(strides),
+         "padding": .string(padding.rawValue), "activation": .string(activation.rawValue),
+         "use_bias": .bool(useBias), "kernel_initializer": .string(kernelInitializer.rawValue)]
+    }
+
+    /// Reference kernel for tests: the convolution as six plain loops straight from its definition.
+    func referenceForward(x: [Float], kernel: [Float], bias: [Float]?, n: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: n * pixels * filters)
+        for s in 0..<n {
+            for oy in 0..<g.oh {
+                for ox in 0..<g.ow {
+                    for f in 0..<filters {
+                        var acc: Float = bias?[f] ?? 0
+                        for ky in 0..<g.kh {
+                            for kx in 0..<g.kw {
+                                let iy = oy * g.sh + ky - g.padTop, ix = ox * g.sw + kx - g.padLeft
+                                guard iy >= 0, iy < g.h, ix >= 0, ix < g.w else { continue }
+                                for ch in 0..<g.c {
+                                    acc += x[((s * g.h + iy) * g.w + ix) * g.c + ch]
+                                        * kernel[((ky * g.kw + kx) * g.c + ch) * filters + f]
+                                }
+                            }
+                        }
+                        y[((s * g.oh + oy) * g.ow + ox) * filters + f] = acc
+                    }
+                }
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,95 @@
+/// Fully connected layer: `y = activation(x · kernel + bias)` over the last axis.
+///
+/// Kernel `(IN, OUT)` as Keras stores it. Any leading per-sample dimensions are folded into the rows:
+/// X [M, IN] with M = N × leading.
+public final class Dense: Layer, @unchecked Sendable {
+    public let typeName = "Dense"
+    public var name: String
+    public let units: Int
+    public let activation: Activation
+    public let useBias: Bool
+    public let kernelInitializer: Initializer
+    public var deferActivation = false
+    public private(set) var outputShape: [Int] = []
+    public private(set) var parameters: [ParameterSpec] = []
+    private var inputs = 0   // IN
+    private var rowsPerSample = 1
+
+    public init(units: Int, activation: Activation = .linear, useBias: Bool = true,
+                kernelInitializer: Initializer = .glorotUniform, name: String = "") throws {
+        guard units > 0 else { throw ConfigError(field: "units", detail: "must be > 0, got \(units)") }
+        self.units = units
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.name = name
+    }
+
+    public func build(inputShape: [Int]) throws {
+        guard let last = inputShape.last, last > 0 else {
+            throw ConfigError(field: "", detail: "needs an input with a last dimension > 0, got \(inputShape)")
+        }
+        inputs = last
+        rowsPerSample = inputShape.dropLast().reduce(1, *)
+        outputShape = inputShape.dropLast() + [units]
+        parameters = [ParameterSpec(name: "kernel", shape: [inputs, units], initializer: kernelInitializer)]
+        if useBias { parameters.append(ParameterSpec(name: "bias", shape: [units], initializer: .zeros)) }
+    }
+
+    public var forwardFlops: Int { 2 * rowsPerSample * inputs * units }
+
+    public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
+                        params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        let m = n * rowsPerSample
+        let kernel = params
+        if useBias {
+            // Start from the bias rows and accumulate the product into them (beta = 1): one pass fewer.
+            let bias = params + inputs * units
+            for r in 0..<m { (y + r * units).update(from: bias, count: units) }
+        }
+        BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: kernel, ldb: units,
+                   beta: useBias ? 1 : 0, c: y, ldc: units)
+        if !deferActivation { activation.apply(y, rows: m, width: units) }
+    }
+
+    public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, n: Int, params: UnsafePointer<Float>,
+                         grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                         context: ForwardContext) {
+        let m = n * rowsPerSample
+        if !deferActivation { activation.backward(y: y, dy: dy, rows: m, width: units) }
+        // dKernel += Xᵀ · dZ
+        BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
+                   beta: 1, c: grads, ldc: units)
+        if useBias {
+            let db = grads + inputs * units
+            for r in 0..<m {
+                let row = dy + r * units
+                for j in 0..<units { db[j] += row[j] }
+            }
+        }
+        // dX = dZ · Kernelᵀ
+        if let dx {
+            BLAS.sgemm(transB: true, m: m, n: inputs, k: units, a: dy, lda: units, b: params, ldb: units,
+                       beta: 0, c: dx, ldc: inputs)
+        }
+    }
+
+    public var config: [String: JSONValue] {
+        ["units": .number(Double(units)), "activation": .string(activation.rawValue), "use_bias": .bool(useBias),
+         "kernel_initializer": .string(kernelInitializer.rawValue)]
+    }
+
+    /// Reference kernel (plain loops, no BLAS) for tests: `y = x · kernel + bias`, before activation.
+    static func referenceForward(x: [Float], kernel: [Float], bias: [Float]?, m: Int, inputs: Int, units: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: m * units)
+        for r in 0..<m {
+            for j in 0..<units {
+                var s: Float = bias?[j] ?? 0
+                for i in 0..<inputs { s += x[r * inputs + i] * kernel[i * units + j] }
+                y[r * units + j] = s
+            }
+        }
+        return y
+    }
+}

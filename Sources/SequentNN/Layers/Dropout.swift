@@ -1,0 +1,60 @@
+/// Inverted dropout: while training, each value is zeroed with probability `rate` and the survivors are scaled
+/// by `1 / (1 − rate)`; at inference it is the identity.
+///
+/// The mask is a hash of (seed, step, sample, element), recomputed in `backward` rather than stored, and
+/// independent of how the batch is split across threads.
+public final class Dropout: Layer, @unchecked Sendable {
+    public let typeName = "Dropout"
+    public var name: String
+    public let rate: Float
+    public private(set) var outputShape: [Int] = []
+    /// Distinguishes this layer's masks from other Dropout layers'.
+    var layerSalt: UInt64 = 0
+
+    public init(rate: Float, name: String = "") throws {
+        guard rate >= 0, rate < 1 else { throw ConfigError(field: "rate", detail: "must be in [0, 1), got \(rate)") }
+        self.rate = rate
+        self.name = name
+    }
+
+    public func build(inputShape: [Int]) throws { outputShape = inputShape }
+
+    @inline(__always)
+    private func keep(_ context: ForwardContext, _ sample: Int, _ j: Int) -> Bool {
+        let element = UInt64(sample) &* UInt64(outputCount) &+ UInt64(j)
+        return SeededGenerator.uniform(context.seed ^ layerSalt, element) >= rate
+    }
+
+    public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
+                        params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        let width = outputCount
+        guard context.training, rate > 0 else {
+            if x != y { y.update(from: x, count: n * width) }
+            return
+        }
+        let scale = 1 / (1 - rate)
+        for s in 0..<n {
+            for j in 0..<width {
+                let i = s * width + j
+                y[i] = keep(context, context.sampleOffset + s, j) ? x[i] * scale : 0
+            }
+        }
+    }
+
+    public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, n: Int, params: UnsafePointer<Float>,
+                         grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                         context: ForwardContext) {
+        guard let dx else { return }
+        let width = outputCount
+        let scale = rate > 0 ? 1 / (1 - rate) : 1
+        for s in 0..<n {
+            for j in 0..<width {
+                let i = s * width + j
+                dx[i] = (rate == 0 || keep(context, context.sampleOffset + s, j)) ? dy[i] * scale : 0
+            }
+        }
+    }
+
+    public var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
+}

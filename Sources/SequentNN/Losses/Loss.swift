@@ -1,0 +1,117 @@
+import Foundation
+
+/// A training objective. The model's reported loss is the mean of per-sample losses over the batch
+/// (Keras's `sum_over_batch_size`), so gradients are per-sample gradients scaled by `1/N`.
+public protocol Loss: Sendable {
+    /// Keras's name, e.g. "sparse_categorical_crossentropy".
+    var name: String { get }
+    /// The model outputs raw scores rather than probabilities.
+    var fromLogits: Bool { get }
+    /// The output activation this loss can fold into its gradient (softmax or sigmoid), avoiding the
+    /// ill-conditioned `∂log p / ∂p` path and its clipping.
+    var fusableActivation: Activation? { get }
+    /// Target values per sample for an output of `width`: 1 for sparse labels, `width` otherwise.
+    func targetWidth(outputWidth: Int) -> Int
+    /// Sum over `n` samples of the per-sample loss. When `grad` is given, writes `gradScale · ∂loss/∂output`
+    /// there. With `logits` the output holds pre-activation scores (from_logits, or a fused activation).
+    func evaluate(output: UnsafePointer<Float>, target: UnsafePointer<Float>, n: Int, width: Int, logits: Bool,
+                  grad: UnsafeMutablePointer<Float>?, gradScale: Float) -> Double
+}
+
+extension Loss {
+    public var fusableActivation: Activation? { nil }
+    public func targetWidth(outputWidth: Int) -> Int { outputWidth }
+    /// Checks that the loss can be used on the model's output; `width` is the per-sample output size.
+    func validate(outputWidth width: Int) throws {}
+}
+
+/// Keras's `backend.epsilon()`: probabilities are clipped to [ε, 1 − ε] before taking logs.
+let probabilityEpsilon: Float = 1e-7
+
+/// Builds a loss from its Keras name or `{"type": name, "from_logits": bool}`.
+public func makeLoss(_ value: JSONValue, field: String = "loss") throws -> Loss {
+    var fromLogits = false
+    let name: String
+    if let s = value.stringValue {
+        name = s
+    } else if value.objectValue != nil {
+        var r = try ConfigReader(value, path: field)
+        do {
+            name = try r.requiredString("type")
+            fromLogits = try r.bool("from_logits", default: false)
+            try r.finish()
+        } catch let e as ConfigError { throw e.prefixed(by: field) }
+    } else {
+        throw ConfigError(field: field, detail: "must be a loss name or {\"type\": …, \"from_logits\": …}, got \(value.brief)")
+    }
+    switch name.lowercased() {
+    case "sparse_categorical_crossentropy", "sparsecategoricalcrossentropy":
+        return SparseCategoricalCrossentropy(fromLogits: fromLogits)
+    case "categorical_crossentropy", "categoricalcrossentropy":
+        return CategoricalCrossentropy(fromLogits: fromLogits)
+    case "binary_crossentropy", "binarycrossentropy":
+        return BinaryCrossentropy(fromLogits: fromLogits)
+    case "mean_squared_error", "mse", "meansquarederror":
+        return MeanSquaredError()
+    default:
+        throw ConfigError(field: value.stringValue != nil ? field : field + ".type", detail:
+            "must be one of sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error, got \"\(name)\"")
+    }
+}
+
+/// log Σ exp(z_j) for one row, shifted by the maximum so it never overflows.
+@inline(__always)
+func logSumExp(_ z: UnsafePointer<Float>, _ width: Int) -> Float {
+    var m = -Float.infinity
+    for j in 0..<width where z[j] > m { m = z[j] }
+    var s: Float = 0
+    for j in 0..<width { s += exp(z[j] - m) }
+    return m + log(s)
+}
+
+/// Shared body of the two categorical cross-entropies: `target(row, j)` gives the target distribution.
+@inline(__always)
+func categoricalCrossentropy(output: UnsafePointer<Float>, n: Int, width: Int, logits: Bool,
+                             grad: UnsafeMutablePointer<Float>?, gradScale: Float,
+                             target: (Int, Int) -> Float) -> Double {
+    var total = 0.0
+    for r in 0..<n {
+        let o = output + r * width
+        if logits {
+            // loss = LSE(z) − Σ t_j z_j (for a distribution t); ∂/∂z_j = softmax(z)_j · Σt − t_j
+            let lse = logSumExp(o, width)
+            var loss: Float = 0, tsum: Float = 0
+            for j in 0..<width {
+                let t = target(r, j)
+                loss -= t * (o[j] - lse)
+                tsum += t
+            }
+            total += Double(loss)
+            if let g = grad?.advanced(by: r * width) {
+                for j in 0..<width { g[j] = gradScale * (exp(o[j] - lse) * tsum - target(r, j)) }
+            }
+        } else {
+            // Keras: p = y / Σy, clipped to [ε, 1 − ε]; loss = −Σ t_j log p_j.
+            var sum: Float = 0
+            for j in 0..<width { sum += o[j] }
+            sum = max(sum, probabilityEpsilon)
+            var loss: Float = 0, tsum: Float = 0
+            for j in 0..<width {
+                let t = target(r, j)
+                let p = min(max(o[j] / sum, probabilityEpsilon), 1 - probabilityEpsilon)
+                loss -= t * log(p)
+                tsum += t
+            }
+            total += Double(loss)
+            if let g = grad?.advanced(by: r * width) {
+                // ∂/∂y_j of −Σ t_k log(y_k / S) = −t_j / y_j + Σt / S (the clip's flat region aside).
+                for j in 0..<width {
+                    let t = target(r, j)
+                    let y = max(o[j], probabilityEpsilon * sum)
+                    g[j] = gradScale * (-t / y + tsum / sum)
+                }
+            }
+        }
+    }
+    return total
+}

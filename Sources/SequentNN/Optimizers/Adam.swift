@@ -1,0 +1,44 @@
+import Foundation
+
+/// Adam, Keras 3's rule (ε added to √v after folding both bias corrections into the step size):
+/// `m += (g − m)(1 − β1)`, `v += (g² − v)(1 − β2)`, `α = lr·√(1 − β2ᵗ)/(1 − β1ᵗ)`, `w −= α·m/(√v + ε)`.
+public final class Adam: Optimizer, @unchecked Sendable {
+    public let name = "adam"
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float
+    public var iterations = 0
+    private let slots = Slots()
+
+    public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7) throws {
+        try checkRate(learningRate, "learning_rate")
+        try checkUnit(beta1, "beta_1")
+        try checkUnit(beta2, "beta_2")
+        try checkRate(epsilon, "epsilon")
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+
+    public let slotNames = ["m", "v"]
+    public func prepare(parameterCount count: Int) { slots.prepare(count: count, slots: 2) }
+    public func slot(_ index: Int) -> UnsafeMutableBufferPointer<Float> { slots.buffer(index) }
+
+    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, range: Range<Int>) {
+        let t = Double(iterations + 1)
+        let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+        let m = slots[0], v = slots[1]
+        let a1 = 1 - beta1, a2 = 1 - beta2, eps = epsilon
+        for i in range {
+            let g = grads[i]
+            m[i] += (g - m[i]) * a1
+            v[i] += (g * g - v[i]) * a2
+            params[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
+        }
+    }
+
+    public var config: [String: JSONValue] {
+        ["type": "adam", "learning_rate": .number(Double(learningRate)), "beta_1": .number(Double(beta1)),
+         "beta_2": .number(Double(beta2)), "epsilon": .number(Double(epsilon))]
+    }
+}

@@ -1,0 +1,58 @@
+/// RMSprop, Keras 3's rule (ε inside the square root):
+/// `s = ρ·s + (1 − ρ)·g²`; centered: `ḡ = ρ·ḡ + (1 − ρ)·g`, denominator `s − ḡ² + ε`, else `s + ε`;
+/// `Δ = lr·g/√denominator`; with momentum `u = μ·u + Δ`, `w −= u`, else `w −= Δ`.
+public final class RMSprop: Optimizer, @unchecked Sendable {
+    public let name = "rmsprop"
+    public var learningRate: Float
+    public let rho: Float, momentum: Float, epsilon: Float
+    public let centered: Bool
+    public var iterations = 0
+    private let slots = Slots()
+
+    public init(learningRate: Float = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7,
+                centered: Bool = false) throws {
+        try checkRate(learningRate, "learning_rate")
+        try checkUnit(rho, "rho")
+        try checkUnit(momentum, "momentum", closed: true)
+        try checkRate(epsilon, "epsilon")
+        self.learningRate = learningRate
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+    }
+
+    public var slotNames: [String] {
+        ["velocity"] + (momentum > 0 ? ["momentum"] : []) + (centered ? ["average_gradient"] : [])
+    }
+    public func prepare(parameterCount count: Int) { slots.prepare(count: count, slots: slotNames.count) }
+    public func slot(_ index: Int) -> UnsafeMutableBufferPointer<Float> { slots.buffer(index) }
+
+    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, range: Range<Int>) {
+        let s = slots[0]
+        let u: UnsafeMutablePointer<Float>? = momentum > 0 ? slots[1] : nil
+        let avg: UnsafeMutablePointer<Float>? = centered ? slots[momentum > 0 ? 2 : 1] : nil
+        let lr = learningRate, r = rho, a = 1 - rho, mu = momentum, eps = epsilon
+        for i in range {
+            let g = grads[i]
+            s[i] = r * s[i] + a * g * g
+            var denominator = s[i]
+            if let avg {
+                avg[i] = r * avg[i] + a * g
+                denominator -= avg[i] * avg[i]
+            }
+            let step = lr * g / (denominator + eps).squareRoot()
+            if let u {
+                u[i] = mu * u[i] + step
+                params[i] -= u[i]
+            } else {
+                params[i] -= step
+            }
+        }
+    }
+
+    public var config: [String: JSONValue] {
+        ["type": "rmsprop", "learning_rate": .number(Double(learningRate)), "rho": .number(Double(rho)),
+         "momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)), "centered": .bool(centered)]
+    }
+}

@@ -1,0 +1,457 @@
+import Dispatch
+import Foundation
+
+/// Errors from running a model on data (as opposed to configuring it).
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A stack of layers trained as one: Keras's `Sequential`.
+///
+/// Parameters live in one contiguous block (each layer owns a slice), as do their gradients and every
+/// optimizer slot, so the optimizer is a single loop. Training splits each batch across worker threads
+/// ("replicas"), each with its own `Workspace`; the replicas read the shared parameters, write private
+/// gradients, and the gradients are summed before the update. Layer objects hold only configuration, so they
+/// are shared by all replicas.
+public final class Sequential: @unchecked Sendable {
+    /// Per-sample input shape, e.g. `[28, 28, 1]`.
+    public let inputShape: [Int]
+    public let layers: [Layer]
+    /// Keras's model name.
+    public var name: String
+    /// Offset of each layer's parameters in the block.
+    public let parameterOffsets: [Int]
+    public let parameterCount: Int
+    private let parameterBlock: FloatBuffer
+    /// Index of the first layer with parameters: backward passes stop there.
+    private let firstTrainable: Int
+
+    public private(set) var optimizer: Optimizer?
+    public private(set) var loss: Loss?
+    public private(set) var metrics: [Metric] = []
+    /// True when the last layer's activation is folded into the loss (softmax/sigmoid + cross-entropy).
+    public private(set) var fusedOutputActivation = false
+
+    /// Worker threads used for training, evaluation and batched prediction.
+    public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Set by callbacks (Keras's `model.stop_training`).
+    public var stopTraining = false
+    /// Why training stopped early, for the job record (e.g. "early_stopping: val_loss did not improve…").
+    public var stopReason: String?
+    /// Set by `terminate_on_nan`: training failed, with the epoch and step where it happened.
+    public var trainingFailure: String?
+    /// The seed weights were initialised from.
+    public let seed: UInt64
+
+    private var replicas: [Workspace] = []
+
+    /// Builds the model: validates every layer against its input shape and initialises the weights.
+    /// Errors name the layer as `layers[i].field`.
+    public init(inputShape: [Int], layers: [Layer], name: String = "sequential", seed: UInt64 = 1) throws {
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw ConfigError(field: "input_shape", detail: "must be a list of positive integers, got \(inputShape)")
+        }
+        guard !layers.isEmpty else { throw ConfigError(field: "layers", detail: "must contain at least one layer") }
+        self.inputShape = inputShape
+        self.layers = layers
+        self.name = name
+        self.seed = seed
+        var shape = inputShape
+        var offsets: [Int] = []
+        var total = 0
+        var counters: [String: Int] = [:]
+        var names = Set<String>()
+        for (i, layer) in layers.enumerated() {
+            do {
+                try layer.build(inputShape: shape)
+            } catch let e as ConfigError {
+                throw e.prefixed(by: "layers[\(i)]")
+            }
+            if layer.name.isEmpty {
+                let base = Sequential.snakeCase(layer.typeName)
+                let k = counters[base, default: 0]
+                counters[base] = k + 1
+                layer.name = k == 0 ? base : "\(base)_\(k)"
+            }
+            guard names.insert(layer.name).inserted else {
+                throw ConfigError(field: "layers[\(i)].name", detail: "must be unique, \"\(layer.name)\" is used twice")
+            }
+            if let d = layer as? Dropout { d.layerSalt = SeededGenerator.mix(UInt64(i) &+ 0xD50) }
+            offsets.append(total)
+            total += layer.parameterCount
+            shape = layer.outputShape
+        }
+        parameterOffsets = offsets
+        parameterCount = total
+        parameterBlock = FloatBuffer(count: total)
+        firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
+        initializeWeights()
+    }
+
+    /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).
+    static func snakeCase(_ s: String) -> String {
+        var out = ""
+        let chars = Array(s)
+        for (i, ch) in chars.enumerated() {
+            if ch.isUppercase, i > 0, chars[i - 1].isLowercase { out += "_" }
+            out += ch.lowercased()
+        }
+        return out
+    }
+
+    /// Re-draws every weight from the model's seed.
+    public func initializeWeights() {
+        var rng = SeededGenerator(seed: seed)
+        for (i, layer) in layers.enumerated() {
+            var p = parameterBlock.pointer + parameterOffsets[i]
+            for spec in layer.parameters {
+                spec.initializer.fill(p, shape: spec.shape, rng: &rng)
+                p += spec.count
+            }
+        }
+    }
+
+    /// Per-sample output shape.
+    public var outputShape: [Int] { layers.last!.outputShape }
+    public var outputWidth: Int { layers.last!.outputCount }
+    public var inputCount: Int { inputShape.reduce(1, *) }
+
+    // MARK: Weights
+
+    /// The whole parameter block (all layers, Keras's `get_weights()` order), for snapshots.
+    public func weightsSnapshot() -> [Float] {
+        Array(UnsafeBufferPointer(start: parameterBlock.pointer, count: parameterCount))
+    }
+
+    /// Restores a snapshot from `weightsSnapshot()`.
+    public func restoreWeights(_ snapshot: [Float]) {
+        precondition(snapshot.count == parameterCount)
+        snapshot.withUnsafeBufferPointer { parameterBlock.pointer.update(from: $0.baseAddress!, count: parameterCount) }
+    }
+
+    /// Layer `i`'s weights as tensors with their Keras shapes.
+    public func weights(ofLayer i: Int) -> [Tensor] {
+        var p = parameterBlock.pointer + parameterOffsets[i]
+        return layers[i].parameters.map { spec in
+            defer { p += spec.count }
+            return Tensor(shape: spec.shape, scalars: Array(UnsafeBufferPointer(start: p, count: spec.count)))
+        }
+    }
+
+    /// Replaces layer `i`'s weights; shapes must match.
+    public func setWeights(ofLayer i: Int, _ tensors: [Tensor]) throws {
+        let specs = layers[i].parameters
+        guard tensors.count == specs.count else {
+            throw TrainingError("layer \(layers[i].name) has \(specs.count) weights, got \(tensors.count)")
+        }
+        var p = parameterBlock.pointer + parameterOffsets[i]
+        for (spec, t) in zip(specs, tensors) {
+            guard spec.shape == t.shape else {
+                throw TrainingError("\(layers[i].name)/\(spec.name) has shape \(spec.shape), got \(t.shape)")
+            }
+            t.scalars.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: spec.count) }
+            p += spec.count
+        }
+    }
+
+    var parameters: UnsafeMutablePointer<Float> { parameterBlock.pointer }
+
+    // MARK: Compile
+
+    /// Chooses the optimizer, loss and metrics (`model.compile`). Folds a final softmax/sigmoid into a
+    /// matching cross-entropy so the gradient is the exact `p − y` rather than a clipped division.
+    public func compile(optimizer: Optimizer, loss: Loss, metrics: [String] = []) throws {
+        let width = outputWidth
+        if !(loss is MeanSquaredError) && outputShape.count != 1 {
+            throw ConfigError(field: "compile.loss", detail: "\"\(loss.name)\" needs a 1-D output per sample, the model outputs \(outputShape); add a Flatten or Dense layer")
+        }
+        if loss is BinaryCrossentropy == false, loss.targetWidth(outputWidth: width) == 1, width < 2 {
+            throw ConfigError(field: "compile.loss", detail: "\"\(loss.name)\" needs at least 2 output units, the model has \(width); use binary_crossentropy for one unit")
+        }
+        self.metrics = try metrics.enumerated().map { i, m in
+            try Metric.resolve(m, loss: loss, outputWidth: width, field: "compile.metrics[\(i)]")
+        }
+        let last = layers.last!
+        last.deferActivation = false
+        fusedOutputActivation = !loss.fromLogits && loss.fusableActivation != nil
+            && last.activation == loss.fusableActivation
+        last.deferActivation = fusedOutputActivation
+        optimizer.prepare(parameterCount: parameterCount)
+        self.optimizer = optimizer
+        self.loss = loss
+        replicas = []
+    }
+
+    /// True when the output buffer holds scores rather than probabilities.
+    private var outputIsLogits: Bool { fusedOutputActivation || (loss?.fromLogits ?? false) }
+
+    // MARK: Running
+
+    /// How many replicas to split a batch of `n` across: none of them should get too little work for the
+    /// thread hop to pay for itself (~0.5 MFLOP of forward work per replica).
+    func shardCount(for n: Int) -> Int {
+        let perSample = max(1, layers.reduce(0) { $0 + $1.forwardFlops })
+        let worthwhile = max(1, (n * perSample) / 500_000)
+        return max(1, min(threads, n, worthwhile))
+    }
+
+    /// Makes sure every replica can hold one shard of a batch of `n` (allocating only when it grows).
+    private func ensureReplicas(batch n: Int) {
+        let shards = shardCount(for: n)
+        let needed = (n + shards - 1) / shards
+        let count = max(1, threads)
+        if replicas.count == count, let first = replicas.first, first.capacity >= needed { return }
+        let capacity = max(needed, replicas.first?.capacity ?? 0)
+        replicas = (0..<count).map { _ in makeWorkspace(capacity: capacity, training: true) }
+    }
+
+    /// Forward pass of `n` samples on `ws`; returns the output pointer.
+    @discardableResult
+    func forward(_ ws: Workspace, x: UnsafeMutablePointer<Float>, n: Int, context: ForwardContext)
+        -> UnsafeMutablePointer<Float>
+    {
+        var cur = x
+        let params = parameterBlock.pointer
+        for (i, layer) in layers.enumerated() {
+            let out = layer.isReshape ? cur : ws.output(i)!
+            ws.inputs[i] = cur
+            ws.outputs[i] = out
+            if !layer.isReshape {
+                layer.forward(x: cur, y: out, n: n, params: params + parameterOffsets[i], scratch: ws.scratch(i),
+                              context: context)
+            }
+            cur = out
+        }
+        return cur
+    }
+
+    /// Backward pass after `forward` on the same workspace; `ws.gradA` holds ∂loss/∂output on entry.
+    func backward(_ ws: Workspace, n: Int, context: ForwardContext) {
+        var dy = ws.gradA!.pointer, spare = ws.gradB!.pointer
+        let params = parameterBlock.pointer, grads = ws.grads!.pointer
+        for i in stride(from: layers.count - 1, through: firstTrainable, by: -1) {
+            let layer = layers[i]
+            if layer.isReshape { continue }
+            let dx: UnsafeMutablePointer<Float>? = i > firstTrainable ? spare : nil
+            layer.backward(x: ws.inputs[i], y: ws.outputs[i], dy: dy, dx: dx, n: n,
+                           params: params + parameterOffsets[i], grads: grads + parameterOffsets[i],
+                           scratch: ws.scratch(i), context: context)
+            swap(&dy, &spare)
+        }
+    }
+
+    /// Runs `body(shardIndex, range)` for each shard of `n` samples, in parallel when there is more than one.
+    private func forEachShard(_ n: Int, _ body: @escaping @Sendable (Int, Range<Int>) -> Void) {
+        let shards = shardCount(for: n)
+        let per = (n + shards - 1) / shards
+        if shards == 1 { body(0, 0..<n); return }
+        DispatchQueue.concurrentPerform(iterations: shards) { s in
+            let lo = s * per, hi = min(n, lo + per)
+            if lo < hi { body(s, lo..<hi) }
+        }
+    }
+
+    /// Splits `0..<count` into `threads` ranges and runs them in parallel (elementwise block operations).
+    private func parallelRanges(_ count: Int, _ body: @escaping @Sendable (Range<Int>) -> Void) {
+        let parts = count >= 65_536 ? max(1, threads) : 1
+        if parts == 1 { body(0..<count); return }
+        let per = (count + parts - 1) / parts
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p * per, hi = min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Sums of loss and metrics over a batch.
+    public struct BatchResult: Sendable {
+        public var lossSum: Double
+        public var metricSums: [Double]
+        public var count: Int
+    }
+
+    /// One optimisation step on a batch (`train_on_batch`): forward, loss, backward, gradient reduction,
+    /// optimizer update. `x` is `[n, input…]`, `y` is `[n, targetWidth]`. `step` seeds dropout.
+    public func trainStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int, step: Int) -> BatchResult {
+        guard let optimizer, let loss else { preconditionFailure("compile the model before training") }
+        ensureReplicas(batch: n)
+        let width = outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = inputCount
+        let logits = outputIsLogits
+        let context = ForwardContext(training: true, seed: SeededGenerator.mix(seed ^ UInt64(step)), sampleOffset: 0)
+        let gradScale = 1 / Float(n)
+        // The shards read disjoint rows of x and y; the pointers outlive the call.
+        nonisolated(unsafe) let x = x, y = y
+        forEachShard(n) { [self] s, range in
+            let ws = replicas[s]
+            ws.grads!.zero()
+            var ctx = context
+            ctx.sampleOffset = range.lowerBound
+            let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
+            let ys = y + range.lowerBound * tw
+            let out = forward(ws, x: xs, n: range.count, context: ctx)
+            ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
+                                       grad: ws.gradA!.pointer, gradScale: gradScale)
+            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits) }
+            backward(ws, n: range.count, context: ctx)
+        }
+        let shards = shardCount(for: n)
+        let grads = replicas[0].grads!.pointer
+        let params = parameterBlock.pointer
+        let others = replicas[1..<shards].map { $0.grads!.pointer }
+        nonisolated(unsafe) let g = grads
+        nonisolated(unsafe) let p = params
+        nonisolated(unsafe) let o = others
+        parallelRanges(parameterCount) { range in
+            for other in o { for i in range { g[i] += other[i] } }
+            optimizer.update(params: p, grads: g, range: range)
+        }
+        optimizer.iterations += 1
+        var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)
+        for ws in replicas[0..<shards] {
+            result.lossSum += ws.lossSum
+            for k in 0..<metrics.count { result.metricSums[k] += ws.metricSums[k] }
+        }
+        return result
+    }
+
+    /// Loss and metrics of a batch without training (used by `evaluate` and validation).
+    public func testStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int) -> BatchResult {
+        guard let loss else { preconditionFailure("compile the model before evaluating") }
+        ensureReplicas(batch: n)
+        let width = outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = inputCount
+        let logits = outputIsLogits
+        nonisolated(unsafe) let x = x, y = y
+        forEachShard(n) { [self] s, range in
+            let ws = replicas[s]
+            let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
+            let ys = y + range.lowerBound * tw
+            let out = forward(ws, x: xs, n: range.count, context: .inference)
+            ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
+                                       grad: nil, gradScale: 0)
+            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits) }
+        }
+        var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)
+        for ws in replicas[0..<shardCount(for: n)] {
+            result.lossSum += ws.lossSum
+            for k in 0..<metrics.count { result.metricSums[k] += ws.metricSums[k] }
+        }
+        return result
+    }
+
+    /// Mean loss and metrics over a dataset (`model.evaluate`), keyed "loss" and by metric name.
+    public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, steps: Int? = nil) throws -> [String: Double] {
+        try checkData(x: x, y: y, field: "evaluate")
+        let n = x.shape[0]
+        let batches = min((n + batchSize - 1) / batchSize, steps ?? Int.max)
+        var lossSum = 0.0, seen = 0
+        var metricSums = Array(repeating: 0.0, count: metrics.count)
+        let tw = y.itemCount
+        x.scalars.withUnsafeBufferPointer { xb in
+            y.scalars.withUnsafeBufferPointer { yb in
+                for b in 0..<batches {
+                    let lo = b * batchSize, count = min(batchSize, n - lo)
+                    let r = testStep(x: xb.baseAddress! + lo * inputCount, y: yb.baseAddress! + lo * tw, n: count)
+                    lossSum += r.lossSum
+                    for k in 0..<metrics.count { metricSums[k] += r.metricSums[k] }
+                    seen += count
+                }
+            }
+        }
+        var logs = ["loss": lossSum / Double(max(seen, 1))]
+        for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
+        return logs
+    }
+
+    /// Model outputs for `x` (`model.predict`), in batches, with the output activation applied.
+    public func predict(_ x: Tensor, batchSize: Int = 32) throws -> Tensor {
+        guard Array(x.shape.dropFirst()) == inputShape else {
+            throw TrainingError("predict expects inputs of shape [N] + \(inputShape), got \(x.shape)")
+        }
+        let n = x.shape[0], width = outputWidth
+        var out = [Float](repeating: 0, count: n * width)
+        ensureReplicas(batch: min(batchSize, max(n, 1)))
+        let last = layers.last!
+        let deferred = last.deferActivation ? last.activation : nil
+        x.scalars.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                nonisolated(unsafe) let xp = xb.baseAddress!
+                nonisolated(unsafe) let op = ob.baseAddress!
+                var lo = 0
+                while lo < n {
+                    let count = min(batchSize, n - lo)
+                    let base = lo
+                    forEachShard(count) { [self] s, range in
+                        let start = base + range.lowerBound
+                        let y = forward(replicas[s], x: UnsafeMutablePointer(mutating: xp + start * inputCount),
+                                        n: range.count, context: .inference)
+                        let dst = op + start * width
+                        dst.update(from: y, count: range.count * width)
+                        deferred?.apply(dst, rows: range.count, width: width)
+                    }
+                    lo += count
+                }
+            }
+        }
+        return Tensor(shape: [n] + outputShape, scalars: out)
+    }
+
+    /// A single-threaded inference path with its own buffers, for serving: no per-call setup beyond the
+    /// forward pass. Create one per serving thread.
+    public func makePredictor(maxBatch: Int = 1) -> Predictor { Predictor(model: self, capacity: maxBatch) }
+
+    func makeWorkspace(capacity: Int, training: Bool) -> Workspace {
+        Workspace(layers: layers, inputCount: inputCount, parameterCount: parameterCount, capacity: capacity,
+                  training: training)
+    }
+
+    func checkData(x: Tensor, y: Tensor, field: String) throws {
+        guard Array(x.shape.dropFirst()) == inputShape else {
+            throw TrainingError("\(field): inputs have shape \(x.shape), the model expects [N] + \(inputShape)")
+        }
+        guard y.shape.first == x.shape.first else {
+            throw TrainingError("\(field): \(x.shape[0]) inputs but \(y.shape.first ?? 0) targets")
+        }
+        guard let loss else { throw TrainingError("compile the model first") }
+        let want = loss.targetWidth(outputWidth: outputWidth)
+        guard y.itemCount == want else {
+            throw TrainingError("\(field): \(loss.name) needs \(want) target value(s) per sample, got \(y.itemCount) (targets \(y.shape))")
+        }
+        if want == 1 && !(loss is BinaryCrossentropy) && !(loss is MeanSquaredError) {
+            if let bad = y.scalars.first(where: { $0 < 0 || $0 >= Float(outputWidth) || $0 != $0.rounded() }) {
+                throw TrainingError("\(field): label \(bad) is not a class index in 0..<\(outputWidth)")
+            }
+        }
+    }
+}
+
+/// Runs the model on one or a few samples with preallocated buffers. Not thread-safe: one per thread.
+public final class Predictor: @unchecked Sendable {
+    public let model: Sequential
+    private let workspace: Workspace
+    private let outputBuffer: FloatBuffer
+
+    init(model: Sequential, capacity: Int) {
+        self.model = model
+        workspace = model.makeWorkspace(capacity: max(1, capacity), training: false)
+        outputBuffer = FloatBuffer(count: max(1, capacity) * model.outputWidth)
+    }
+
+    /// Probabilities (or outputs) for `n` samples at `input`; the buffer is valid until the next call.
+    public func predict(_ input: UnsafePointer<Float>, n: Int = 1) -> UnsafeBufferPointer<Float> {
+        precondition(n <= workspace.capacity, "batch \(n) exceeds the predictor's capacity \(workspace.capacity)")
+        let width = model.outputWidth
+        let y = model.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)
+        outputBuffer.pointer.update(from: y, count: n * width)
+        if let last = model.layers.last, last.deferActivation {
+            last.activation.apply(outputBuffer.pointer, rows: n, width: width)
+        }
+        return UnsafeBufferPointer(start: outputBuffer.pointer, count: n * width)
+    }
+
+    /// Convenience: one sample from an array.
+    public func predict(_ input: [Float]) -> [Float] {
+        precondition(input.count == model.inputCount)
+        return input.withUnsafeBufferPointer { Array(predict($0.baseAddress!, n: 1)) }
+    }
+}
