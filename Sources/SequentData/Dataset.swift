@@ -1,0 +1,36 @@
+import SequentNN
+
+/// Inputs and targets in memory: `x` is `[N, H, W, C]` (or `[N, D]`), `y` holds class indices `[N]`.
+public struct LabeledData: Sendable {
+    public var x: Tensor
+    public var y: Tensor
+    public var count: Int { x.shape.first ?? 0 }
+
+    public init(x: Tensor, y: Tensor) {
+        self.x = x
+        self.y = y
+    }
+
+    /// The first `n` samples (all of them when `n` is nil or larger).
+    public func prefix(_ n: Int?) -> LabeledData {
+        guard let n, n < count else { return self }
+        return LabeledData(x: x.slice(0..<n), y: y.slice(0..<n))
+    }
+
+    /// Targets in the form a loss expects: class indices for sparse losses, one-hot rows for categorical ones.
+    public func targets(oneHotClasses: Int?) -> Tensor {
+        guard let k = oneHotClasses else { return y }
+        var out = [Float](repeating: 0, count: count * k)
+        for (i, label) in y.scalars.enumerated() where Int(label) < k && label >= 0 { out[i * k + Int(label)] = 1 }
+        return Tensor(shape: [count, k], scalars: out)
+    }
+}
+
+/// A dataset split into training and test data, with its class names.
+public struct ClassificationDataset: Sendable {
+    public var name: String
+    public var train: LabeledData
+    public var test: LabeledData
+    public var classNames: [String]
+    public var inputShape: [Int] { Array(train.x.shape.dropFirst()) }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import SequentData
+import SequentNN
+
+/// A training job as submitted (DESIGN.md §4): dataset, model, compile and fit settings, callbacks.
+///
+/// `parse` validates every field before anything runs, building the model once to check shapes, and reports
+/// the first problem with its full field path (`model.layers[2].units must be > 0, got 0`).
+public struct JobSpec: Sendable {
+    public var name: String
+    public var dataset: DatasetSpec
+    /// The model as submitted (either spelling); rebuilt with `makeModel()`.
+    public var model: JSONValue
+    public var optimizer: JSONValue
+    public var loss: JSONValue
+    public var metrics: [String]
+    public var fit: FitSpec
+    public var callbacks: [JSONValue]
+    /// Model seed (initial weights, dropout); `fit.seed` unless given separately.
+    public var seed: UInt64 { fit.seed }
+
+    /// Which data to train on.
+    public struct DatasetSpec: Sendable, Equatable {
+        /// Built-in dataset name; only "fashion_mnist" for now.
+        public var name: String
+        /// "test" validates on the test split each epoch; nil for none (or use fit.validation_split).
+        public var validation: String?
+        /// Keep only the first N training / test samples (quick experiments and tests).
+        public var trainLimit: Int?
+        public var testLimit: Int?
+    }
+
+    /// `model.fit` arguments.
+    public struct FitSpec: Sendable, Equatable {
+        public var epochs = 5
+        public var batchSize = 32
+        public var shuffle = true
+        public var seed: UInt64 = 1
+        public var validationSplit: Double?
+        public var stepsPerEpoch: Int?
+        public var validationSteps: Int?
+    }
+
+    /// Parses and validates a spec. Throws `ConfigError` naming the field.
+    public static func parse(_ value: JSONValue) throws -> JobSpec {
+        var r = try ConfigReader(value, path: "")
+        let name = try r.string("name", default: "job")
+        guard !name.isEmpty, name.count <= 100,
+              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_. ".unicodeScalars.contains($0) })
+        else {
+            throw ConfigError(field: "name", detail: "must be 1–100 letters, digits, spaces, '-', '_' or '.', got \"\(name)\"")
+        }
+        let dataset = try parseDataset(r.value("dataset") ?? ["name": "fashion_mnist"])
+        guard let model = r.value("model") else { throw ConfigError(field: "model", detail: "is required") }
+
+        var optimizer: JSONValue = "adam", loss: JSONValue = "sparse_categorical_crossentropy"
+        var metrics = ["accuracy"]
+        if let compile = r.value("compile") {
+            var c = try ConfigReader(compile, path: "compile")
+            do {
+                optimizer = c.value("optimizer") ?? optimizer
+                loss = c.value("loss") ?? loss
+                if let m = c.value("metrics") {
+                    guard let list = m.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+                        throw ConfigError(field: "metrics", detail: "must be a list of metric names, got \(m.brief)")
+                    }
+                    metrics = list.map { $0.stringValue! }
+                }
+                try c.finish()
+            } catch let e as ConfigError { throw e.prefixed(by: "compile") }
+        }
+        let fit = try parseFit(r.value("fit") ?? .object([:]))
+        var callbacks: [JSONValue] = []
+        if let cbs = r.value("callbacks") {
+            guard let list = cbs.arrayValue else {
+                throw ConfigError(field: "callbacks", detail: "must be a list, got \(cbs.brief)")
+            }
+            callbacks = list
+        }
+        try r.finish()
+        let spec = JobSpec(name: name, dataset: dataset, model: model, optimizer: optimizer, loss: loss,
+                           metrics: metrics, fit: fit, callbacks: callbacks)
+        // Build everything once so that every error surfaces now, not when a worker picks the job up.
+        let built = try spec.makeModel()
+        _ = try spec.makeCallbacks(checkpointDirectory: nil)
+        if dataset.name == "fashion_mnist" && built.inputShape != [28, 28, 1] && built.inputCount != 784 {
+            throw ConfigError(field: "model.input_shape", detail: "must be [28, 28, 1] (or 784 values) for fashion_mnist, got \(built.inputShape)")
+        }
+        return spec
+    }
+
+    static func parseDataset(_ value: JSONValue) throws -> DatasetSpec {
+        var r = try ConfigReader(value, path: "dataset")
+        do {
+            let name = try r.string("name", default: "fashion_mnist")
+            guard name == "fashion_mnist" else {
+                throw ConfigError(field: "name", detail: "must be \"fashion_mnist\", got \"\(name)\"")
+            }
+            let validation = try r.string("validation")
+            if let v = validation, v != "test" {
+                throw ConfigError(field: "validation", detail: "must be \"test\" or null, got \"\(v)\"")
+            }
+            let trainLimit = try r.int("train_limit"), testLimit = try r.int("test_limit")
+            if let t = trainLimit, t < 1 { throw ConfigError(field: "train_limit", detail: "must be ≥ 1, got \(t)") }
+            if let t = testLimit, t < 1 { throw ConfigError(field: "test_limit", detail: "must be ≥ 1, got \(t)") }
+            try r.finish()
+            return DatasetSpec(name: name, validation: validation, trainLimit: trainLimit, testLimit: testLimit)
+        } catch let e as ConfigError { throw e.prefixed(by: "dataset") }
+    }
+
+    static func parseFit(_ value: JSONValue) throws -> FitSpec {
+        var r = try ConfigReader(value, path: "fit")
+        do {
+            var f = FitSpec()
+            f.epochs = try r.int("epochs", default: f.epochs)
+            guard (1...100_000).contains(f.epochs) else { throw ConfigError(field: "epochs", detail: "must be in 1...100000, got \(f.epochs)") }
+            f.batchSize = try r.int("batch_size", default: f.batchSize)
+            guard (1...65_536).contains(f.batchSize) else { throw ConfigError(field: "batch_size", detail: "must be in 1...65536, got \(f.batchSize)") }
+            f.shuffle = try r.bool("shuffle", default: true)
+            let seed = try r.int("seed", default: 1)
+            guard seed >= 0 else { throw ConfigError(field: "seed", detail: "must be ≥ 0, got \(seed)") }
+            f.seed = UInt64(seed)
+            f.validationSplit = try r.double("validation_split")
+            if let s = f.validationSplit, !(s > 0 && s < 1) {
+                throw ConfigError(field: "validation_split", detail: "must be in (0, 1), got \(s)")
+            }
+            f.stepsPerEpoch = try r.int("steps_per_epoch")
+            if let s = f.stepsPerEpoch, s < 1 { throw ConfigError(field: "steps_per_epoch", detail: "must be ≥ 1, got \(s)") }
+            f.validationSteps = try r.int("validation_steps")
+            if let s = f.validationSteps, s < 1 { throw ConfigError(field: "validation_steps", detail: "must be ≥ 1, got \(s)") }
+            try r.finish()
+            return f
+        } catch let e as ConfigError { throw e.prefixed(by: "fit") }
+    }
+
+    /// Builds and compiles the model.
+    public func makeModel() throws -> Sequential {
+        let model = try ModelConfig.makeModel(self.model, path: "model", seed: seed)
+        model.name = name
+        try model.compile(optimizer: makeOptimizer(optimizer, field: "compile.optimizer"),
+                          loss: makeLoss(loss, field: "compile.loss"), metrics: metrics)
+        return model
+    }
+
+    /// The loss wants one-hot targets of this many classes (categorical_crossentropy), or nil for indices.
+    public func oneHotClasses(outputWidth: Int) throws -> Int? {
+        let l = try makeLoss(loss, field: "compile.loss")
+        return l is CategoricalCrossentropy ? outputWidth : nil
+    }
+
+    /// The callbacks. `model_checkpoint` paths are names relative to `checkpointDirectory`, never absolute
+    /// paths or `..` (a job must not write outside its own folder).
+    public func makeCallbacks(checkpointDirectory: URL?) throws -> [Callback] {
+        try callbacks.enumerated().map { i, value in
+            let path = "callbacks[\(i)]"
+            var r = try ConfigReader(value, path: path)
+            do {
+                let type = try r.requiredString("type")
+                let cb: Callback
+                switch type {
+                case "threshold_stop":
+                    cb = try ThresholdStop(monitor: r.string("monitor", default: "accuracy"),
+                                           above: r.double("above"), below: r.double("below"))
+                case "early_stopping":
+                    cb = try EarlyStopping(monitor: r.string("monitor", default: "val_loss"),
+                                           minDelta: r.double("min_delta", default: 0),
+                                           patience: r.int("patience", default: 0),
+                                           mode: MonitorMode(name: r.string("mode", default: "auto")),
+                                           baseline: r.double("baseline"),
+                                           restoreBestWeights: r.bool("restore_best_weights", default: false),
+                                           startFromEpoch: r.int("start_from_epoch", default: 0))
+                case "reduce_lr_on_plateau":
+                    cb = try ReduceLROnPlateau(monitor: r.string("monitor", default: "val_loss"),
+                                               factor: r.double("factor", default: 0.1),
+                                               patience: r.int("patience", default: 10),
+                                               mode: MonitorMode(name: r.string("mode", default: "auto")),
+                                               minDelta: r.double("min_delta", default: 1e-4),
+                                               cooldown: r.int("cooldown", default: 0),
+                                               minLR: r.double("min_lr", default: 0))
+                case "terminate_on_nan":
+                    cb = TerminateOnNaN()
+                case "model_checkpoint":
+                    let file = try r.string("filepath", default: "checkpoint-{epoch:02d}")
+                    guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
+                        throw ConfigError(field: "filepath", detail: "must be a relative name without '..', got \"\(file)\"")
+                    }
+                    let dir = checkpointDirectory ?? URL(fileURLWithPath: NSTemporaryDirectory())
+                    cb = try ModelCheckpoint(path: dir.appendingPathComponent(file).path,
+                                             monitor: r.string("monitor", default: "val_loss"),
+                                             mode: MonitorMode(name: r.string("mode", default: "auto")),
+                                             saveBestOnly: r.bool("save_best_only", default: false))
+                default:
+                    throw ConfigError(field: "type", detail: "must be one of threshold_stop, early_stopping, reduce_lr_on_plateau, terminate_on_nan, model_checkpoint, got \"\(type)\"")
+                }
+                try r.finish()
+                return cb
+            } catch let e as ConfigError { throw e.prefixed(by: path) }
+        }
+    }
+
+    /// The spec with defaults filled in, as stored with the job.
+    public var normalized: JSONValue {
+        var fitObj: [String: JSONValue] = ["epochs": .number(Double(fit.epochs)), "batch_size": .number(Double(fit.batchSize)),
+                                           "shuffle": .bool(fit.shuffle), "seed": .number(Double(fit.seed))]
+        fitObj["validation_split"] = fit.validationSplit.map { .number($0) } ?? .null
+        fitObj["steps_per_epoch"] = fit.stepsPerEpoch.map { .number(Double($0)) } ?? .null
+        fitObj["validation_steps"] = fit.validationSteps.map { .number(Double($0)) } ?? .null
+        var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
+        if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }
+        if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }
+        return .object([
+            "name": .string(name), "dataset": .object(ds), "model": model,
+            "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics.map { .string($0) })]),
+            "fit": .object(fitObj), "callbacks": .array(callbacks),
+        ])
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import SequentData
+import SequentNN
+
+/// Where the server or CLI finds data.
+public struct DataSources: Sendable {
+    /// Directory of the Fashion-MNIST IDX files.
+    public var fashionMNISTDirectory: String
+
+    public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory) {
+        self.fashionMNISTDirectory = fashionMNISTDirectory
+    }
+}
+
+/// Runs one job spec to completion: load data, build, fit, evaluate on the test split. The CLI's `train` and
+/// the service's workers both go through this, so they behave the same.
+public final class TrainingRun {
+    public let spec: JobSpec
+    public let model: Sequential
+    public let dataset: ClassificationDataset
+    public let oneHot: Int?
+
+    /// What a finished run produced.
+    public struct Outcome: Sendable {
+        public var history: History
+        /// Loss and metrics on the test split, keyed "loss", "accuracy"…
+        public var test: [String: Double]
+    }
+
+    public init(spec: JobSpec, sources: DataSources = DataSources()) throws {
+        self.spec = spec
+        model = try spec.makeModel()
+        dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
+                                        testLimit: spec.dataset.testLimit)
+        oneHot = try spec.oneHotClasses(outputWidth: model.outputWidth)
+        if model.outputWidth != dataset.classNames.count, !(model.loss is MeanSquaredError) {
+            throw ConfigError(field: "model.layers[\(model.layers.count - 1)]",
+                              detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(dataset.classNames.count) classes")
+        }
+    }
+
+    /// Inputs shaped for the model (Fashion-MNIST images may feed a model declared with input_shape [784]).
+    public func inputs(_ data: LabeledData) -> Tensor {
+        var x = data.x
+        x.shape = [data.count] + model.inputShape
+        return x
+    }
+
+    public func fitOptions(initialEpoch: Int = 0, cancellation: CancellationToken? = nil) -> FitOptions {
+        var o = FitOptions(epochs: spec.fit.epochs, batchSize: spec.fit.batchSize)
+        o.shuffle = spec.fit.shuffle
+        o.seed = spec.fit.seed
+        o.validationSplit = spec.dataset.validation == nil ? spec.fit.validationSplit : nil
+        o.stepsPerEpoch = spec.fit.stepsPerEpoch
+        o.validationSteps = spec.fit.validationSteps
+        o.initialEpoch = initialEpoch
+        o.cancellation = cancellation
+        return o
+    }
+
+    /// Fits, then evaluates on the test split (unless cancelled or failed).
+    public func run(callbacks: [Callback], options: FitOptions? = nil) throws -> Outcome {
+        let validation: (x: Tensor, y: Tensor)? = spec.dataset.validation == "test"
+            ? (inputs(dataset.test), dataset.test.targets(oneHotClasses: oneHot)) : nil
+        let history = try model.fit(x: inputs(dataset.train), y: dataset.train.targets(oneHotClasses: oneHot),
+                                    options: options ?? fitOptions(), validationData: validation, callbacks: callbacks)
+        var test: [String: Double] = [:]
+        if !history.cancelled && history.failure == nil {
+            test = try model.evaluate(x: inputs(dataset.test), y: dataset.test.targets(oneHotClasses: oneHot),
+                                      batchSize: max(spec.fit.batchSize, 256))
+        }
+        return Outcome(history: history, test: test)
+    }
+
+    /// What is saved with the model for serving: class names, input shape, preprocessing.
+    public var modelMetadata: [String: JSONValue] {
+        ["class_names": .array(dataset.classNames.map { .string($0) }),
+         "dataset": .string(dataset.name),
+         "input_shape": .ints(model.inputShape),
+         // Fashion-MNIST is light garments on a black background, pixels scaled to [0, 1].
+         "preprocessing": .object(["color_mode": "grayscale", "rescale": .number(1.0 / 255.0), "invert": .bool(true)])]
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import SequentData
+import SequentNN
+import SequentService
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Train each recipe for a fixed number of steps; print samples/s, GFLOP/s and peak RSS.",
+        discussion: "Build with -c release. Each recipe runs in its own process so peak RSS is its own.")
+
+    @Argument(help: "Job specs to measure (default: config/jobs/fashion-*.json).")
+    var specs: [String] = []
+
+    @Option(help: "Timed training steps per recipe.")
+    var steps: Int = 300
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup: Int = 30
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Directory with the Fashion-MNIST IDX files.")
+    var fashionMnist: String = "/usr/share/datasets/fashion-mnist"
+
+    @Flag(help: "Print one JSON line per recipe instead of a table.")
+    var json = false
+
+    @Flag(help: .hidden)
+    var child = false
+
+    func run() throws {
+        if child {
+            for spec in specs { print(try measure(spec).serialized()) }
+            return
+        }
+        var paths = specs
+        if paths.isEmpty {
+            let dir = "config/jobs"
+            paths = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+                .filter { $0.hasPrefix("fashion-") && $0.hasSuffix(".json") }.sorted().map { "\(dir)/\($0)" }
+        }
+        guard !paths.isEmpty else { throw ValidationError("no job specs given and none found in config/jobs") }
+        #if DEBUG
+        FileHandle.standardError.write(Data("warning: this is a debug build; measure with `swift build -c release`\n".utf8))
+        #endif
+        if !json {
+            print("OpenBLAS \(BLAS.coreName), \(threads ?? ProcessInfo.processInfo.activeProcessorCount) thread(s), \(steps) steps")
+            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms")
+        }
+        for path in paths {
+            var args = ["bench", "--child", "--steps", String(steps), "--warmup", String(warmup),
+                        "--fashion-mnist", fashionMnist, path]
+            if let threads { args += ["--threads", String(threads)] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            p.arguments = args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0, let line = String(data: out, encoding: .utf8)?
+                .split(separator: "\n").last, let r = try? JSONValue.parse(String(line)) else {
+                throw ValidationError("benchmark of \(path) failed (exit \(p.terminationStatus))")
+            }
+            if json { print(r.serialized()); continue }
+            func num(_ k: String) -> Double { r[k]?.doubleValue ?? .nan }
+            let name = (r["recipe"]?.stringValue ?? path).padding(toLength: 22, withPad: " ", startingAt: 0)
+            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f", num("batch_size"),
+                                num("samples_per_second"), num("gflops"), num("mflop_per_sample"),
+                                num("peak_rss_mb"), num("predict_one_ms")))
+        }
+    }
+
+    func measure(_ path: String) throws -> JSONValue {
+        let file = try loadSpec(path)
+        let job = try JobSpec.parse(file.value)
+        let run = try TrainingRun(spec: job, sources: DataSources(fashionMNISTDirectory: fashionMnist))
+        if let threads { run.model.threads = max(1, threads) }
+        var options = run.fitOptions()
+        options.epochs = 1
+        options.validationSplit = nil
+        options.stepsPerEpoch = warmup
+        let x = run.inputs(run.dataset.train), y = run.dataset.train.targets(oneHotClasses: run.oneHot)
+        try run.model.fit(x: x, y: y, options: options)
+        options.stepsPerEpoch = steps
+        let history = try run.model.fit(x: x, y: y, options: options)
+        let sps = history.epochs.last?.samplesPerSecond ?? 0
+        let flops = Double(run.model.trainingFlopsPerSample)
+        // Single-sample inference through the serving path.
+        let predictor = run.model.makePredictor()
+        let sample = Array(x.scalars[0..<run.model.inputCount])
+        for _ in 0..<50 { _ = predictor.predict(sample) }
+        let reps = 500
+        let t0 = Date()
+        sample.withUnsafeBufferPointer { s in for _ in 0..<reps { _ = predictor.predict(s.baseAddress!, n: 1) } }
+        let predictMs = Date().timeIntervalSince(t0) / Double(reps) * 1000
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return .object([
+            "recipe": .string(job.name), "batch_size": .number(Double(job.fit.batchSize)),
+            "steps": .number(Double(steps)), "threads": .number(Double(run.model.threads)),
+            "samples_per_second": .number(sps), "gflops": .number(sps * flops / 1e9),
+            "mflop_per_sample": .number(flops / 1e6), "peak_rss_mb": .number(Double(usage.ru_maxrss) / 1024),
+            "predict_one_ms": .number(predictMs), "blas_core": .string(BLAS.coreName),
+            "loss": .number(history.epochs.last?.logs["loss"] ?? .nan),
+        ])
+    }
+}
