@@ -17,17 +17,26 @@ public enum Activation: String, Sendable, CaseIterable {
 
     /// Applies the activation in place to `rows × width` values (softmax works per row of `width`).
     func apply(_ y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        let count = rows * width
+        apply(y, bias: nil, rows: rows, width: width)
+    }
+
+    /// Adds `bias` (one value per column, if given) and applies the activation, in one pass over memory.
+    /// The loops are written branch-free so the compiler vectorises them.
+    func apply(_ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, width: Int) {
         switch self {
-        case .linear: return
+        case .linear:
+            if let bias { Kernels.addBias(y, bias: bias, rows: rows, width: width) }
         case .relu:
-            for i in 0..<count where y[i] < 0 { y[i] = 0 }
-        case .sigmoid:
-            for i in 0..<count { y[i] = Activation.sigmoid(y[i]) }
-        case .tanh:
-            for i in 0..<count { y[i] = Foundation.tanh(y[i]) }
-        case .softmax:
-            for r in 0..<rows { Activation.softmaxRow(y + r * width, width) }
+            if let bias { Kernels.biasRelu(y, bias: bias, rows: rows, width: width) }
+            else { Kernels.relu(y, count: rows * width) }
+        case .sigmoid, .tanh, .softmax:
+            if let bias { Activation.linear.apply(y, bias: bias, rows: rows, width: width) }
+            let count = rows * width
+            switch self {
+            case .sigmoid: for i in 0..<count { y[i] = Activation.sigmoid(y[i]) }
+            case .tanh: for i in 0..<count { y[i] = Foundation.tanh(y[i]) }
+            default: for r in 0..<rows { Activation.softmaxRow(y + r * width, width) }
+            }
         }
     }
 
@@ -37,7 +46,7 @@ public enum Activation: String, Sendable, CaseIterable {
         switch self {
         case .linear: return
         case .relu:
-            for i in 0..<count where y[i] <= 0 { dy[i] = 0 }
+            Kernels.reluBackward(y: y, dy: dy, count: count)
         case .sigmoid:
             for i in 0..<count { dy[i] *= y[i] * (1 - y[i]) }
         case .tanh:

@@ -134,15 +134,13 @@ public final class Conv2D: Layer, @unchecked Sendable {
                 im2col(x + s0 * inCount, count: count, col: scratch)
                 a = UnsafePointer(scratch)
             }
-            if useBias {
-                let bias = params + patch * filters
-                for r in 0..<m { (yc + r * filters).update(from: bias, count: filters) }
-            }
             BLAS.sgemm(m: m, n: filters, k: patch, a: a, lda: patch, b: params, ldb: filters,
-                       beta: useBias ? 1 : 0, c: yc, ldc: filters)
+                       beta: 0, c: yc, ldc: filters)
+            // Bias and activation while the chunk's output is still in cache.
+            (deferActivation ? .linear : activation).apply(yc, bias: useBias ? params + patch * filters : nil,
+                                                          rows: m, width: filters)
             s0 += count
         }
-        if !deferActivation { activation.apply(y, rows: n * pixels, width: filters) }
     }
 
     public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
@@ -155,11 +153,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
         let dcol = scratch + min(n, chunk) * pixels * patch
         if let dx { dx.update(repeating: 0, count: n * inCount) }
         if useBias {
-            let db = grads + patch * filters
-            for r in 0..<(n * pixels) {
-                let row = dy + r * filters
-                for f in 0..<filters { db[f] += row[f] }
-            }
+            Kernels.sumRows(dy, rows: n * pixels, width: filters, into: grads + patch * filters)
         }
         var s0 = 0
         while s0 < n {

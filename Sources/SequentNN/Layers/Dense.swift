@@ -41,15 +41,10 @@ public final class Dense: Layer, @unchecked Sendable {
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
         let m = n * rowsPerSample
-        let kernel = params
-        if useBias {
-            // Start from the bias rows and accumulate the product into them (beta = 1): one pass fewer.
-            let bias = params + inputs * units
-            for r in 0..<m { (y + r * units).update(from: bias, count: units) }
-        }
-        BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: kernel, ldb: units,
-                   beta: useBias ? 1 : 0, c: y, ldc: units)
-        if !deferActivation { activation.apply(y, rows: m, width: units) }
+        BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
+        // Bias and activation in one pass over the output.
+        (deferActivation ? .linear : activation).apply(y, bias: useBias ? params + inputs * units : nil,
+                                                      rows: m, width: units)
     }
 
     public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
@@ -62,11 +57,7 @@ public final class Dense: Layer, @unchecked Sendable {
         BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
                    beta: 1, c: grads, ldc: units)
         if useBias {
-            let db = grads + inputs * units
-            for r in 0..<m {
-                let row = dy + r * units
-                for j in 0..<units { db[j] += row[j] }
-            }
+            Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
         }
         // dX = dZ · Kernelᵀ
         if let dx {

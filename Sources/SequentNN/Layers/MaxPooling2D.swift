@@ -1,5 +1,8 @@
-/// Max pooling over NHWC windows. The gradient goes to the first maximum of each window, found again in
-/// `backward` from the saved input instead of storing argmax indices.
+/// Max pooling over NHWC windows.
+///
+/// The forward pass records, per output value, the input offset of the first maximum of its window
+/// (branch-free compare-and-select across channels, which vectorises); the backward pass scatters the
+/// gradient to those offsets. The offsets live in this thread's scratch.
 public final class MaxPooling2D: Layer, @unchecked Sendable {
     public let typeName = "MaxPooling2D"
     public var name: String
@@ -25,34 +28,69 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
         outputShape = [g.oh, g.ow, g.c]
     }
 
-    /// Calls `body(outputIndex, windowInputOffsets)` style iteration without allocating: for each output
-    /// pixel, the clipped window bounds.
-    @inline(__always)
-    private func window(_ oy: Int, _ ox: Int) -> (y0: Int, y1: Int, x0: Int, x1: Int) {
-        let y0 = oy * g.sh - g.padTop, x0 = ox * g.sw - g.padLeft
-        return (max(y0, 0), min(y0 + g.kh, g.h), max(x0, 0), min(x0 + g.kw, g.w))
-    }
+    /// One Int32 input offset per output value (same size as a Float).
+    public func scratchCount(batch n: Int) -> Int { n * outputCount }
 
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
-        let c = g.c
+        scratch.withMemoryRebound(to: Int32.self, capacity: n * outputCount) { argmax in
+            pool(x: x, y: y, argmax: argmax, n: n)
+        }
+    }
+
+    private func pool(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+                      argmax: UnsafeMutablePointer<Int32>, n: Int) {
+        let c = g.c, inCount = g.h * g.w * c
+        let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        var out = y, idx = argmax
         for s in 0..<n {
-            let img = x + s * g.h * g.w * c
-            var out = y + s * g.oh * g.ow * c
+            let base = s * inCount
             for oy in 0..<g.oh {
                 for ox in 0..<g.ow {
-                    let (y0, y1, x0, x1) = window(oy, ox)
-                    out.update(repeating: -.infinity, count: c)
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let p = img + (iy * g.w + ix) * c
-                            for ch in 0..<c where p[ch] > out[ch] { out[ch] = p[ch] }
+                    let y0 = max(oy * g.sh - g.padTop, 0), y1 = min(oy * g.sh - g.padTop + g.kh, g.h)
+                    let x0 = max(ox * g.sw - g.padLeft, 0), x1 = min(ox * g.sw - g.padLeft + g.kw, g.w)
+                    // Start from the window's first position, then keep the first strictly greater value.
+                    let first = base + (y0 * g.w + x0) * c
+                    var ch = 0
+                    while ch + 16 <= c {
+                        var m = Kernels.load(x + first + ch)
+                        var id = SIMD16<Int32>(repeating: Int32(first + ch)) &+ lanes
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 where iy != y0 || ix != x0 {
+                                let off = base + (iy * g.w + ix) * c + ch
+                                let v = Kernels.load(x + off)
+                                let better = v .> m
+                                m.replace(with: v, where: better)
+                                id.replace(with: SIMD16<Int32>(repeating: Int32(off)) &+ lanes, where: better)
+                            }
                         }
+                        Kernels.store(m, out + ch)
+                        UnsafeMutableRawPointer(idx + ch).storeBytes(of: id, as: SIMD16<Int32>.self)
+                        ch += 16
+                    }
+                    while ch < c {
+                        var m = x[first + ch], id = Int32(first + ch)
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let off = base + (iy * g.w + ix) * c + ch
+                                if x[off] > m { m = x[off]; id = Int32(off) }
+                            }
+                        }
+                        out[ch] = m
+                        idx[ch] = id
+                        ch += 1
                     }
                     out += c
+                    idx += c
                 }
             }
         }
+    }
+
+    /// Windows tile the input exactly (no overlap, no padding, nothing left over): every input value belongs
+    /// to one window, so the backward pass can write `dx` directly instead of zeroing and scattering.
+    private var tiles: Bool {
+        g.sh == g.kh && g.sw == g.kw && g.padTop == 0 && g.padLeft == 0 && g.oh * g.kh == g.h && g.ow * g.kw == g.w
     }
 
     public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
@@ -60,22 +98,29 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         guard let dx else { return }
-        let c = g.c
-        dx.update(repeating: 0, count: n * g.h * g.w * c)
-        for s in 0..<n {
-            let img = x + s * g.h * g.w * c, dimg = dx + s * g.h * g.w * c
-            let base = s * g.oh * g.ow * c
-            for oy in 0..<g.oh {
-                for ox in 0..<g.ow {
-                    let (y0, y1, x0, x1) = window(oy, ox)
-                    let o = base + (oy * g.ow + ox) * c
-                    for ch in 0..<c {
-                        let target = y[o + ch]
-                        // The first position (row-major) holding the maximum takes the whole gradient.
-                        search: for iy in y0..<y1 {
-                            for ix in x0..<x1 where img[(iy * g.w + ix) * c + ch] == target {
-                                dimg[(iy * g.w + ix) * c + ch] += dy[o + ch]
-                                break search
+        let total = n * outputCount, c = g.c
+        scratch.withMemoryRebound(to: Int32.self, capacity: total) { argmax in
+            guard tiles, c % 16 == 0 else {
+                dx.update(repeating: 0, count: n * g.h * g.w * c)
+                for o in 0..<total { dx[Int(argmax[o])] += dy[o] }
+                return
+            }
+            let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let zero = SIMD16<Float>(repeating: 0)
+            for s in 0..<n {
+                let base = s * g.h * g.w * c
+                for oy in 0..<g.oh {
+                    for ox in 0..<g.ow {
+                        let o = ((s * g.oh + oy) * g.ow + ox) * c
+                        for ch in stride(from: 0, to: c, by: 16) {
+                            let grad = Kernels.load(dy + o + ch)
+                            let id = UnsafeRawPointer(argmax + o + ch).loadUnaligned(as: SIMD16<Int32>.self)
+                            for iy in (oy * g.kh)..<((oy + 1) * g.kh) {
+                                for ix in (ox * g.kw)..<((ox + 1) * g.kw) {
+                                    let off = base + (iy * g.w + ix) * c + ch
+                                    let here = SIMD16<Int32>(repeating: Int32(off)) &+ lanes
+                                    Kernels.store(zero.replacing(with: grad, where: id .== here), dx + off)
+                                }
                             }
                         }
                     }
