@@ -456,3 +456,42 @@ public final class Predictor: @unchecked Sendable {
         return input.withUnsafeBufferPointer { Array(predict($0.baseAddress!, n: 1)) }
     }
 }
+
+// MARK: - Gradients without an update (gradient checks, tooling)
+
+extension Sequential {
+    /// Loss (mean over the batch) and its gradient w.r.t. every parameter, without changing the weights.
+    /// Runs on one thread with `context` (training mode keeps Dropout active with the same masks).
+    func lossAndGradients(x: [Float], y: [Float], n: Int, context: ForwardContext) -> (loss: Double, grads: [Float]) {
+        guard let loss else { preconditionFailure("compile first") }
+        let ws = makeWorkspace(capacity: n, training: true)
+        ws.grads!.zero()
+        var x = x
+        let value = x.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeBufferPointer { yb in
+                let out = forward(ws, x: xb.baseAddress!, n: n, context: context)
+                let l = loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
+                                      logits: outputIsLogitsForTools, grad: ws.gradA!.pointer, gradScale: 1 / Float(n))
+                backward(ws, n: n, context: context)
+                return l / Double(n)
+            }
+        }
+        return (value, Array(UnsafeBufferPointer(start: ws.grads!.pointer, count: parameterCount)))
+    }
+
+    /// Loss (mean over the batch) only.
+    func lossValue(x: [Float], y: [Float], n: Int, context: ForwardContext) -> Double {
+        guard let loss else { preconditionFailure("compile first") }
+        let ws = makeWorkspace(capacity: n, training: false)
+        var x = x
+        return x.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeBufferPointer { yb in
+                let out = forward(ws, x: xb.baseAddress!, n: n, context: context)
+                return loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
+                                     logits: outputIsLogitsForTools, grad: nil, gradScale: 0) / Double(n)
+            }
+        }
+    }
+
+    var outputIsLogitsForTools: Bool { fusedOutputActivation || (loss?.fromLogits ?? false) }
+}

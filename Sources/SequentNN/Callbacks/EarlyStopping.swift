@@ -1,5 +1,5 @@
-/// Stops when a monitored quantity has stopped improving, with Keras 3's semantics: an epoch improves when
-/// `current − min_delta` beats the best (for `min`; `+` for `max`); after `patience` epochs without
+/// Stops when a monitored quantity has stopped improving, with Keras 3's semantics: an epoch improves when it
+/// beats the best by more than `min_delta` (`current + min_delta < best` for `min`); after `patience` epochs without
 /// improvement training stops; with `restore_best_weights` the best epoch's weights are put back at the end
 /// of training. `baseline` must also be beaten to reset the wait; `start_from_epoch` ignores early epochs.
 public final class EarlyStopping: Callback {
@@ -32,7 +32,8 @@ public final class EarlyStopping: Callback {
 
     private func isImprovement(_ value: Double, over reference: Double?) -> Bool {
         guard let reference else { return true }
-        return mode == .min ? value - minDelta < reference : value + minDelta > reference
+        // Keras negates min_delta for "min": the value must beat the reference by at least min_delta.
+        return mode == .min ? value + minDelta < reference : value - minDelta > reference
     }
 
     public func onTrainBegin(model: Sequential) {

@@ -20,7 +20,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
 
     /// Upper bound on im2col floats per chunk (16 MiB): big enough for a whole Fashion-MNIST batch, so its
     /// GEMMs are large, small enough that 300×300 images do not blow up memory.
-    static let colBudget = 4 << 20
+    var colBudget = 4 << 20
 
     public init(filters: Int, kernelSize: [Int], strides: [Int] = [1, 1], padding: Padding = .valid,
                 activation: Activation = .linear, useBias: Bool = true,
@@ -41,7 +41,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     private var patch: Int { g.kh * g.kw * g.c }          // K of the GEMM
     private var pixels: Int { g.oh * g.ow }               // output pixels per sample
     /// Samples per im2col chunk.
-    var chunk: Int { max(1, Conv2D.colBudget / max(1, pixels * patch)) }
+    var chunk: Int { max(1, colBudget / max(1, pixels * patch)) }
 
     public func build(inputShape: [Int]) throws {
         g = try WindowGeometry(input: inputShape, window: kernelSize, strides: strides, padding: padding,

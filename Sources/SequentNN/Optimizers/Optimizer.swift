@@ -40,8 +40,8 @@ final class Slots: @unchecked Sendable {
 
 /// Builds an optimizer from its Keras name or `{"type": name, "learning_rate": …, …}`.
 public func makeOptimizer(_ value: JSONValue, field: String = "optimizer") throws -> Optimizer {
-    if let s = value.stringValue { return try makeOptimizer(["type": .string(s)], field: field) }
-    var r = try ConfigReader(value, path: field, ignorable: ["name"])
+    let isName = value.stringValue != nil
+    var r = try ConfigReader(isName ? ["type": value] : value, path: field, ignorable: ["name"])
     do {
         let type = try r.requiredString("type").lowercased()
         let optimizer: Optimizer
@@ -68,8 +68,7 @@ public func makeOptimizer(_ value: JSONValue, field: String = "optimizer") throw
         return optimizer
     } catch let e as ConfigError {
         // A bare string optimizer has no sub-fields to name.
-        throw value.stringValue != nil && e.field == "type" ? ConfigError(field: "", detail: e.detail).prefixed(by: field)
-            : e.prefixed(by: field)
+        throw isName && e.field == "type" ? ConfigError(field: field, detail: e.detail) : e.prefixed(by: field)
     }
 }
 

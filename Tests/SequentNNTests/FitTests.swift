@@ -1,0 +1,129 @@
+import Testing
+@testable import SequentNN
+
+/// fit's loop: validation split, steps per epoch, callbacks, cancellation, metric resolution.
+@Suite struct FitTests {
+    /// A linearly separable two-blob problem.
+    func blobs(_ n: Int, seed: UInt64) -> (Tensor, Tensor) {
+        var rng = SeededGenerator(seed: seed)
+        var x = [Float](), y = [Float]()
+        for i in 0..<n {
+            let c = i % 2
+            x += [rng.uniform(-1, 1) + (c == 0 ? -2 : 2), rng.uniform(-1, 1)]
+            y.append(Float(c))
+        }
+        return (Tensor(shape: [n, 2], scalars: x), Tensor(shape: [n], scalars: y))
+    }
+
+    func model() throws -> Sequential {
+        let m = try Sequential(inputShape: [2], layers: [Dense(units: 8, activation: .relu), Dense(units: 2, activation: .softmax)])
+        try m.compile(optimizer: Adam(learningRate: 0.05), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+        return m
+    }
+
+    @Test func learnsAndReportsKerasKeys() throws {
+        let (x, y) = blobs(200, seed: 1)
+        var options = FitOptions(epochs: 5, batchSize: 16)
+        options.validationSplit = 0.25
+        let history = try model().fit(x: x, y: y, options: options)
+        #expect(history.epochs.count == 5)
+        #expect(Set(history.epochs[0].logs.keys) == ["loss", "accuracy", "val_loss", "val_accuracy"])
+        #expect(history.epochs.last!.logs["val_accuracy"]! > 0.95)
+        #expect(history.series["loss"]!.first! > history.series["loss"]!.last!)
+        #expect(history.epochs[0].steps == 10)   // 150 training samples / 16, rounded up
+    }
+
+    @Test func stepsPerEpochBeyondTheDataCycles() throws {
+        let (x, y) = blobs(20, seed: 2)
+        var options = FitOptions(epochs: 2, batchSize: 8)
+        options.stepsPerEpoch = 7
+        var steps = 0
+        final class Counter: Callback {
+            var count = 0
+            func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) { count += 1 }
+        }
+        let counter = Counter()
+        let history = try model().fit(x: x, y: y, options: options, callbacks: [counter])
+        steps = counter.count
+        #expect(steps == 14)
+        #expect(history.epochs.map(\.steps) == [7, 7])
+    }
+
+    @Test func thresholdStopEndsTrainingWithAReason() throws {
+        let (x, y) = blobs(200, seed: 3)
+        let history = try model().fit(x: x, y: y, options: FitOptions(epochs: 50, batchSize: 16),
+                                      callbacks: [try ThresholdStop(monitor: "accuracy", above: 0.9)])
+        #expect(history.epochs.count < 50)
+        #expect(history.epochs.last!.logs["accuracy"]! > 0.9)
+        #expect(history.stopReason?.hasPrefix("threshold_stop: accuracy") == true)
+    }
+
+    @Test func cancellationStopsWithinABatch() throws {
+        let (x, y) = blobs(400, seed: 4)
+        let token = CancellationToken()
+        final class CancelAt: Callback {
+            let token: CancellationToken
+            init(_ t: CancellationToken) { token = t }
+            func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) {
+                if progress.epoch == 1 && progress.step == 3 { token.cancel() }
+            }
+        }
+        var options = FitOptions(epochs: 5, batchSize: 10)
+        options.cancellation = token
+        let history = try model().fit(x: x, y: y, options: options, callbacks: [CancelAt(token)])
+        #expect(history.cancelled)
+        #expect(history.epochs.count == 1)
+        #expect(history.stopReason == "cancelled at epoch 2, step 3")
+    }
+
+    @Test func terminateOnNaNFailsWithEpochAndStep() throws {
+        let (x, y) = blobs(64, seed: 5)
+        let m = try Sequential(inputShape: [2], layers: [Dense(units: 2)])
+        try m.compile(optimizer: SGD(learningRate: 1e30), loss: MeanSquaredError())
+        let targets = Tensor(shape: [64, 2], scalars: y.scalars.flatMap { [$0, 1 - $0] })
+        let history = try m.fit(x: x, y: targets, options: FitOptions(epochs: 3, batchSize: 8), callbacks: [TerminateOnNaN()])
+        #expect(history.failure?.hasPrefix("terminate_on_nan: loss became") == true)
+        #expect(history.failure?.contains("at epoch 1, step") == true)
+        _ = x
+    }
+
+    @Test func labelsOutOfRangeAreRejected() throws {
+        let (x, _) = blobs(4, seed: 6)
+        #expect(throws: TrainingError.self) {
+            try model().fit(x: x, y: Tensor(shape: [4], scalars: [0, 1, 2, 1]))
+        }
+    }
+
+    @Test func accuracyResolvesLikeKeras() throws {
+        let sparse = try Metric.resolve("accuracy", loss: SparseCategoricalCrossentropy(), outputWidth: 10, field: "m")
+        #expect(sparse.kind == .sparseCategoricalAccuracy)
+        let categorical = try Metric.resolve("accuracy", loss: CategoricalCrossentropy(), outputWidth: 10, field: "m")
+        #expect(categorical.kind == .categoricalAccuracy)
+        let binary = try Metric.resolve("acc", loss: BinaryCrossentropy(), outputWidth: 1, field: "m")
+        #expect(binary.kind == .binaryAccuracy && binary.name == "acc")
+    }
+
+    @Test func dropoutMasksDoNotDependOnTheBatchSplit() throws {
+        let d = try Dropout(rate: 0.5)
+        try d.build(inputShape: [32])
+        var x = [Float](repeating: 1, count: 4 * 32)
+        var whole = [Float](repeating: 0, count: 4 * 32), parts = [Float](repeating: 0, count: 4 * 32)
+        var scratch: Float = 0
+        let ctx = ForwardContext(training: true, seed: 99, sampleOffset: 0)
+        x.withUnsafeMutableBufferPointer { xb in
+            whole.withUnsafeMutableBufferPointer { wb in
+                d.forward(x: xb.baseAddress!, y: wb.baseAddress!, n: 4, params: UnsafePointer(wb.baseAddress!), scratch: &scratch, context: ctx)
+            }
+            parts.withUnsafeMutableBufferPointer { pb in
+                var c2 = ctx
+                d.forward(x: xb.baseAddress!, y: pb.baseAddress!, n: 2, params: UnsafePointer(pb.baseAddress!), scratch: &scratch, context: c2)
+                c2.sampleOffset = 2
+                d.forward(x: xb.baseAddress! + 64, y: pb.baseAddress! + 64, n: 2, params: UnsafePointer(pb.baseAddress!), scratch: &scratch, context: c2)
+            }
+        }
+        #expect(whole == parts)
+        let kept = whole.filter { $0 != 0 }
+        #expect(kept.allSatisfy { $0 == 2 })
+        #expect(kept.count > 32 && kept.count < 96)
+    }
+}
