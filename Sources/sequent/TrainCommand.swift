@@ -77,7 +77,10 @@ final class ProgressPrinter: Callback {
     }
 
     func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) {
-        if lastProgress == nil { print("Epoch \(progress.epoch + 1)/\(progress.epochs)") }
+        if lastProgress == nil {
+            print("Epoch \(progress.epoch + 1)/\(progress.epochs)")
+            fflush(stdout)
+        }
         lastProgress = progress
         guard interactive, progress.step < progress.steps, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
         lastDraw = Date()
@@ -93,6 +96,8 @@ final class ProgressPrinter: Callback {
             : perStep >= 0.001 ? "\(Int((perStep * 1000).rounded()))ms/step" : "\(Int((perStep * 1e6).rounded()))us/step"
         let line = "\(bar(p)) - \(Int(p.secondsThisEpoch.rounded()))s \(stepText)" + metrics(logs, model)
         print((interactive ? "\r" : "") + line)
+        // stdout is block-buffered when redirected; a log should show each epoch as it finishes.
+        fflush(stdout)
     }
 
     private func bar(_ p: BatchProgress) -> String {

@@ -1,0 +1,38 @@
+# Sequent — the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+
+# OpenBLAS 0.3.21 mis-detects recent Xeons and falls back to slow SSE3 kernels. The sequent binary fixes this
+# itself (it re-executes with OPENBLAS_CORETYPE set); tests and benchmarks have no such main, so set it here.
+CORETYPE := $(shell grep -qw avx512bw /proc/cpuinfo 2>/dev/null && echo SkylakeX || (grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo Haswell))
+ifneq ($(CORETYPE),)
+export OPENBLAS_CORETYPE ?= $(CORETYPE)
+endif
+
+SPEC ?= config/jobs/fashion-dense.json
+
+.PHONY: setup build release run train test bench clean
+
+setup:
+	./scripts/setup.sh
+
+build: setup
+	swift build
+
+release: setup
+	swift build -c release
+
+# Installs what is missing, builds, and trains the tutorial's first model on Fashion-MNIST.
+run: release
+	.build/release/sequent train $(SPEC)
+
+train: run
+
+# The whole test suite (what CI runs). Plain `swift test`: --parallel hides XCTest's summary line.
+test: build
+	swift test
+
+bench: release
+	.build/release/sequent bench
+
+clean:
+	rm -rf .build
