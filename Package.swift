@@ -20,7 +20,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "SequentNN", dependencies: ["CBLAS"]),
+        // Tiny C helpers Swift cannot express (floating-point control flags).
+        .target(name: "CSequentSupport", path: "Sources/CSequentSupport"),
+        .target(name: "SequentNN", dependencies: ["CBLAS", "CSequentSupport"]),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib"]),
         .target(name: "SequentService", dependencies: [
             "SequentNN", "SequentData",

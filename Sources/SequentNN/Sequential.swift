@@ -1,3 +1,4 @@
+import CSequentSupport
 import Dispatch
 import Foundation
 
@@ -247,8 +248,12 @@ public final class Sequential: @unchecked Sendable {
     private func forEachShard(_ n: Int, _ body: @escaping @Sendable (Int, Range<Int>) -> Void) {
         let shards = shardCount(for: n)
         let per = (n + shards - 1) / shards
+        // Every thread that computes flushes denormals (see sequent_support.h); setting the flag costs
+        // one instruction, so it is simply done on each entry.
+        sequent_enable_flush_to_zero()
         if shards == 1 { body(0, 0..<n); return }
         DispatchQueue.concurrentPerform(iterations: shards) { s in
+            sequent_enable_flush_to_zero()
             let lo = s * per, hi = min(n, lo + per)
             if lo < hi { body(s, lo..<hi) }
         }
@@ -257,9 +262,11 @@ public final class Sequential: @unchecked Sendable {
     /// Splits `0..<count` into `threads` ranges and runs them in parallel (elementwise block operations).
     private func parallelRanges(_ count: Int, _ body: @escaping @Sendable (Range<Int>) -> Void) {
         let parts = count >= 65_536 ? max(1, threads) : 1
+        sequent_enable_flush_to_zero()
         if parts == 1 { body(0..<count); return }
         let per = (count + parts - 1) / parts
         DispatchQueue.concurrentPerform(iterations: parts) { p in
+            sequent_enable_flush_to_zero()
             let lo = p * per, hi = min(count, lo + per)
             if lo < hi { body(lo..<hi) }
         }
@@ -440,6 +447,7 @@ public final class Predictor: @unchecked Sendable {
 
     /// Probabilities (or outputs) for `n` samples at `input`; the buffer is valid until the next call.
     public func predict(_ input: UnsafePointer<Float>, n: Int = 1) -> UnsafeBufferPointer<Float> {
+        sequent_enable_flush_to_zero()
         precondition(n <= workspace.capacity, "batch \(n) exceeds the predictor's capacity \(workspace.capacity)")
         let width = model.outputWidth
         let y = model.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)

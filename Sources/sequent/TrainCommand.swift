@@ -79,7 +79,7 @@ final class ProgressPrinter: Callback {
     func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) {
         if lastProgress == nil {
             print("Epoch \(progress.epoch + 1)/\(progress.epochs)")
-            fflush(stdout)
+            fflush(nil)
         }
         lastProgress = progress
         guard interactive, progress.step < progress.steps, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
@@ -97,7 +97,7 @@ final class ProgressPrinter: Callback {
         let line = "\(bar(p)) - \(Int(p.secondsThisEpoch.rounded()))s \(stepText)" + metrics(logs, model)
         print((interactive ? "\r" : "") + line)
         // stdout is block-buffered when redirected; a log should show each epoch as it finishes.
-        fflush(stdout)
+        fflush(nil)
     }
 
     private func bar(_ p: BatchProgress) -> String {
