@@ -1,3 +1,4 @@
+import CSequentSupport
 import Foundation
 
 /// Adam, Keras 3's rule (ε added to √v after folding both bias corrections into the step size):
@@ -27,14 +28,10 @@ public final class Adam: Optimizer, @unchecked Sendable {
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, range: Range<Int>) {
         let t = Double(iterations + 1)
         let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-        let m = slots[0], v = slots[1]
-        let a1 = 1 - beta1, a2 = 1 - beta2, eps = epsilon
-        for i in range {
-            let g = grads[i]
-            m[i] += (g - m[i]) * a1
-            v[i] += (g * g - v[i]) * a2
-            params[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
-        }
+        let lo = range.lowerBound
+        // The loop itself lives in C (CSequentSupport) where it vectorises, square roots included.
+        sequent_adam_update(params + lo, grads + lo, slots[0] + lo, slots[1] + lo, range.count,
+                            alpha, 1 - beta1, 1 - beta2, epsilon)
     }
 
     public var config: [String: JSONValue] {

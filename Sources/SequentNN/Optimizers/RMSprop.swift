@@ -1,3 +1,5 @@
+import CSequentSupport
+
 /// RMSprop, Keras 3's rule (ε inside the square root):
 /// `s = ρ·s + (1 − ρ)·g²`; centered: `ḡ = ρ·ḡ + (1 − ρ)·g`, denominator `s − ḡ² + ε`, else `s + ε`;
 /// `Δ = lr·g/√denominator`; with momentum `u = μ·u + Δ`, `w −= u`, else `w −= Δ`.
@@ -29,26 +31,11 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     public func slot(_ index: Int) -> UnsafeMutableBufferPointer<Float> { slots.buffer(index) }
 
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, range: Range<Int>) {
-        let s = slots[0]
-        let u: UnsafeMutablePointer<Float>? = momentum > 0 ? slots[1] : nil
-        let avg: UnsafeMutablePointer<Float>? = centered ? slots[momentum > 0 ? 2 : 1] : nil
-        let lr = learningRate, r = rho, a = 1 - rho, mu = momentum, eps = epsilon
-        for i in range {
-            let g = grads[i]
-            s[i] = r * s[i] + a * g * g
-            var denominator = s[i]
-            if let avg {
-                avg[i] = r * avg[i] + a * g
-                denominator -= avg[i] * avg[i]
-            }
-            let step = lr * g / (denominator + eps).squareRoot()
-            if let u {
-                u[i] = mu * u[i] + step
-                params[i] -= u[i]
-            } else {
-                params[i] -= step
-            }
-        }
+        let lo = range.lowerBound
+        let u: UnsafeMutablePointer<Float>? = momentum > 0 ? slots[1] + lo : nil
+        let avg: UnsafeMutablePointer<Float>? = centered ? slots[momentum > 0 ? 2 : 1] + lo : nil
+        sequent_rmsprop_update(params + lo, grads + lo, slots[0] + lo, u, avg, range.count,
+                               learningRate, rho, momentum, epsilon)
     }
 
     public var config: [String: JSONValue] {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Side-by-side training throughput: Sequent vs Keras (TensorFlow) and PyTorch on the same recipes, batch 32,
+# 2 threads, run back to back (A B C A) so the ratios come from one sitting on a shared, noisy machine.
+#
+#   PEERS=~/peers/bin/python EPOCHS=2 scripts/bench-peers.sh > bench-results/peers.jsonl
+#
+# Needs a release build and the peers' venv (see ../shared/bench/README.md). Prints one JSON line per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEERS=${PEERS:-$HOME/peers/bin/python}
+BENCH=${BENCH:-../shared/bench}
+EPOCHS=${EPOCHS:-2}
+STEPS=$((1875 * EPOCHS))
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+seq() { .build/release/sequent bench --json --steps "$STEPS" "config/jobs/$1.json"; }
+peer() { "$PEERS" "$BENCH/$1_bench.py" --model "$2" --epochs "$EPOCHS" --skip-predict-latency "${@:3}" 2>/dev/null | tail -n1; }
+tpeer() { "$PEERS" "$BENCH/torch_bench.py" --model "$1" --epochs "$EPOCHS" "${@:2}" 2>/dev/null | tail -n1; }
+
+for recipe in dense cnn; do
+    model=$([ "$recipe" = dense ] && echo dense || echo cnn2)
+    seq "fashion-$recipe"
+    peer keras "$model"
+    tpeer "$model"
+    [ "$recipe" = cnn ] && tpeer "$model" --channels-last
+    seq "fashion-$recipe"
+done
