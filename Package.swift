@@ -28,6 +28,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -35,7 +37,9 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-fno-math-errno", "-O3"])]),
         .target(name: "SequentNN", dependencies: ["CBLAS", "CSequentSupport"], swiftSettings: engineFlags),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib"]),
+        .target(name: "SequentStore", dependencies: ["CSQLite"]),
         .target(name: "SequentService", dependencies: [
+            "SequentStore",
             "SequentNN", "SequentData",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -48,5 +52,6 @@ let package = Package(
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
+        .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore"]),
     ]
 )

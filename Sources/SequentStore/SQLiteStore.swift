@@ -1,0 +1,257 @@
+import Foundation
+
+/// The default store: one SQLite file in WAL mode holding jobs, epochs, step metrics and models.
+public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked Sendable {
+    public let database: Database
+
+    /// Numbered migrations; append, never edit a shipped one.
+    static let migrations = [
+        """
+        CREATE TABLE jobs (
+            sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            progress TEXT,
+            metrics TEXT,
+            stop_reason TEXT,
+            error TEXT,
+            model_id TEXT,
+            checkpoint_epoch INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX jobs_state ON jobs(state, sequence);
+        CREATE TABLE epochs (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            logs TEXT NOT NULL,
+            learning_rate REAL,
+            duration_seconds REAL,
+            samples_per_second REAL,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (job_id, epoch)
+        );
+        CREATE TABLE step_metrics (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            wall_time REAL NOT NULL,
+            value REAL
+        );
+        CREATE INDEX step_metrics_series ON step_metrics(job_id, key, step);
+        CREATE TABLE models (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL REFERENCES jobs(id),
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            metadata TEXT NOT NULL
+        );
+        CREATE INDEX models_name ON models(name, created_at)
+        """,
+    ]
+
+    public init(path: String) throws {
+        database = try Database(path: path)
+        try database.migrate(Self.migrations)
+    }
+
+    // MARK: Dates
+
+    /// ISO-8601 UTC with milliseconds ("2026-11-29T17:53:00.123Z"): sorts as text, reads as a time.
+    static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    public static func format(_ date: Date) -> String { date.formatted(dateStyle) }
+
+    public static func parse(_ text: String?) -> Date? {
+        guard let text else { return nil }
+        if let d = try? dateStyle.parse(text) { return d }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
+
+    private func job(from row: SQLRow) -> JobRecord {
+        var j = JobRecord(id: row["id"].text ?? "", name: row["name"].text ?? "",
+                          state: JobState(rawValue: row["state"].text ?? "") ?? .failed,
+                          specJSON: row["spec"].text ?? "{}", createdAt: Self.parse(row["created_at"].text) ?? Date())
+        j.startedAt = Self.parse(row["started_at"].text)
+        j.finishedAt = Self.parse(row["finished_at"].text)
+        j.progressJSON = row["progress"].text
+        j.metricsJSON = row["metrics"].text
+        j.stopReason = row["stop_reason"].text
+        j.error = row["error"].text
+        j.modelID = row["model_id"].text
+        j.checkpointEpoch = row["checkpoint_epoch"].int ?? 0
+        j.sequence = row["sequence"].int ?? 0
+        return j
+    }
+
+    // MARK: JobQueue
+
+    public func enqueue(_ job: JobRecord, maxQueued: Int) throws -> Bool {
+        try database.transaction {
+            let queued = try database.query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'").first?["n"].int ?? 0
+            guard queued < maxQueued else { return false }
+            try database.execute(
+                "INSERT INTO jobs (id, name, state, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                [.text(job.id), .text(job.name), .text(job.state.rawValue), .text(job.specJSON),
+                 .text(Self.format(job.createdAt))])
+            return true
+        }
+    }
+
+    public func claimNext() throws -> JobRecord? {
+        try database.transaction {
+            guard let row = try database.query(
+                "SELECT * FROM jobs WHERE state = 'queued' ORDER BY sequence LIMIT 1").first else { return nil }
+            var job = self.job(from: row)
+            job.state = .running
+            job.startedAt = job.startedAt ?? Date()
+            try database.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE id = ?",
+                                 [.text(Self.format(job.startedAt!)), .text(job.id)])
+            return job
+        }
+    }
+
+    public func queuedCount() throws -> Int {
+        try database.query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'").first?["n"].int ?? 0
+    }
+
+    // MARK: JobRecords
+
+    public func job(id: String) throws -> JobRecord? {
+        try database.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first.map(job(from:))
+    }
+
+    public func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord] {
+        var sql = "SELECT * FROM jobs WHERE 1 = 1"
+        var params: [SQLValue] = []
+        if let state { sql += " AND state = ?"; params.append(.text(state.rawValue)) }
+        if let before { sql += " AND sequence < ?"; params.append(.int(Int64(before))) }
+        sql += " ORDER BY sequence DESC LIMIT ?"
+        params.append(.int(Int64(limit)))
+        return try database.query(sql, params).map(job(from:))
+    }
+
+    public func update(_ job: JobRecord) throws {
+        try database.execute("""
+            UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, progress = ?, metrics = ?, stop_reason = ?,
+                error = ?, model_id = ?, checkpoint_epoch = ? WHERE id = ?
+            """, [.text(job.state.rawValue), SQLValue(job.startedAt.map(Self.format)),
+                  SQLValue(job.finishedAt.map(Self.format)), SQLValue(job.progressJSON), SQLValue(job.metricsJSON),
+                  SQLValue(job.stopReason), SQLValue(job.error), SQLValue(job.modelID),
+                  .int(Int64(job.checkpointEpoch)), .text(job.id)])
+    }
+
+    /// Moves a job to `cancelling`/`cancelled` only if it is still in the expected state (compare-and-set:
+    /// the worker may finish the job between the API's read and this write).
+    public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date? = nil) throws -> Bool {
+        try database.transaction {
+            guard let current = try job(id: id), from.contains(current.state) else { return false }
+            try database.execute("UPDATE jobs SET state = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?",
+                                 [.text(to.rawValue), SQLValue(finishedAt.map(Self.format)), .text(id)])
+            return true
+        }
+    }
+
+    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws {
+        let logs = "{" + epoch.logs.keys.sorted().map { k in "\"\(k)\":\(Self.number(epoch.logs[k]!))" }
+            .joined(separator: ",") + "}"
+        try database.transaction {
+            try database.execute("""
+                INSERT OR REPLACE INTO epochs (job_id, epoch, logs, learning_rate, duration_seconds,
+                    samples_per_second, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(logs), SQLValue(epoch.learningRate),
+                      SQLValue(epoch.durationSeconds), SQLValue(epoch.samplesPerSecond),
+                      .text(Self.format(epoch.finishedAt))])
+            try update(job)
+        }
+    }
+
+    /// JSON number text; non-finite values (a diverged loss) become null.
+    static func number(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
+
+    public func epochs(jobID: String) throws -> [EpochRecord] {
+        try database.query("SELECT * FROM epochs WHERE job_id = ? ORDER BY epoch", [.text(jobID)]).map { row in
+            var logs: [String: Double] = [:]
+            if let data = row["logs"].text?.data(using: .utf8),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                for (k, v) in object { if let d = v as? Double { logs[k] = d } else if let n = v as? NSNumber { logs[k] = n.doubleValue } }
+            }
+            return EpochRecord(jobID: jobID, epoch: row["epoch"].int ?? 0, logs: logs,
+                               learningRate: row["learning_rate"].double ?? 0,
+                               durationSeconds: row["duration_seconds"].double ?? 0,
+                               samplesPerSecond: row["samples_per_second"].double ?? 0,
+                               finishedAt: Self.parse(row["finished_at"].text) ?? Date())
+        }
+    }
+
+    public func appendMetrics(jobID: String, _ points: [MetricPoint]) throws {
+        guard !points.isEmpty else { return }
+        try database.transaction {
+            for p in points {
+                try database.execute("INSERT INTO step_metrics (job_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)",
+                                     [.text(jobID), .text(p.key), .int(Int64(p.step)), .double(p.wallTime), SQLValue(p.value)])
+            }
+        }
+    }
+
+    public func metrics(jobID: String, key: String?) throws -> [MetricPoint] {
+        var sql = "SELECT key, step, wall_time, value FROM step_metrics WHERE job_id = ?"
+        var params: [SQLValue] = [.text(jobID)]
+        if let key { sql += " AND key = ?"; params.append(.text(key)) }
+        sql += " ORDER BY key, step"
+        return try database.query(sql, params).map {
+            MetricPoint(key: $0["key"].text ?? "", step: $0["step"].int ?? 0, wallTime: $0["wall_time"].double ?? 0,
+                        value: $0["value"].double ?? .nan)
+        }
+    }
+
+    /// Removes step metrics past `step` (a resumed job re-runs steps after its checkpoint).
+    public func truncateMetrics(jobID: String, afterStep step: Int) throws {
+        try database.execute("DELETE FROM step_metrics WHERE job_id = ? AND step > ?", [.text(jobID), .int(Int64(step))])
+    }
+
+    public func unfinishedRunningJobs() throws -> [JobRecord] {
+        try database.query("SELECT * FROM jobs WHERE state IN ('running', 'cancelling') ORDER BY sequence").map(job(from:))
+    }
+
+    public func countByState() throws -> [JobState: Int] {
+        var out: [JobState: Int] = [:]
+        for row in try database.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+            if let s = JobState(rawValue: row["state"].text ?? "") { out[s] = row["n"].int ?? 0 }
+        }
+        return out
+    }
+
+    // MARK: ModelRegistry
+
+    private func model(from row: SQLRow) -> ModelRecord {
+        ModelRecord(id: row["id"].text ?? "", jobID: row["job_id"].text ?? "", name: row["name"].text ?? "",
+                    createdAt: Self.parse(row["created_at"].text) ?? Date(), path: row["path"].text ?? "",
+                    sha256: row["sha256"].text ?? "", metadataJSON: row["metadata"].text ?? "{}")
+    }
+
+    public func addModel(_ model: ModelRecord) throws {
+        try database.execute("INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [.text(model.id), .text(model.jobID), .text(model.name), .text(Self.format(model.createdAt)),
+                              .text(model.path), .text(model.sha256), .text(model.metadataJSON)])
+    }
+
+    public func model(id: String) throws -> ModelRecord? {
+        try database.query("SELECT * FROM models WHERE id = ?", [.text(id)]).first.map(model(from:))
+    }
+
+    public func latestModel(named name: String) throws -> ModelRecord? {
+        try database.query("SELECT * FROM models WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                           [.text(name)]).first.map(model(from:))
+    }
+
+    public func models(limit: Int) throws -> [ModelRecord] {
+        try database.query("SELECT * FROM models ORDER BY created_at DESC, rowid DESC LIMIT ?", [.int(Int64(limit))])
+            .map(model(from:))
+    }
+}
