@@ -16,7 +16,7 @@ public struct DataSources: Sendable {
 /// the service's workers both go through this, so they behave the same.
 public final class TrainingRun {
     public let spec: JobSpec
-    public let model: Sequential
+    public private(set) var model: Sequential
     public let dataset: ClassificationDataset
     public let oneHot: Int?
 
@@ -79,5 +79,20 @@ public final class TrainingRun {
          "input_shape": .ints(model.inputShape),
          // Fashion-MNIST is light garments on a black background, pixels scaled to [0, 1].
          "preprocessing": .object(["color_mode": "grayscale", "rescale": .number(1.0 / 255.0), "invert": .bool(true)])]
+    }
+}
+
+extension TrainingRun {
+    /// Continues from a checkpoint written by `ModelArchive.save(…, includeOptimizer: true)`: weights and
+    /// optimizer state (moments, step count, learning rate) replace the fresh model's.
+    public func restore(from checkpoint: URL) throws {
+        let loaded = try ModelArchive.load(from: checkpoint, restoreOptimizer: true)
+        guard loaded.model.parameterCount == model.parameterCount,
+              loaded.model.layers.map(\.typeName) == model.layers.map(\.typeName) else {
+            throw TrainingError("the checkpoint's model (\(loaded.model.parameterCount) parameters) does not match the job's spec")
+        }
+        loaded.model.threads = model.threads
+        loaded.model.name = model.name
+        model = loaded.model
     }
 }

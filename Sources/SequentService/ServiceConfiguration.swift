@@ -1,0 +1,89 @@
+import Foundation
+import SequentNN
+
+/// Everything `sequent serve` can be told: read from `config/sequent.json`, then `SEQUENT_*` environment
+/// variables, then command-line flags (each overriding the one before).
+public struct ServiceConfiguration: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// SQLite database, models and checkpoints live here.
+    public var dataDirectory = "./data"
+    public var fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+    /// Jobs trained at once.
+    public var workers = 1
+    /// Engine threads per job (each job splits its batches across this many threads).
+    public var threadsPerJob = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Jobs waiting beyond this are refused with 429.
+    public var maxQueuedJobs = 100
+    /// Models above these are refused with 422.
+    public var maxParameters = 50_000_000
+    public var maxActivationBytes = 2 << 30
+    /// Step metrics are recorded every this many steps.
+    public var metricsEvery = 20
+    /// When set, mutating routes require `Authorization: Bearer <token>`.
+    public var token: String?
+    public var maxConnections = 256
+    public var maxBodyBytes = 8 << 20
+
+    public init() {}
+
+    static let keys: [String: String] = [
+        "host": "SEQUENT_HOST", "port": "SEQUENT_PORT", "data_dir": "SEQUENT_DATA_DIR",
+        "fashion_mnist_dir": "SEQUENT_FASHION_MNIST_DIR", "workers": "SEQUENT_WORKERS",
+        "threads_per_job": "SEQUENT_THREADS_PER_JOB", "max_queued_jobs": "SEQUENT_MAX_QUEUED_JOBS",
+        "max_parameters": "SEQUENT_MAX_PARAMETERS", "max_activation_bytes": "SEQUENT_MAX_ACTIVATION_BYTES",
+        "metrics_every": "SEQUENT_METRICS_EVERY", "token": "SEQUENT_TOKEN", "max_connections": "SEQUENT_MAX_CONNECTIONS",
+        "max_body_bytes": "SEQUENT_MAX_BODY_BYTES",
+    ]
+
+    /// Applies one setting by its config-file key; errors name the key and the source.
+    public mutating func set(_ key: String, _ value: JSONValue, source: String) throws {
+        func int(min: Int = 0) throws -> Int {
+            let i = value.intValue ?? value.stringValue.flatMap { Int($0) }
+            guard let i, i >= min else { throw ConfigError(field: key, detail: "in \(source) must be an integer ≥ \(min), got \(value.brief)") }
+            return i
+        }
+        func string() throws -> String {
+            guard let s = value.stringValue ?? value.intValue.map(String.init) else {
+                throw ConfigError(field: key, detail: "in \(source) must be a string, got \(value.brief)")
+            }
+            return s
+        }
+        switch key {
+        case "host": host = try string()
+        case "port":
+            port = try int()
+            guard port <= 65535 else { throw ConfigError(field: key, detail: "in \(source) must be ≤ 65535, got \(port)") }
+        case "data_dir": dataDirectory = try string()
+        case "fashion_mnist_dir": fashionMNISTDirectory = try string()
+        case "workers": workers = try int(min: 1)
+        case "threads_per_job": threadsPerJob = try int(min: 1)
+        case "max_queued_jobs": maxQueuedJobs = try int(min: 1)
+        case "max_parameters": maxParameters = try int(min: 1)
+        case "max_activation_bytes": maxActivationBytes = try int(min: 1)
+        case "metrics_every": metricsEvery = try int(min: 1)
+        case "token": token = value.isNull ? nil : try string()
+        case "max_connections": maxConnections = try int(min: 1)
+        case "max_body_bytes": maxBodyBytes = try int(min: 1024)
+        default: throw ConfigError(field: key, detail: "in \(source) is not a known setting")
+        }
+    }
+
+    /// Reads the config file (if it exists) and the environment.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
+        var c = ServiceConfiguration()
+        let path = file ?? "config/sequent.json"
+        if let data = FileManager.default.contents(atPath: path) {
+            guard case .object(let o) = try JSONValue.parse(data) else {
+                throw ConfigError(field: path, detail: "must hold a JSON object")
+            }
+            for (k, v) in o where !k.hasPrefix("_") { try c.set(k, v, source: path) }
+        } else if file != nil {
+            throw ConfigError(field: path, detail: "does not exist")
+        }
+        for (key, env) in keys.sorted(by: { $0.key < $1.key }) {
+            if let v = environment[env] { try c.set(key, .string(v), source: "$\(env)") }
+        }
+        return c
+    }
+}

@@ -1,0 +1,353 @@
+import Foundation
+import Logging
+import SequentNN
+import SequentStore
+
+/// The scheduler and its workers: takes queued jobs from the store in FIFO order and trains them on worker
+/// threads (never on request threads), recording progress, epochs, checkpoints and the resulting model.
+///
+/// Crash safety: after every epoch the weights and optimizer state go to `checkpoints/<job>/epoch-<n>`
+/// (written, fsynced, renamed), and only then is the epoch row committed together with the job's
+/// `checkpoint_epoch`, so the database never points at a checkpoint that does not exist. At start-up a job
+/// found `running` is put back in the queue and resumes after its checkpoint epoch; shuffling and dropout
+/// derive from (seed, epoch, step), so the resumed run sees the same batches it would have.
+public final class TrainingService: @unchecked Sendable {
+    public let configuration: ServiceConfiguration
+    public let store: SQLiteStore
+    public let events = EventHub()
+    let logger: Logger
+    let dataDirectory: URL
+
+    /// In-memory state of running jobs: cancellation and the latest progress.
+    final class LiveJob: @unchecked Sendable {
+        let token = CancellationToken()
+        var progress: [String: JSONValue] = [:]
+        var metrics: [String: Double] = [:]
+    }
+
+    private let lock = NSLock()
+    private var live: [String: LiveJob] = [:]
+    private let wake = NSCondition()
+    private var stopping = false
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+    /// Training samples per second of running jobs, for /metrics.
+    public var samplesPerSecond: Double { lock.withLock { live.values.compactMap { $0.progress["samples_per_second"]?.doubleValue }.reduce(0, +) } }
+
+    public init(configuration: ServiceConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
+        for sub in ["", "models", "checkpoints"] {
+            try FileManager.default.createDirectory(at: dataDirectory.appendingPathComponent(sub),
+                                                    withIntermediateDirectories: true)
+        }
+        store = try SQLiteStore(path: dataDirectory.appendingPathComponent("sequent.sqlite").path)
+    }
+
+    // MARK: Life cycle
+
+    /// Requeues jobs a previous process left running, then starts the workers.
+    public func start() throws {
+        for var job in try store.unfinishedRunningJobs() {
+            if job.state == .cancelling {
+                job.state = .cancelled
+                job.finishedAt = Date()
+                job.stopReason = "cancelled (the server stopped before the worker did)"
+                try store.update(job)
+                continue
+            }
+            job.state = .queued
+            try store.update(job)
+            logger.info("job \(job.id) was running when the server stopped; it resumes after epoch \(job.checkpointEpoch)")
+        }
+        for i in 0..<configuration.workers {
+            finished.enter()
+            let t = Thread { [self] in
+                workerLoop()
+                finished.leave()
+            }
+            t.name = "sequent-worker-\(i)"
+            t.stackSize = 8 << 20
+            threads.append(t)
+            t.start()
+        }
+    }
+
+    /// Stops the workers: running jobs stop at their next batch and go back to the queue with their last
+    /// checkpoint, to resume on the next start. Returns when the workers have exited (or after `timeout`).
+    public func shutdown(timeout: TimeInterval = 30) {
+        wake.lock()
+        stopping = true
+        wake.broadcast()
+        wake.unlock()
+        lock.withLock { live.values.forEach { $0.token.cancel() } }
+        _ = finished.wait(timeout: .now() + timeout)
+        events.close(jobID: nil)
+    }
+
+    var isStopping: Bool { wake.withLock { stopping } }
+
+    /// Tells an idle worker there is work.
+    func notifyWorkers() {
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    private func workerLoop() {
+        while !isStopping {
+            let job: JobRecord?
+            do { job = try store.claimNext() } catch {
+                logger.error("cannot claim a job: \(error)")
+                job = nil
+            }
+            guard let job else {
+                wake.lock()
+                if !stopping { _ = wake.wait(until: Date().addingTimeInterval(1)) }
+                wake.unlock()
+                continue
+            }
+            run(job)
+        }
+    }
+
+    // MARK: Submitting and cancelling
+
+    /// Validates a spec (400 naming the field, 422 when over the configured limits), then queues it (429 when
+    /// the queue is full).
+    public func submit(_ value: JSONValue) throws -> JobRecord {
+        let spec: JobSpec
+        do { spec = try JobSpec.parse(value) } catch let e as ConfigError {
+            throw ServiceError(400, "invalid_job_spec", e.message, field: e.field)
+        }
+        let model = try spec.makeModel()
+        if model.parameterCount > configuration.maxParameters {
+            throw ServiceError(422, "model_too_large", "the model has \(model.parameterCount) parameters, the limit is \(configuration.maxParameters)", field: "model")
+        }
+        let activationBytes = model.activationFloatsPerSample * spec.fit.batchSize * 4
+        if activationBytes > configuration.maxActivationBytes {
+            throw ServiceError(422, "model_too_large", "training needs \(activationBytes) bytes of activations per batch (batch_size \(spec.fit.batchSize)), the limit is \(configuration.maxActivationBytes)", field: "fit.batch_size")
+        }
+        let job = JobRecord(id: "j_" + Self.randomID(), name: spec.name, specJSON: spec.normalized.serialized())
+        guard try store.enqueue(job, maxQueued: configuration.maxQueuedJobs) else {
+            throw ServiceError(429, "queue_full", "\(configuration.maxQueuedJobs) jobs are already queued; try again later")
+        }
+        notifyWorkers()
+        return try store.job(id: job.id) ?? job
+    }
+
+    /// Cancels a job: a queued one at once, a running one at its next batch (`cancelling` until then).
+    public func cancel(id: String) throws -> JobRecord {
+        guard let job = try store.job(id: id) else { throw ServiceError.notFound("job", id) }
+        if job.state.isFinished {
+            throw ServiceError(409, "job_finished", "job \(id) already \(job.state.rawValue)")
+        }
+        if try store.transition(id: id, from: [.queued], to: .cancelled, finishedAt: Date()) {
+            var j = try store.job(id: id)!
+            j.stopReason = "cancelled before it started"
+            try store.update(j)
+            publishState(j)
+            events.close(jobID: id)
+            return j
+        }
+        if try store.transition(id: id, from: [.running], to: .cancelling) {
+            lock.withLock { live[id] }?.token.cancel()
+            let j = try store.job(id: id)!
+            publishState(j)
+            return j
+        }
+        return try store.job(id: id)!   // already cancelling
+    }
+
+    /// Progress and metrics of a running job, from memory (fresher than the database).
+    func liveState(_ id: String) -> (progress: [String: JSONValue], metrics: [String: Double])? {
+        lock.withLock { live[id].map { ($0.progress, $0.metrics) } }
+    }
+
+    static func randomID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<12).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement(using: &rng)! })
+    }
+
+    // MARK: Running a job
+
+    func checkpointDirectory(_ jobID: String, epoch: Int) -> URL {
+        dataDirectory.appendingPathComponent("checkpoints/\(jobID)/epoch-\(epoch)")
+    }
+
+    private func run(_ claimed: JobRecord) {
+        var job = claimed
+        let liveJob = LiveJob()
+        lock.withLock { live[job.id] = liveJob }
+        defer { lock.withLock { _ = live.removeValue(forKey: job.id) } }
+        publishState(job)
+        do {
+            let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
+            let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory))
+            run.model.threads = configuration.threadsPerJob
+            if job.checkpointEpoch > 0 {
+                do {
+                    try run.restore(from: checkpointDirectory(job.id, epoch: job.checkpointEpoch))
+                } catch {
+                    throw TrainingError("cannot resume from the checkpoint of epoch \(job.checkpointEpoch): \(error)")
+                }
+                logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
+            }
+            let options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
+            let stepsPerEpoch = options.stepsPerEpoch ?? (run.dataset.train.count - (options.validationSplit.map {
+                Int((Double(run.dataset.train.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
+            try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
+            let recorder = JobRecorder(service: self, job: job, live: liveJob, metricsEvery: configuration.metricsEvery)
+            let userCallbacks = try spec.makeCallbacks(
+                checkpointDirectory: dataDirectory.appendingPathComponent("checkpoints/\(job.id)/user"))
+            let outcome = try run.run(callbacks: userCallbacks + [recorder], options: options)
+            recorder.flushMetrics()
+            job = try store.job(id: job.id) ?? recorder.job
+            job.progressJSON = JSONValue.object(liveJob.progress).serialized()
+            if outcome.history.cancelled && isStopping && job.state == .running {
+                // Server shutdown, not a user's cancel: back to the queue, resume from the last checkpoint.
+                job.state = .queued
+                try store.update(job)
+                logger.info("job \(job.id) stopped for shutdown; it resumes after epoch \(job.checkpointEpoch)")
+                return
+            }
+            job.finishedAt = Date()
+            job.stopReason = outcome.history.stopReason
+            if outcome.history.cancelled {
+                job.state = .cancelled
+            } else if let failure = outcome.history.failure {
+                job.state = .failed
+                job.error = failure
+            } else {
+                job.modelID = try registerModel(run: run, job: job, test: outcome.test)
+                job.state = .succeeded
+                if !outcome.test.isEmpty {
+                    var m = (try? JSONValue.parse(job.metricsJSON ?? "{}"))?.objectValue ?? [:]
+                    for (k, v) in outcome.test { m["test_" + k] = .number(v) }
+                    job.metricsJSON = JSONValue.object(m).serialized()
+                }
+            }
+            try store.update(job)
+            try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
+        } catch {
+            let message = (error as? ConfigError)?.message ?? "\(error)"
+            logger.error("job \(job.id) failed: \(message)")
+            job = (try? store.job(id: job.id)) ?? job
+            job.state = .failed
+            job.error = message
+            job.finishedAt = Date()
+            try? store.update(job)
+        }
+        publishState(job)
+        events.close(jobID: job.id)
+    }
+
+    /// Saves the trained model under models/<id>/ and records it, with what predicting needs.
+    private func registerModel(run: TrainingRun, job: JobRecord, test: [String: Double]) throws -> String {
+        let id = "m_" + Self.randomID()
+        let dir = dataDirectory.appendingPathComponent("models/\(id)")
+        var metadata = run.modelMetadata
+        metadata["summary"] = .array(run.model.summaryRows)
+        metadata["parameter_count"] = .number(Double(run.model.parameterCount))
+        metadata["test_metrics"] = .object(test.mapValues { .number($0) })
+        metadata["final_metrics"] = (try? JSONValue.parse(job.metricsJSON ?? "{}")) ?? .object([:])
+        try ModelArchive.save(run.model, to: dir, metadata: metadata)
+        let digest = SHA256.hex(try Data(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile)))
+        try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path, sha256: digest,
+                                       metadataJSON: JSONValue.object(metadata).serialized()))
+        return id
+    }
+
+    func publishState(_ job: JobRecord) {
+        events.publish(jobID: job.id, name: "state", data: JobView.json(job, service: self).serialized())
+    }
+}
+
+/// The callback through which a running job reports: progress in memory (and to SSE), step metrics every N
+/// steps, and at each epoch end a checkpoint followed by the epoch row (one transaction with the job).
+final class JobRecorder: Callback {
+    unowned let service: TrainingService
+    var job: JobRecord
+    let live: TrainingService.LiveJob
+    let metricsEvery: Int
+    private var pending: [MetricPoint] = []
+    private var epochStart = Date()
+    private var lastProgress: BatchProgress?
+    private var lastEvent = Date.distantPast
+    private var lastFlush = Date()
+    private let started = Date()
+
+    init(service: TrainingService, job: JobRecord, live: TrainingService.LiveJob, metricsEvery: Int) {
+        self.service = service
+        self.job = job
+        self.live = live
+        self.metricsEvery = metricsEvery
+    }
+
+    func onEpochBegin(_ epoch: Int, model: Sequential) { epochStart = Date() }
+
+    func onBatchEnd(_ p: BatchProgress, logs: [String: Double], model: Sequential) {
+        lastProgress = p
+        let rate = Double(p.samplesThisEpoch) / max(p.secondsThisEpoch, 1e-9)
+        let perStep = p.secondsThisEpoch / Double(max(p.step, 1))
+        let remaining = Double(p.steps - p.step) + Double(p.epochs - p.epoch - 1) * Double(p.steps)
+        let progress: [String: JSONValue] = [
+            "epoch": .number(Double(p.epoch + 1)), "epochs": .number(Double(p.epochs)),
+            "step": .number(Double(p.step)), "steps": .number(Double(p.steps)),
+            "samples_per_second": .number(rate.rounded()), "eta_seconds": .number((remaining * perStep * 10).rounded() / 10),
+        ]
+        service.lockedUpdate(live) { $0.progress = progress }
+        if p.globalStep % metricsEvery == 0 {
+            let wall = Date().timeIntervalSince1970
+            for (k, v) in logs { pending.append(MetricPoint(key: k, step: p.globalStep, wallTime: wall, value: v)) }
+        }
+        let now = Date()
+        if now.timeIntervalSince(lastFlush) > 1 { flushMetrics() }
+        if now.timeIntervalSince(lastEvent) > 0.25 {
+            lastEvent = now
+            var payload = progress
+            payload["job_id"] = .string(job.id)
+            payload["metrics"] = .object(logs.mapValues { .number($0) })
+            service.events.publish(jobID: job.id, name: "progress", data: JSONValue.object(payload).serialized())
+        }
+    }
+
+    func flushMetrics() {
+        guard !pending.isEmpty else { return }
+        do { try service.store.appendMetrics(jobID: job.id, pending) } catch {
+            service.logger.error("job \(job.id): cannot record step metrics: \(error)")
+        }
+        pending.removeAll()
+        lastFlush = Date()
+    }
+
+    func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Sequential) {
+        flushMetrics()
+        let n = epoch + 1
+        let duration = Date().timeIntervalSince(epochStart)
+        let rate = lastProgress.map { Double($0.samplesThisEpoch) / max($0.secondsThisEpoch, 1e-9) } ?? 0
+        do {
+            // Checkpoint first; the database then points at a checkpoint that exists.
+            try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: n), includeOptimizer: true)
+            job = try service.store.job(id: job.id) ?? job
+            job.checkpointEpoch = n
+            job.metricsJSON = JSONValue.object(logs.mapValues { .number($0) }).serialized()
+            job.progressJSON = JSONValue.object(service.lockedRead(live) { $0.progress }).serialized()
+            let record = SequentStore.EpochRecord(jobID: job.id, epoch: n, logs: logs,
+                                                  learningRate: Double(model.optimizer?.learningRate ?? 0),
+                                                  durationSeconds: duration, samplesPerSecond: rate)
+            try service.store.recordEpoch(record, job: job)
+            if n > 1 { try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n - 1)) }
+            service.lockedUpdate(live) { $0.metrics = logs }
+            service.events.publish(jobID: job.id, name: "epoch", data: EpochView.json(record).serialized())
+        } catch {
+            service.logger.error("job \(job.id): cannot record epoch \(n): \(error)")
+        }
+    }
+}
+
+extension TrainingService {
+    func lockedUpdate(_ liveJob: LiveJob, _ body: (LiveJob) -> Void) { lock.withLock { body(liveJob) } }
+    func lockedRead<T>(_ liveJob: LiveJob, _ body: (LiveJob) -> T) -> T { lock.withLock { body(liveJob) } }
+}
