@@ -1,0 +1,97 @@
+import SequentNN
+
+/// The OpenAPI 3.1 description served at `/openapi.json`. A test compares its paths with the router's routes,
+/// so a route cannot ship undocumented.
+public enum OpenAPI {
+    static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    static func json(_ schema: JSONValue, _ description: String) -> JSONValue {
+        ["description": .string(description), "content": ["application/json": ["schema": schema]]]
+    }
+
+    static let errorResponse: JSONValue = json(ref("Error"), "Error")
+
+    static func idParam(_ what: String) -> JSONValue {
+        ["name": "id", "in": "path", "required": true, "schema": ["type": "string"], "description": .string("\(what) id")]
+    }
+
+    static func query(_ name: String, _ type: String, _ description: String) -> JSONValue {
+        ["name": .string(name), "in": "query", "required": false, "schema": ["type": .string(type)],
+         "description": .string(description)]
+    }
+
+    static func op(_ summary: String, params: [JSONValue] = [], body: JSONValue? = nil, responses: [String: JSONValue],
+                   secured: Bool = false) -> JSONValue {
+        var o: [String: JSONValue] = ["summary": .string(summary), "responses": .object(responses)]
+        if !params.isEmpty { o["parameters"] = .array(params) }
+        if let body { o["requestBody"] = ["required": true, "content": ["application/json": ["schema": body]]] }
+        if secured { o["security"] = [["bearer": []]] }
+        return .object(o)
+    }
+
+    /// The whole document.
+    public static var document: JSONValue {
+        let jobResponses: [String: JSONValue] = ["200": json(ref("Job"), "The job"), "404": errorResponse]
+        let paths: [String: JSONValue] = [
+            "/healthz": ["get": op("Liveness check", responses: ["200": json(["type": "object", "properties": ["status": ["type": "string"]]], "OK")])],
+            "/openapi.json": ["get": op("This document", responses: ["200": ["description": "OpenAPI 3.1 document"]])],
+            "/metrics": ["get": op("Prometheus metrics (text exposition format)", responses: ["200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]]])],
+            "/v1/recipes": ["get": op("Seed job specs from config/jobs", responses: ["200": json(["type": "object"], "Recipes")])],
+            "/v1/jobs": [
+                "post": op("Submit a training job", body: ref("JobSpec"), responses: [
+                    "201": json(ref("Job"), "Queued; Location points at the job"), "400": errorResponse, "401": errorResponse,
+                    "422": errorResponse, "429": errorResponse], secured: true),
+                "get": op("List jobs, newest first", params: [
+                    query("state", "string", "Only jobs in this state"), query("limit", "integer", "Page size (1–500, default 50)"),
+                    query("cursor", "string", "next_cursor of the previous page")],
+                    responses: ["200": json(["type": "object", "properties": ["jobs": ["type": "array", "items": ref("Job")], "next_cursor": ["type": ["string", "null"]]]], "A page of jobs"), "400": errorResponse]),
+            ],
+            "/v1/jobs/{id}": ["get": op("One job", params: [idParam("Job")], responses: jobResponses)],
+            "/v1/jobs/{id}/epochs": ["get": op("The job's History: one row per finished epoch", params: [idParam("Job")], responses: [
+                "200": json(["type": "object", "properties": ["job_id": ["type": "string"], "epochs": ["type": "array", "items": ref("Epoch")]]], "Epochs"), "404": errorResponse])],
+            "/v1/jobs/{id}/metrics": ["get": op("Step-level series [[wall_time, step, value], …] per key, downsampled", params: [
+                idParam("Job"), query("max_points", "integer", "Points per series (default 1000)"), query("key", "string", "Only this series")],
+                responses: ["200": json(["type": "object"], "Series"), "404": errorResponse])],
+            "/v1/jobs/{id}/events": ["get": op("Server-Sent Events: progress, epoch and state while the job lives", params: [idParam("Job")], responses: [
+                "200": ["description": "Event stream", "content": ["text/event-stream": ["schema": ["type": "string"]]]], "404": errorResponse])],
+            "/v1/jobs/{id}/cancel": ["post": op("Cancel a job (cancelling until the worker stops, then cancelled)", params: [idParam("Job")], responses: [
+                "202": json(ref("Job"), "Cancellation accepted"), "404": errorResponse, "409": errorResponse, "401": errorResponse], secured: true)],
+            "/v1/models": ["get": op("List trained models", params: [query("limit", "integer", "At most this many")], responses: [
+                "200": json(["type": "object", "properties": ["models": ["type": "array", "items": ref("Model")]]], "Models")])],
+            "/v1/models/{id}": ["get": op("One model, by id or by job name (latest)", params: [idParam("Model")], responses: [
+                "200": json(ref("Model"), "The model"), "404": errorResponse])],
+        ]
+        let schemas: [String: JSONValue] = [
+            "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
+                "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"]]]]],
+            "JobSpec": ["type": "object", "required": ["model"], "properties": [
+                "name": ["type": "string"], "dataset": ["type": "object"],
+                "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
+                "compile": ["type": "object"], "fit": ["type": "object"], "callbacks": ["type": "array", "items": ["type": "object"]]]],
+            "Job": ["type": "object", "properties": [
+                "id": ["type": "string"], "name": ["type": "string"],
+                "state": ["type": "string", "enum": ["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]],
+                "created_at": ["type": "string", "format": "date-time"], "started_at": ["type": ["string", "null"]],
+                "finished_at": ["type": ["string", "null"]], "progress": ["type": ["object", "null"]], "metrics": ["type": "object"],
+                "stop_reason": ["type": ["string", "null"]], "error": ["type": ["string", "null"]], "model_id": ["type": ["string", "null"]],
+                "checkpoint_epoch": ["type": "integer"], "spec": ref("JobSpec")]],
+            "Epoch": ["type": "object", "properties": [
+                "epoch": ["type": "integer"], "loss": ["type": "number"], "learning_rate": ["type": "number"],
+                "duration_seconds": ["type": "number"], "samples_per_second": ["type": "number"], "finished_at": ["type": "string"]],
+                "additionalProperties": ["type": "number"]],
+            "Model": ["type": "object", "properties": [
+                "id": ["type": "string"], "job_id": ["type": "string"], "name": ["type": "string"], "created_at": ["type": "string"],
+                "sha256": ["type": "string"], "class_names": ["type": "array", "items": ["type": "string"]],
+                "input_shape": ["type": "array", "items": ["type": "integer"]], "preprocessing": ["type": "object"],
+                "summary": ["type": "array"], "test_metrics": ["type": "object"], "final_metrics": ["type": "object"]]],
+        ]
+        return [
+            "openapi": "3.1.0",
+            "info": ["title": "Sequent", "version": "0.1.0",
+                     "description": "Train Keras-style Sequential models on the CPU, track them, and serve them."],
+            "paths": .object(paths),
+            "components": ["schemas": .object(schemas),
+                           "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]]],
+        ]
+    }
+}
