@@ -21,11 +21,13 @@ build: setup
 release: setup
 	swift build -c release
 
-# Installs what is missing, builds, and trains the tutorial's first model on Fashion-MNIST.
+# Installs what is missing, builds, and starts the service (127.0.0.1:8080, data in ./data).
 run: release
-	.build/release/sequent train $(SPEC)
+	.build/release/sequent serve
 
-train: run
+# Trains one recipe in the foreground, no server.
+train: release
+	.build/release/sequent train $(SPEC)
 
 # The whole test suite (what CI runs). Plain `swift test`: --parallel hides XCTest's summary line.
 test: build

@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib"]),
         .target(name: "SequentStore", dependencies: ["CSQLite"]),
         .target(name: "SequentService", dependencies: [
-            "SequentStore",
+            "SequentStore", "SequentHTTP",
             "SequentNN", "SequentData",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -49,6 +49,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .target(name: "SequentHTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "fuzz-http", dependencies: ["SequentHTTP"], path: "Sources/fuzz-http"),
+        .testTarget(name: "SequentHTTPTests", dependencies: ["SequentHTTP"]),
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),

@@ -133,8 +133,10 @@ public final class TrainingService: @unchecked Sendable {
         guard try store.enqueue(job, maxQueued: configuration.maxQueuedJobs) else {
             throw ServiceError(429, "queue_full", "\(configuration.maxQueuedJobs) jobs are already queued; try again later")
         }
+        // Read back before waking a worker, so the answer shows the job as submitted (queued).
+        let stored = try store.job(id: job.id) ?? job
         notifyWorkers()
-        return try store.job(id: job.id) ?? job
+        return stored
     }
 
     /// Cancels a job: a queued one at once, a running one at its next batch (`cancelling` until then).
