@@ -36,7 +36,8 @@ let package = Package(
                 // Without errno semantics sqrtf is a single vector instruction, so the update loops vectorise.
                 cSettings: [.unsafeFlags(["-fno-math-errno", "-O3"])]),
         .target(name: "SequentNN", dependencies: ["CBLAS", "CSequentSupport"], swiftSettings: engineFlags),
-        .target(name: "SequentData", dependencies: ["SequentNN", "CZlib"]),
+        .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
@@ -51,6 +52,7 @@ let package = Package(
 
         .target(name: "SequentHTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fuzz-http", dependencies: ["SequentHTTP"], path: "Sources/fuzz-http"),
+        .executableTarget(name: "fuzz-images", dependencies: ["SequentData"], path: "Sources/fuzz-images"),
         .testTarget(name: "SequentHTTPTests", dependencies: ["SequentHTTP"]),
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),

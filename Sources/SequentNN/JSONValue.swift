@@ -88,6 +88,12 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// Element `index` when this is an array (nil when out of range).
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let a) = self, a.indices.contains(index) { return a[index] }
+        return nil
+    }
+
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var doubleValue: Double? { if case .number(let d) = self { return d }; return nil }
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }

@@ -11,6 +11,7 @@ public final class HTTPApp: @unchecked Sendable {
     public let server: HTTPServer
     public let service: TrainingService
     let api: API
+    public let predict: PredictService
     let telemetry = Telemetry()
     let logger: Logger
 
@@ -19,13 +20,15 @@ public final class HTTPApp: @unchecked Sendable {
         self.logger = logger
         api = API(service: service)
         let config = service.configuration
+        predict = PredictService(store: service.store, cache: ModelCache(budgetBytes: config.modelCacheBytes),
+                                 maxPixels: config.maxImagePixels)
         let router = Router(defaultBodyLimit: 64 << 10, errorResponder: HTTPApp.errorResponse)
         self.router = router
         var serverConfig = HTTPServer.Configuration(host: config.host, port: config.port,
                                                     maxConnections: config.maxConnections,
                                                     bodyLimit: { router.bodyLimit(method: $0, path: $1) },
                                                     errorResponder: HTTPApp.errorResponse)
-        serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, 64 << 10)
+        serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, config.maxUploadBytes, 64 << 10)
         let telemetry = self.telemetry
         server = HTTPServer(configuration: serverConfig, logger: logger) { request in
             let start = Date()
@@ -36,6 +39,7 @@ public final class HTTPApp: @unchecked Sendable {
             return response
         }
         registerRoutes()
+        registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
     }
 
     public func start() throws { try server.start() }

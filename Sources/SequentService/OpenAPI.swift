@@ -60,8 +60,31 @@ public enum OpenAPI {
                 "200": json(["type": "object", "properties": ["models": ["type": "array", "items": ref("Model")]]], "Models")])],
             "/v1/models/{id}": ["get": op("One model, by id or by job name (latest)", params: [idParam("Model")], responses: [
                 "200": json(ref("Model"), "The model"), "404": errorResponse])],
+            "/v1/models/{id}/predict": ["post": [
+                "summary": "Classify images: multipart (several files → one batch), a raw image/jpeg or image/png body, or JSON {\"instances\": [...]}",
+                "parameters": [idParam("Model (or job name)"), query("top_k", "integer", "Length of top (default 5)"),
+                               query("invert", "string", "auto (default), true or false: invert uploads whose background differs from the training data's")],
+                "requestBody": ["required": true, "content": [
+                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "array", "items": ["type": "string", "format": "binary"]]]]],
+                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
+                    "image/png": ["schema": ["type": "string", "format": "binary"]],
+                    "application/json": ["schema": ref("Instances")]]],
+                "responses": ["200": json(ref("Predictions"), "One prediction per input"), "400": errorResponse, "404": errorResponse,
+                              "413": errorResponse, "415": errorResponse]]],
+            "/v1/models/{id}:predict": ["post": [
+                "summary": "TF Serving REST predict: {\"instances\": [...]} of numbers or {\"b64\": …} images",
+                "parameters": [idParam("Model (or job name)")],
+                "requestBody": ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
+                "responses": ["200": json(["type": "object", "properties": ["predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]]], "Output vectors"),
+                              "400": json(ref("TFServingError"), "Error"), "404": json(ref("TFServingError"), "Error")]]],
         ]
         let schemas: [String: JSONValue] = [
+            "Instances": ["type": "object", "required": ["instances"], "properties": ["instances": ["type": "array", "items": [
+                "oneOf": [["type": "array"], ["type": "object", "properties": ["b64": ["type": "string"]]]]]]]],
+            "Predictions": ["type": "object", "properties": ["model_id": ["type": "string"], "predictions": ["type": "array", "items": [
+                "type": "object", "properties": ["input": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
+                                                 "probability": ["type": "number"], "top": ["type": "array"]]]]]],
+            "TFServingError": ["type": "object", "properties": ["error": ["type": "string"]]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
                 "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"]]]]],
             "JobSpec": ["type": "object", "required": ["model"], "properties": [

@@ -24,6 +24,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var token: String?
     public var maxConnections = 256
     public var maxBodyBytes = 8 << 20
+    /// Largest predict upload (all parts together).
+    public var maxUploadBytes = 32 << 20
+    /// Images with more pixels are refused (checked from the header, before decoding).
+    public var maxImagePixels = 40_000_000
+    /// Memory for loaded models; least recently used ones are dropped beyond it.
+    public var modelCacheBytes = 512 << 20
 
     public init() {}
 
@@ -33,7 +39,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "threads_per_job": "SEQUENT_THREADS_PER_JOB", "max_queued_jobs": "SEQUENT_MAX_QUEUED_JOBS",
         "max_parameters": "SEQUENT_MAX_PARAMETERS", "max_activation_bytes": "SEQUENT_MAX_ACTIVATION_BYTES",
         "metrics_every": "SEQUENT_METRICS_EVERY", "token": "SEQUENT_TOKEN", "max_connections": "SEQUENT_MAX_CONNECTIONS",
-        "max_body_bytes": "SEQUENT_MAX_BODY_BYTES",
+        "max_body_bytes": "SEQUENT_MAX_BODY_BYTES", "max_upload_bytes": "SEQUENT_MAX_UPLOAD_BYTES",
+        "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
     ]
 
     /// Applies one setting by its config-file key; errors name the key and the source.
@@ -65,6 +72,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "token": token = value.isNull ? nil : try string()
         case "max_connections": maxConnections = try int(min: 1)
         case "max_body_bytes": maxBodyBytes = try int(min: 1024)
+        case "max_upload_bytes": maxUploadBytes = try int(min: 1024)
+        case "max_image_pixels": maxImagePixels = try int(min: 1)
+        case "model_cache_bytes": modelCacheBytes = try int(min: 1)
         default: throw ConfigError(field: key, detail: "in \(source) is not a known setting")
         }
     }

@@ -72,13 +72,26 @@ public final class TrainingRun {
         return Outcome(history: history, test: test)
     }
 
-    /// What is saved with the model for serving: class names, input shape, preprocessing.
+    /// What is saved with the model for serving: class names, input shape, preprocessing. The background
+    /// polarity is measured from the training images' borders (Fashion-MNIST: dark), so predict can tell
+    /// when an upload needs inverting.
     public var modelMetadata: [String: JSONValue] {
-        ["class_names": .array(dataset.classNames.map { .string($0) }),
-         "dataset": .string(dataset.name),
-         "input_shape": .ints(model.inputShape),
-         // Fashion-MNIST is light garments on a black background, pixels scaled to [0, 1].
-         "preprocessing": .object(["color_mode": "grayscale", "rescale": .number(1.0 / 255.0), "invert": .bool(true)])]
+        let x = dataset.train.x
+        let (h, w) = (x.shape.count > 2 ? x.shape[1] : 1, x.shape.count > 2 ? x.shape[2] : 1)
+        let c = x.shape.count > 3 ? x.shape[3] : 1
+        var sum: Float = 0, n = 0
+        for s in 0..<min(dataset.train.count, 500) {
+            let base = s * h * w * c
+            for yy in 0..<h { for xx in 0..<w where yy == 0 || yy == h - 1 || xx == 0 || xx == w - 1 {
+                sum += x.scalars[base + (yy * w + xx) * c]; n += 1
+            } }
+        }
+        let background = n > 0 && sum / Float(n) > 0.5 ? "light" : "dark"
+        return ["class_names": .array(dataset.classNames.map { .string($0) }),
+                "dataset": .string(dataset.name),
+                "input_shape": .ints(model.inputShape),
+                "preprocessing": .object(["color_mode": .string(c == 1 ? "grayscale" : "rgb"),
+                                          "rescale": .number(1.0 / 255.0), "background": .string(background)])]
     }
 }
 

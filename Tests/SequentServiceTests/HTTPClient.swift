@@ -22,6 +22,11 @@ struct HTTPClient {
 
     func request(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json",
                  timeout: TimeInterval = 10) throws -> Response {
+        try request(method, path, bodyBytes: body.map { Array($0.utf8) }, contentType: contentType, timeout: timeout)
+    }
+
+    func request(_ method: String, _ path: String, bodyBytes body: [UInt8]?, contentType: String = "application/json",
+                 timeout: TimeInterval = 10) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
@@ -38,7 +43,7 @@ struct HTTPClient {
         guard rc == 0 else { throw Failure(description: "connect to port \(port) failed: errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
-        let payload = Array((body ?? "").utf8)
+        let payload = body ?? []
         if body != nil || method == "POST" { head += "Content-Type: \(contentType)\r\nContent-Length: \(payload.count)\r\n" }
         let bytes = Array((head + "\r\n").utf8) + payload
         var sent = 0

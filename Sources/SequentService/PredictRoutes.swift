@@ -1,0 +1,123 @@
+import Foundation
+import SequentData
+import SequentHTTP
+import SequentNN
+
+/// `POST /v1/models/{id}/predict` (Sequent's form: multipart, raw image or JSON instances) and
+/// `POST /v1/models/{id}:predict` (TF Serving's REST form).
+extension HTTPApp {
+    /// Field names accepted for file parts when a part has no filename.
+    static let filePartNames: Set<String> = ["image", "images", "file", "files", "data"]
+
+    /// Reads a request's inputs, whatever form they came in.
+    static func predictInputs(_ request: HTTPRequest) throws -> [PredictInput] {
+        let type = (request.header("content-type") ?? "").lowercased()
+        if type.hasPrefix("multipart/form-data") {
+            let boundary: String
+            let parts: [MultipartPart]
+            do {
+                boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+                parts = try Multipart.parse(request.body, boundary: boundary, maxParts: 256)
+            } catch let e as MultipartError {
+                throw ServiceError(400, "invalid_multipart", e.description)
+            }
+            let files = parts.filter { $0.filename != nil || filePartNames.contains($0.name ?? "") }
+            guard !files.isEmpty else {
+                throw ServiceError(400, "no_image", "the form has no file part: send images as parts named image, file or data (curl -F image=@photo.jpg)")
+            }
+            return files.enumerated().map { i, part in
+                .image(name: part.filename ?? part.name ?? "part \(i + 1)", bytes: part.body)
+            }
+        }
+        if type.hasPrefix("application/json") || (type.isEmpty && request.body.first == UInt8(ascii: "{")) {
+            return try jsonInputs(request.body)
+        }
+        if type.hasPrefix("image/") || type.hasPrefix("application/octet-stream") || type.isEmpty {
+            guard !request.body.isEmpty else { throw ServiceError(400, "no_image", "the request body is empty") }
+            return [.image(name: "body", bytes: request.body)]
+        }
+        throw ServiceError(415, "unsupported_media_type", "send multipart/form-data, image/jpeg, image/png or application/json, not \(type)")
+    }
+
+    /// `{"instances": [...]}` (or TF Serving's columnar `{"inputs": [...]}`): each instance is a nested array of
+    /// numbers in the model's input shape, or `{"b64": "<base64 JPEG/PNG>"}`.
+    static func jsonInputs(_ body: [UInt8]) throws -> [PredictInput] {
+        let value: JSONValue
+        do { value = try JSONValue.parse(Data(body)) } catch let e as ConfigError {
+            throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
+        }
+        guard let instances = (value["instances"] ?? value["inputs"])?.arrayValue else {
+            throw ServiceError(400, "invalid_json", "the body must be {\"instances\": [...]}", field: "instances")
+        }
+        guard !instances.isEmpty else { throw ServiceError(400, "invalid_json", "instances is empty", field: "instances") }
+        guard instances.count <= 1024 else {
+            throw ServiceError(413, "too_many_instances", "\(instances.count) instances, at most 1024 per request", field: "instances")
+        }
+        return try instances.enumerated().map { i, item in
+            let name = "instances[\(i)]"
+            if let b64 = item["b64"]?.stringValue {
+                guard let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                    throw ServiceError(400, "invalid_instance", "\(name).b64 is not valid base64", field: name + ".b64")
+                }
+                return .image(name: name, bytes: [UInt8](data))
+            }
+            var values: [Float] = []
+            func flatten(_ v: JSONValue) throws {
+                if let d = v.doubleValue { values.append(Float(d)); return }
+                guard let a = v.arrayValue else {
+                    throw ServiceError(400, "invalid_instance", "\(name) must be numbers (nested in the input shape) or {\"b64\": …}, found \(v.brief)", field: name)
+                }
+                for x in a { try flatten(x) }
+            }
+            try flatten(item)
+            return .tensor(name: name, values: values)
+        }
+    }
+
+    func registerPredictRoutes(predict: PredictService, uploadLimit: Int) {
+        router.add("POST", "/v1/models/{id}/predict", bodyLimit: uploadLimit) { request, p in
+            do {
+                let topK: Int
+                if let s = request.query["top_k"] {
+                    guard let k = Int(s), k >= 1 else { throw ServiceError(400, "invalid_query", "top_k must be a positive integer, got \"\(s)\"", field: "top_k") }
+                    topK = k
+                } else { topK = 5 }
+                let invertText = request.query["invert"] ?? "auto"
+                guard let invert = Preprocessing.Invert(rawValue: invertText) else {
+                    throw ServiceError(400, "invalid_query", "invert must be auto, true or false, got \"\(invertText)\"", field: "invert")
+                }
+                let model = try predict.model(p["id"]!)
+                let inputs = try HTTPApp.predictInputs(request)
+                let tensors = try inputs.map { try predict.prepare($0, for: model, invert: invert) }
+                let outputs = predict.outputs(tensors, model: model)
+                let names = inputs.map { input -> String in
+                    switch input { case .image(let n, _), .tensor(let n, _): return n }
+                }
+                let predictions = zip(outputs, names).map { PredictService.prediction($0, name: $1, model: model, topK: topK) }
+                return HTTPApp.render(APIResult(200, ["model_id": .string(model.id), "predictions": .array(predictions)]))
+            } catch let e as ServiceError {
+                return HTTPApp.render(APIResult.error(e))
+            } catch {
+                return HTTPApp.render(APIResult.error(ServiceError(500, "internal", "\(error)")))
+            }
+        }
+        // TF Serving: errors are {"error": "message"}; predictions are the raw output vectors.
+        router.add("POST", "/v1/models/{id}:predict", bodyLimit: uploadLimit) { request, p in
+            func tfError(_ status: Int, _ message: String) -> HTTPResponse {
+                HTTPResponse.json(bytes: Array(JSONValue.object(["error": .string(message)]).serialized().utf8), status: status)
+            }
+            do {
+                let model = try predict.model(p["id"]!)
+                let inputs = try HTTPApp.jsonInputs(request.body)
+                let tensors = try inputs.map { try predict.prepare($0, for: model, invert: .auto) }
+                let outputs = predict.outputs(tensors, model: model)
+                let rows: [JSONValue] = outputs.map { .array($0.map { .number(Double($0)) }) }
+                return HTTPResponse.json(bytes: Array(JSONValue.object(["predictions": .array(rows)]).serialized().utf8))
+            } catch let e as ServiceError {
+                return tfError(e.status, e.message)
+            } catch {
+                return tfError(500, "\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import SequentData
+import SequentNN
+import SequentStore
+
+/// A trained model ready to answer: weights in memory, class names, preprocessing, and a batcher.
+public final class LoadedModel: @unchecked Sendable {
+    public let id: String
+    public let name: String
+    public let model: Sequential
+    public let classNames: [String]
+    public let preprocessing: Preprocessing
+    let batcher: PredictBatcher
+    /// Bytes of weights, for the cache's budget.
+    public var bytes: Int { model.parameterCount * 4 }
+
+    init(record: ModelRecord, maxBatch: Int) throws {
+        let loaded = try ModelArchive.load(from: URL(fileURLWithPath: record.path))
+        id = record.id
+        name = record.name
+        model = loaded.model
+        model.threads = 1
+        let meta = loaded.metadata
+        classNames = meta["class_names"]?.arrayValue?.compactMap(\.stringValue)
+            ?? (0..<model.outputWidth).map { "class \($0)" }
+        let shape = model.inputShape
+        let pre = meta["preprocessing"]
+        let (h, w, c) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (28, 28, 1)
+        preprocessing = Preprocessing(height: h, width: w, channels: c,
+                                      rescale: Float(pre?["rescale"]?.doubleValue ?? 1.0 / 255.0),
+                                      background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark)
+        batcher = PredictBatcher(model: model, maxBatch: maxBatch)
+    }
+
+    /// True for a one-unit sigmoid output (binary classification).
+    public var isBinary: Bool { model.outputWidth == 1 }
+}
+
+/// Runs concurrent predictions of one model in shared batches without a dedicated thread: a request that
+/// finds no batch running becomes the leader, takes everything queued (up to `maxBatch`), runs one forward
+/// pass and hands out the results; requests arriving meanwhile wait and form the next batch. Under load this
+/// batches naturally; alone, a request pays no waiting time.
+final class PredictBatcher: @unchecked Sendable {
+    final class Item {
+        let input: [Float]
+        var output: [Float]?
+        init(_ input: [Float]) { self.input = input }
+    }
+
+    private let model: Sequential
+    private let maxBatch: Int
+    private let condition = NSCondition()
+    private var pending: [Item] = []
+    private var running = false
+    private let predictor: Predictor
+    private let staging: UnsafeMutablePointer<Float>
+
+    init(model: Sequential, maxBatch: Int) {
+        self.model = model
+        self.maxBatch = max(1, maxBatch)
+        predictor = model.makePredictor(maxBatch: self.maxBatch)
+        staging = .allocate(capacity: self.maxBatch * model.inputCount)
+    }
+
+    deinit { staging.deallocate() }
+
+    /// Model outputs for several inputs (each `inputCount` floats), in order.
+    func predict(_ inputs: [[Float]]) -> [[Float]] {
+        let items = inputs.map(Item.init)
+        condition.lock()
+        pending.append(contentsOf: items)
+        while items.contains(where: { $0.output == nil }) {
+            if running {
+                condition.wait()
+                continue
+            }
+            running = true
+            let batch = Array(pending.prefix(maxBatch))
+            pending.removeFirst(batch.count)
+            condition.unlock()
+            let n = model.inputCount, width = model.outputWidth
+            for (i, item) in batch.enumerated() {
+                item.input.withUnsafeBufferPointer { (staging + i * n).update(from: $0.baseAddress!, count: n) }
+            }
+            let out = predictor.predict(staging, n: batch.count)
+            for (i, item) in batch.enumerated() { item.output = Array(out[(i * width)..<((i + 1) * width)]) }
+            condition.lock()
+            running = false
+            condition.broadcast()
+        }
+        condition.unlock()
+        return items.map { $0.output! }
+    }
+}
+
+/// Loaded models, least recently used evicted first once their weights exceed `budgetBytes`.
+public final class ModelCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (model: LoadedModel, lastUse: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    private var loading: [String: NSCondition] = [:]
+    public let budgetBytes: Int
+    let maxBatch: Int
+
+    public init(budgetBytes: Int = 512 << 20, maxBatch: Int = 64) {
+        self.budgetBytes = budgetBytes
+        self.maxBatch = maxBatch
+    }
+
+    public var count: Int { lock.withLock { entries.count } }
+
+    /// The loaded model for `record`, loading it (once, even under concurrent requests) if needed.
+    public func model(for record: ModelRecord) throws -> LoadedModel {
+        lock.lock()
+        clock += 1
+        if let e = entries[record.id] {
+            entries[record.id] = (e.model, clock)
+            lock.unlock()
+            return e.model
+        }
+        lock.unlock()
+        // Loading takes milliseconds; two simultaneous first requests may both load, and one copy wins.
+        let loaded = try LoadedModel(record: record, maxBatch: maxBatch)
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = entries[record.id] { return e.model }
+        entries[record.id] = (loaded, clock)
+        var total = entries.values.reduce(0) { $0 + $1.model.bytes }
+        while total > budgetBytes, entries.count > 1,
+              let victim = entries.filter({ $0.key != record.id }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            total -= victim.value.model.bytes
+            entries.removeValue(forKey: victim.key)
+        }
+        return loaded
+    }
+}
+
+/// One input to classify: an image's bytes or a ready tensor, and how to name it in the answer.
+public enum PredictInput: Sendable {
+    case image(name: String, bytes: [UInt8])
+    case tensor(name: String, values: [Float])
+}
+
+/// Classifies images and tensors with registered models.
+public final class PredictService: @unchecked Sendable {
+    public let store: SQLiteStore
+    public let cache: ModelCache
+    public let maxPixels: Int
+
+    public init(store: SQLiteStore, cache: ModelCache = ModelCache(), maxPixels: Int = 40_000_000) {
+        self.store = store
+        self.cache = cache
+        self.maxPixels = maxPixels
+    }
+
+    /// The model by id, or by job name (its newest model).
+    public func model(_ idOrName: String) throws -> LoadedModel {
+        guard let record = try store.model(id: idOrName) ?? store.latestModel(named: idOrName) else {
+            throw ServiceError.notFound("model", idOrName)
+        }
+        do { return try cache.model(for: record) } catch {
+            throw ServiceError(500, "model_unavailable", "model \(record.id) cannot be loaded: \(error)")
+        }
+    }
+
+    /// Decodes and preprocesses an input; errors name it.
+    public func prepare(_ input: PredictInput, for m: LoadedModel, invert: Preprocessing.Invert) throws -> [Float] {
+        switch input {
+        case .tensor(let name, let values):
+            guard values.count == m.model.inputCount else {
+                throw ServiceError(400, "invalid_instance", "\(name) has \(values.count) values, the model expects \(m.model.inputCount) (shape \(m.model.inputShape))", field: name)
+            }
+            guard values.allSatisfy({ $0.isFinite }) else {
+                throw ServiceError(400, "invalid_instance", "\(name) contains a non-finite number", field: name)
+            }
+            return values
+        case .image(let name, let bytes):
+            let image: DecodedImage
+            do { image = try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch let e as ImageDecodingError {
+                throw PredictService.error(e, part: name)
+            }
+            return m.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
+                                          sourceChannels: image.channels, invert: invert).values
+        }
+    }
+
+    static func error(_ e: ImageDecodingError, part: String) -> ServiceError {
+        switch e.kind {
+        case .unsupportedFormat: return ServiceError(415, "unsupported_image", "\(part): \(e.message)", field: part)
+        case .tooLarge: return ServiceError(413, "image_too_large", "\(part): \(e.message)", field: part)
+        case .empty, .corrupt: return ServiceError(400, "invalid_image", "\(part): \(e.message)", field: part)
+        }
+    }
+
+    /// Runs the model on prepared inputs (batched with concurrent requests).
+    public func outputs(_ inputs: [[Float]], model m: LoadedModel) -> [[Float]] {
+        m.batcher.predict(inputs)
+    }
+
+    /// Sequent's answer for one input: label, index, probability and the top `k` classes. A one-unit
+    /// sigmoid model answers with the probability of class 1 and the label it implies.
+    public static func prediction(_ output: [Float], name: String, model m: LoadedModel, topK: Int) -> JSONValue {
+        func label(_ i: Int) -> String { i < m.classNames.count ? m.classNames[i] : "class \(i)" }
+        if m.isBinary {
+            let p = Double(output[0])
+            let index = p > 0.5 ? 1 : 0
+            let top: [JSONValue] = [(1, p), (0, 1 - p)].sorted { $0.1 > $1.1 }.prefix(max(1, min(topK, 2))).map {
+                ["label": .string(label($0.0)), "class_index": .number(Double($0.0)), "probability": .number($0.1)]
+            }
+            return ["input": .string(name), "label": .string(label(index)), "class_index": .number(Double(index)),
+                    "probability": .number(p), "top": .array(top)]
+        }
+        let ranked = output.enumerated().sorted { $0.element > $1.element }
+        let top: [JSONValue] = ranked.prefix(max(1, min(topK, output.count))).map {
+            ["label": .string(label($0.offset)), "class_index": .number(Double($0.offset)), "probability": .number(Double($0.element))]
+        }
+        let best = ranked[0]
+        return ["input": .string(name), "label": .string(label(best.offset)), "class_index": .number(Double(best.offset)),
+                "probability": .number(Double(best.element)), "top": .array(top)]
+    }
+}
