@@ -505,3 +505,19 @@ extension Sequential {
 
     var outputIsLogitsForTools: Bool { fusedOutputActivation || (loss?.fromLogits ?? false) }
 }
+
+extension Sequential {
+    /// Every layer's output for one input (the tutorial's "visualising the convolutions"): layer name, type,
+    /// per-sample shape and values, in order. Runs on the calling thread with its own buffers.
+    public func activations(for input: [Float]) -> [(name: String, type: String, shape: [Int], values: [Float])] {
+        precondition(input.count == inputCount, "expected \(inputCount) input values, got \(input.count)")
+        let ws = makeWorkspace(capacity: 1, training: false)
+        var x = input
+        x.withUnsafeMutableBufferPointer { _ = forward(ws, x: $0.baseAddress!, n: 1, context: .inference) }
+        return layers.enumerated().map { i, layer in
+            var values = Array(UnsafeBufferPointer(start: ws.outputs[i], count: layer.outputCount))
+            if layer.deferActivation { values.withUnsafeMutableBufferPointer { layer.activation.apply($0.baseAddress!, rows: 1, width: layer.outputCount) } }
+            return (layer.name, layer.typeName, layer.outputShape, values)
+        }
+    }
+}

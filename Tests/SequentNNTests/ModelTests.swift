@@ -142,3 +142,20 @@ import Testing
 extension JSONValue {
     static func parse(roundTrip v: JSONValue) -> JSONValue { (try? JSONValue.parse(v.serialized())) ?? .null }
 }
+
+@Suite struct ActivationsTests {
+    @Test func everyLayerOutputIsReturnedWithItsShape() throws {
+        let model = try Sequential(inputShape: [6, 6, 1], layers: [
+            Conv2D(filters: 2, kernelSize: [3, 3], activation: .relu), MaxPooling2D(), Flatten(), Dense(units: 3, activation: .softmax),
+        ])
+        try model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
+        let x = randomArray(36, seed: 1)
+        let acts = model.activations(for: x)
+        #expect(acts.map(\.name) == ["conv2d", "max_pooling2d", "flatten", "dense"])
+        #expect(acts.map(\.shape) == [[4, 4, 2], [2, 2, 2], [8], [3]])
+        #expect(acts[0].values.allSatisfy { $0 >= 0 })                       // relu applied
+        #expect(abs(acts[3].values.reduce(0, +) - 1) < 1e-5)                 // the fused softmax is applied too
+        let predicted = try model.predict(Tensor(shape: [1, 6, 6, 1], scalars: x)).scalars
+        for (a, b) in zip(acts[3].values, predicted) { #expect(abs(a - b) < 1e-6) }
+    }
+}
