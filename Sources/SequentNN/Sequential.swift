@@ -88,6 +88,12 @@ public final class Sequential: @unchecked Sendable {
         parameterCount = total
         parameterBlock = FloatBuffer(count: total)
         firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
+        for (conv, pool) in zip(layers, layers.dropFirst()) {
+            if let conv = conv as? Conv2D, let pool = pool as? MaxPooling2D, conv.activation == .relu {
+                conv.reluGradientAppliedByNext = true
+                pool.appliesReLUGradient = true
+            }
+        }
         initializeWeights()
     }
 

@@ -110,3 +110,26 @@ import Testing
         #expect(r.grads.allSatisfy { $0.isFinite })
     }
 }
+
+@Suite struct FusedReLUPoolingTests {
+    /// Conv2D(relu) → MaxPooling2D applies the ReLU gradient inside the pool's backward pass; the gradients
+    /// must be exactly those of the separate passes.
+    @Test(arguments: [(16, [2, 2], Padding.valid), (16, [3, 3], .same), (3, [2, 2], .valid)])
+    func fusedEqualsSeparate(filters: Int, pool: [Int], padding: Padding) throws {
+        func make(fused: Bool) throws -> Sequential {
+            let conv = try Conv2D(filters: filters, kernelSize: [3, 3], activation: .relu)
+            let mp = try MaxPooling2D(poolSize: pool, padding: padding)
+            let m = try Sequential(inputShape: [10, 10, 2], layers: [conv, mp, Flatten(), Dense(units: 3)], seed: 4)
+            conv.reluGradientAppliedByNext = fused
+            mp.appliesReLUGradient = fused
+            try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            return m
+        }
+        let x = randomArray(3 * 200, seed: 5), y = labels(3, classes: 3, seed: 6)
+        let a = try make(fused: true).lossAndGradients(x: x, y: y, n: 3, context: .inference)
+        let b = try make(fused: false).lossAndGradients(x: x, y: y, n: 3, context: .inference)
+        #expect(a.loss == b.loss)
+        #expect(a.grads == b.grads)
+        #expect((try make(fused: false).layers[0] as! Conv2D).reluGradientAppliedByNext == false)
+    }
+}

@@ -14,6 +14,10 @@ public final class Conv2D: Layer, @unchecked Sendable {
     public let useBias: Bool
     public let kernelInitializer: Initializer
     public var deferActivation = false
+    /// Set by the model when a MaxPooling2D follows this ReLU layer: the pool's backward pass masks its
+    /// gradient by its (post-ReLU) output, which is exactly the ReLU gradient at the only positions that
+    /// receive any, so the separate pass over this layer's whole output is skipped.
+    var reluGradientAppliedByNext = false
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var g = WindowGeometry()
@@ -147,7 +151,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
                          dx: UnsafeMutablePointer<Float>?, n: Int, params: UnsafePointer<Float>,
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
-        if !deferActivation { activation.backward(y: y, dy: dy, rows: n * pixels, width: filters) }
+        if !deferActivation && !reluGradientAppliedByNext {
+            activation.backward(y: y, dy: dy, rows: n * pixels, width: filters)
+        }
         let inCount = g.h * g.w * g.c, outCount = pixels * filters
         let direct = patch == g.c && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0
         let dcol = scratch + min(n, chunk) * pixels * patch

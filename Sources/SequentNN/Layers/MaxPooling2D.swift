@@ -11,6 +11,9 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
     public let padding: Padding
     public private(set) var outputShape: [Int] = []
     private var g = WindowGeometry()
+    /// The previous layer is a ReLU whose gradient this layer applies (see `Conv2D.reluGradientAppliedByNext`):
+    /// a window's gradient passes only when its maximum, the ReLU's output there, is positive.
+    var appliesReLUGradient = false
 
     /// `strides` defaults to `poolSize`, as in Keras.
     public init(poolSize: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, name: String = "") throws {
@@ -102,7 +105,11 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
         scratch.withMemoryRebound(to: Int32.self, capacity: total) { argmax in
             guard tiles, c % 16 == 0 else {
                 dx.update(repeating: 0, count: n * g.h * g.w * c)
-                for o in 0..<total { dx[Int(argmax[o])] += dy[o] }
+                if appliesReLUGradient {
+                    for o in 0..<total where y[o] > 0 { dx[Int(argmax[o])] += dy[o] }
+                } else {
+                    for o in 0..<total { dx[Int(argmax[o])] += dy[o] }
+                }
                 return
             }
             let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -113,7 +120,8 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
                     for ox in 0..<g.ow {
                         let o = ((s * g.oh + oy) * g.ow + ox) * c
                         for ch in stride(from: 0, to: c, by: 16) {
-                            let grad = Kernels.load(dy + o + ch)
+                            var grad = Kernels.load(dy + o + ch)
+                            if appliesReLUGradient { grad.replace(with: 0, where: Kernels.load(y + o + ch) .<= 0) }
                             let id = UnsafeRawPointer(argmax + o + ch).loadUnaligned(as: SIMD16<Int32>.self)
                             for iy in (oy * g.kh)..<((oy + 1) * g.kh) {
                                 for ix in (ox * g.kw)..<((ox + 1) * g.kw) {
