@@ -10,7 +10,7 @@ endif
 
 SPEC ?= config/jobs/fashion-dense.json
 
-.PHONY: setup build release run train test bench clean
+.PHONY: setup build release run train test test-dashboard bench clean
 
 setup:
 	./scripts/setup.sh
@@ -32,6 +32,11 @@ train: release
 # The whole test suite (what CI runs). Plain `swift test`: --parallel hides XCTest's summary line.
 test: build
 	swift test
+
+# The dashboard in a real headless Chromium against a real `sequent serve` (installs chromium, chromium-driver
+# and Selenium when missing); screenshots go to artifacts/screenshots/.
+test-dashboard: build
+	./scripts/test-dashboard.sh
 
 bench: release
 	.build/release/sequent bench

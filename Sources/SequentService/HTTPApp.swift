@@ -40,6 +40,7 @@ public final class HTTPApp: @unchecked Sendable {
         }
         registerRoutes()
         registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
+        registerDashboardRoutes()
     }
 
     public func start() throws { try server.start() }

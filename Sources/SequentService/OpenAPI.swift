@@ -77,6 +77,36 @@ public enum OpenAPI {
                 "requestBody": ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
                 "responses": ["200": json(["type": "object", "properties": ["predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]]], "Output vectors"),
                               "400": json(ref("TFServingError"), "Error"), "404": json(ref("TFServingError"), "Error")]]],
+            "/": ["get": op("The dashboard (Public/index.html)", responses: [
+                "200": ["description": "HTML page", "content": ["text/html": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
+            "/app.js": ["get": op("The dashboard's script (Public/app.js)", responses: [
+                "200": ["description": "JavaScript", "content": ["text/javascript": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
+            "/style.css": ["get": op("The dashboard's style sheet (Public/style.css)", responses: [
+                "200": ["description": "CSS", "content": ["text/css": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
+            "/v1/datasets/fashion_mnist/samples": ["get": op("Fashion-MNIST images with their labels, as 28×28 grayscale PNGs", params: [
+                query("offset", "integer", "Index of the first sample (default 0)"), query("count", "integer", "How many (1–100, default 24)"),
+                query("split", "string", "train (default) or test")],
+                responses: ["200": json(ref("Samples"), "Samples"), "400": errorResponse, "503": errorResponse])],
+            "/v1/models/{id}/preprocess": ["post": [
+                "summary": "The uploaded images as the model sees them (colour mode, size, inversion) — same request forms as predict",
+                "parameters": [idParam("Model (or job name)"), query("invert", "string", "auto (default), true or false")],
+                "requestBody": ["required": true, "content": [
+                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "array", "items": ["type": "string", "format": "binary"]]]]],
+                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
+                    "image/png": ["schema": ["type": "string", "format": "binary"]],
+                    "application/json": ["schema": ref("Instances")]]],
+                "responses": ["200": json(["type": "object", "properties": ["model_id": ["type": "string"], "inputs": ["type": "array", "items": ref("InputImage")]]], "One image per input"),
+                              "400": errorResponse, "404": errorResponse, "413": errorResponse, "415": errorResponse]]],
+            "/v1/models/{id}/feature-maps": ["post": [
+                "summary": "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most 16 channels per layer, each min-max normalised) — same request forms as predict",
+                "parameters": [idParam("Model (or job name)"), query("invert", "string", "auto (default), true or false")],
+                "requestBody": ["required": true, "content": [
+                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "string", "format": "binary"]]]],
+                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
+                    "image/png": ["schema": ["type": "string", "format": "binary"]],
+                    "application/json": ["schema": ref("Instances")]]],
+                "responses": ["200": json(ref("FeatureMaps"), "Input and feature maps"), "400": errorResponse, "404": errorResponse,
+                              "413": errorResponse, "415": errorResponse]]],
         ]
         let schemas: [String: JSONValue] = [
             "Instances": ["type": "object", "required": ["instances"], "properties": ["instances": ["type": "array", "items": [
@@ -84,6 +114,23 @@ public enum OpenAPI {
             "Predictions": ["type": "object", "properties": ["model_id": ["type": "string"], "predictions": ["type": "array", "items": [
                 "type": "object", "properties": ["input": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
                                                  "probability": ["type": "number"], "top": ["type": "array"]]]]]],
+            "Samples": ["type": "object", "properties": [
+                "dataset": ["type": "string"], "split": ["type": "string"], "offset": ["type": "integer"], "count": ["type": "integer"],
+                "total": ["type": "integer"], "class_names": ["type": "array", "items": ["type": "string"]],
+                "samples": ["type": "array", "items": ["type": "object", "properties": [
+                    "index": ["type": "integer"], "label": ["type": "string"], "class_index": ["type": "integer"],
+                    "png_base64": ["type": "string", "description": "28×28 grayscale PNG, base64"]]]]]],
+            "InputImage": ["type": "object", "properties": [
+                "input": ["type": "string"], "width": ["type": "integer"], "height": ["type": "integer"], "channels": ["type": "integer"],
+                "inverted": ["type": ["boolean", "null"]], "png_base64": ["type": "string"]]],
+            "FeatureMaps": ["type": "object", "properties": [
+                "model_id": ["type": "string"], "input_name": ["type": "string"],
+                "input": ["type": "object", "properties": ["width": ["type": "integer"], "height": ["type": "integer"],
+                                                           "channels": ["type": "integer"], "png_base64": ["type": "string"]]],
+                "layers": ["type": "array", "items": ["type": "object", "properties": [
+                    "name": ["type": "string"], "type": ["type": "string"], "shape": ["type": "array", "items": ["type": "integer"]],
+                    "channels_shown": ["type": "integer"], "maps": ["type": "array", "items": ["type": "string", "description": "grayscale PNG, base64"]]]]],
+                "prediction": ["type": "object"]]],
             "TFServingError": ["type": "object", "properties": ["error": ["type": "string"]]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
                 "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"]]]]],

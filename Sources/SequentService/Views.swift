@@ -8,7 +8,8 @@ enum JobView {
         func date(_ d: Date?) -> JSONValue { d.map { .string(SQLiteStore.format($0)) } ?? .null }
         var progress = job.progressJSON.flatMap { try? JSONValue.parse($0) } ?? .null
         var metrics = job.metricsJSON.flatMap { try? JSONValue.parse($0) } ?? .object([:])
-        if let live = service?.liveState(job.id) {
+        // Live figures are fresher while the job runs; once it has finished, the stored record is final.
+        if !job.state.isFinished, let live = service?.liveState(job.id) {
             if !live.progress.isEmpty { progress = .object(live.progress) }
             if !live.metrics.isEmpty { metrics = .object(live.metrics.mapValues { .number($0) }) }
         }
