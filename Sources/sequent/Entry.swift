@@ -10,8 +10,9 @@ enum Entry {
         // OpenBLAS picks its kernel before main runs; on CPUs it does not know this re-executes once with
         // OPENBLAS_CORETYPE set, so every command runs the fast kernels.
         BLAS.ensureNativeKernel()
-        // The engine splits batches across its own threads; BLAS inside each one stays single-threaded.
-        BLAS.setThreads(1)
+        // The engine splits batches across its own threads; BLAS inside each one stays single-threaded
+        // (SEQUENT_BLAS_THREADS overrides, for experiments).
+        BLAS.setThreads(ProcessInfo.processInfo.environment["SEQUENT_BLAS_THREADS"].flatMap { Int($0) } ?? 1)
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         SequentCommand.main()
     }
