@@ -78,9 +78,16 @@ public final class Conv2D: Layer, @unchecked Sendable {
                         }
                         let ix0 = ox * g.sw - g.padLeft
                         if ix0 >= 0 && ix0 + g.kw <= w {
-                            // The whole kernel row is inside the image: one contiguous copy of KW·C floats.
-                            dst.update(from: img + (iy * w + ix0) * c, count: g.kw * c)
-                            dst += g.kw * c
+                            // The whole kernel row is inside the image: one contiguous run of KW·C floats. Short
+                            // runs (a first layer's 3 gray pixels) are copied inline: a memcpy call per 12 bytes
+                            // cost more than the whole first-layer GEMM.
+                            let run = g.kw * c, src = img + (iy * w + ix0) * c
+                            if run <= 16 {
+                                for k in 0..<run { dst[k] = src[k] }
+                            } else {
+                                dst.update(from: src, count: run)
+                            }
+                            dst += run
                         } else {
                             for kx in 0..<g.kw {
                                 let ix = ix0 + kx
