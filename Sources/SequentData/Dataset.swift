@@ -33,4 +33,11 @@ public struct ClassificationDataset: Sendable {
     public var test: LabeledData
     public var classNames: [String]
     public var inputShape: [Int] { Array(train.x.shape.dropFirst()) }
+
+    public init(name: String, train: LabeledData, test: LabeledData, classNames: [String]) {
+        self.name = name
+        self.train = train
+        self.test = test
+        self.classNames = classNames
+    }
 }

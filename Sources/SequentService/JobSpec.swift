@@ -21,13 +21,38 @@ public struct JobSpec: Sendable {
 
     /// Which data to train on.
     public struct DatasetSpec: Sendable, Equatable {
-        /// Built-in dataset name; only "fashion_mnist" for now.
+        /// Built-in dataset name ("fashion_mnist"), or the class-folder dataset's directory name.
         public var name: String
-        /// "test" validates on the test split each epoch; nil for none (or use fit.validation_split).
+        /// "test" validates on the test split (for folders: the validation images) each epoch; nil for none.
         public var validation: String?
         /// Keep only the first N training / test samples (quick experiments and tests).
         public var trainLimit: Int?
         public var testLimit: Int?
+        /// A class-folder dataset: its directory, relative to the server's datasets root.
+        public var directory: String?
+        public var validationDirectory: String?
+        /// Fraction of the folder held out for validation (seeded by fit.seed), when no validation directory.
+        public var validationSplit: Double?
+        /// [height, width] images are resized to.
+        public var targetSize: [Int]?
+        /// "grayscale" or "rgb".
+        public var colorMode: String = "rgb"
+        /// "binary", "categorical" or "sparse"; nil follows the loss.
+        public var classMode: String?
+        public var rescale: Double = 1.0 / 255.0
+        /// Explicit class order (sub-folder names).
+        public var classes: [String]?
+
+        public var isDirectory: Bool { directory != nil }
+    }
+
+    /// A dataset folder name: relative, no `..`, no hidden parts — never a path outside the datasets root.
+    static func checkRelative(_ path: String, field: String) throws {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard !path.isEmpty, !path.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0.hasPrefix(".") }),
+              path.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0 != "\\" }) else {
+            throw ConfigError(field: field, detail: "must be a dataset name relative to the datasets root (no '..', no absolute path), got \"\(path)\"")
+        }
     }
 
     /// `model.fit` arguments.
@@ -83,7 +108,21 @@ public struct JobSpec: Sendable {
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
         _ = try spec.makeCallbacks(checkpointDirectory: nil)
-        if dataset.name == "fashion_mnist" && built.inputShape != [28, 28, 1] && built.inputCount != 784 {
+        if let size = dataset.targetSize {
+            let want = size + [dataset.colorMode == "grayscale" ? 1 : 3]
+            guard built.inputShape == want else {
+                throw ConfigError(field: "model.input_shape", detail: "must be \(want) for target_size \(size) and color_mode \"\(dataset.colorMode)\", got \(built.inputShape)")
+            }
+            let lossName = (try? makeLoss(spec.loss).name) ?? ""
+            let expected = ["binary": "binary_crossentropy", "categorical": "categorical_crossentropy",
+                            "sparse": "sparse_categorical_crossentropy"]
+            if let mode = dataset.classMode, expected[mode] != lossName {
+                throw ConfigError(field: "dataset.class_mode", detail: "\"\(mode)\" needs the loss \(expected[mode]!), the job compiles \(lossName)")
+            }
+            if dataset.classMode == "binary" && built.outputWidth != 1 {
+                throw ConfigError(field: "model.layers[\(built.layers.count - 1)]", detail: "must have 1 unit (sigmoid) for class_mode \"binary\", has \(built.outputWidth)")
+            }
+        } else if dataset.name == "fashion_mnist" && built.inputShape != [28, 28, 1] && built.inputCount != 784 {
             throw ConfigError(field: "model.input_shape", detail: "must be [28, 28, 1] (or 784 values) for fashion_mnist, got \(built.inputShape)")
         }
         return spec
@@ -92,6 +131,7 @@ public struct JobSpec: Sendable {
     static func parseDataset(_ value: JSONValue) throws -> DatasetSpec {
         var r = try ConfigReader(value, path: "dataset")
         do {
+            if r.has("directory") { return try parseDirectoryDataset(&r) }
             let name = try r.string("name", default: "fashion_mnist")
             guard name == "fashion_mnist" else {
                 throw ConfigError(field: "name", detail: "must be \"fashion_mnist\", got \"\(name)\"")
@@ -106,6 +146,47 @@ public struct JobSpec: Sendable {
             try r.finish()
             return DatasetSpec(name: name, validation: validation, trainLimit: trainLimit, testLimit: testLimit)
         } catch let e as ConfigError { throw e.prefixed(by: "dataset") }
+    }
+
+    /// `{"directory": "horses-or-humans", "validation_directory" | "validation_split", "target_size",
+    /// "color_mode", "class_mode", "rescale", "classes"}` (Keras's flow_from_directory arguments).
+    static func parseDirectoryDataset(_ r: inout ConfigReader) throws -> DatasetSpec {
+        let directory = try r.requiredString("directory")
+        try checkRelative(directory, field: "directory")
+        var d = DatasetSpec(name: directory, validation: nil, trainLimit: nil, testLimit: nil, directory: directory)
+        r.accept("name")
+        d.validationDirectory = try r.string("validation_directory")
+        if let v = d.validationDirectory { try checkRelative(v, field: "validation_directory") }
+        d.validationSplit = try r.double("validation_split")
+        if let s = d.validationSplit, !(s > 0 && s < 1) {
+            throw ConfigError(field: "validation_split", detail: "must be in (0, 1), got \(s)")
+        }
+        if d.validationDirectory != nil && d.validationSplit != nil {
+            throw ConfigError(field: "validation_split", detail: "cannot be combined with validation_directory")
+        }
+        if d.validationDirectory != nil || d.validationSplit != nil { d.validation = "test" }
+        guard let size = try r.ints("target_size", count: 2) else { throw ConfigError(field: "target_size", detail: "is required, e.g. [150, 150]") }
+        guard size.allSatisfy({ (1...2048).contains($0) }) else {
+            throw ConfigError(field: "target_size", detail: "must be two sizes in 1...2048, got \(size)")
+        }
+        d.targetSize = size
+        d.colorMode = try r.string("color_mode", default: "rgb")
+        guard ["rgb", "grayscale"].contains(d.colorMode) else {
+            throw ConfigError(field: "color_mode", detail: "must be \"rgb\" or \"grayscale\", got \"\(d.colorMode)\"")
+        }
+        d.classMode = try r.string("class_mode")
+        if let m = d.classMode, !["binary", "categorical", "sparse"].contains(m) {
+            throw ConfigError(field: "class_mode", detail: "must be binary, categorical or sparse, got \"\(m)\"")
+        }
+        d.rescale = try r.double("rescale", default: 1.0 / 255.0)
+        if let c = r.value("classes") {
+            guard let list = c.arrayValue?.compactMap(\.stringValue), list.count == c.arrayValue?.count, !list.isEmpty else {
+                throw ConfigError(field: "classes", detail: "must be a list of class folder names, got \(c.brief)")
+            }
+            d.classes = list
+        }
+        try r.finish()
+        return d
     }
 
     static func parseFit(_ value: JSONValue) throws -> FitSpec {
@@ -208,6 +289,14 @@ public struct JobSpec: Sendable {
         var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
         if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }
         if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }
+        if let dir = dataset.directory {
+            ds = ["directory": .string(dir), "target_size": .ints(dataset.targetSize ?? []),
+                  "color_mode": .string(dataset.colorMode), "rescale": .number(dataset.rescale)]
+            if let v = dataset.validationDirectory { ds["validation_directory"] = .string(v) }
+            if let v = dataset.validationSplit { ds["validation_split"] = .number(v) }
+            if let m = dataset.classMode { ds["class_mode"] = .string(m) }
+            if let c = dataset.classes { ds["classes"] = .array(c.map { .string($0) }) }
+        }
         return .object([
             "name": .string(name), "dataset": .object(ds), "model": model,
             "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics.map { .string($0) })]),

@@ -9,6 +9,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// SQLite database, models and checkpoints live here.
     public var dataDirectory = "./data"
     public var fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+    /// Class-folder datasets; job specs name folders relative to it. Default: `<data_dir>/datasets`.
+    public var datasetsDirectory: String?
+    public var datasetsRoot: String { datasetsDirectory ?? dataDirectory + "/datasets" }
     /// Jobs trained at once.
     public var workers = 1
     /// Engine threads per job (each job splits its batches across this many threads).
@@ -35,7 +38,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     static let keys: [String: String] = [
         "host": "SEQUENT_HOST", "port": "SEQUENT_PORT", "data_dir": "SEQUENT_DATA_DIR",
-        "fashion_mnist_dir": "SEQUENT_FASHION_MNIST_DIR", "workers": "SEQUENT_WORKERS",
+        "fashion_mnist_dir": "SEQUENT_FASHION_MNIST_DIR", "datasets_dir": "SEQUENT_DATASETS_DIR", "workers": "SEQUENT_WORKERS",
         "threads_per_job": "SEQUENT_THREADS_PER_JOB", "max_queued_jobs": "SEQUENT_MAX_QUEUED_JOBS",
         "max_parameters": "SEQUENT_MAX_PARAMETERS", "max_activation_bytes": "SEQUENT_MAX_ACTIVATION_BYTES",
         "metrics_every": "SEQUENT_METRICS_EVERY", "token": "SEQUENT_TOKEN", "max_connections": "SEQUENT_MAX_CONNECTIONS",
@@ -63,6 +66,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             guard port <= 65535 else { throw ConfigError(field: key, detail: "in \(source) must be ≤ 65535, got \(port)") }
         case "data_dir": dataDirectory = try string()
         case "fashion_mnist_dir": fashionMNISTDirectory = try string()
+        case "datasets_dir": datasetsDirectory = try string()
         case "workers": workers = try int(min: 1)
         case "threads_per_job": threadsPerJob = try int(min: 1)
         case "max_queued_jobs": maxQueuedJobs = try int(min: 1)

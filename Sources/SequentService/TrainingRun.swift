@@ -6,9 +6,12 @@ import SequentNN
 public struct DataSources: Sendable {
     /// Directory of the Fashion-MNIST IDX files.
     public var fashionMNISTDirectory: String
+    /// Where class-folder datasets live; job specs name folders relative to it.
+    public var datasetsRoot: String
 
-    public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory) {
+    public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory, datasetsRoot: String = "./data/datasets") {
         self.fashionMNISTDirectory = fashionMNISTDirectory
+        self.datasetsRoot = datasetsRoot
     }
 }
 
@@ -19,6 +22,8 @@ public final class TrainingRun {
     public private(set) var model: Sequential
     public let dataset: ClassificationDataset
     public let oneHot: Int?
+    /// Images of a folder dataset that could not be decoded (relative path, reason); training went on without.
+    public private(set) var skippedImages: [(path: String, reason: String)] = []
 
     /// What a finished run produced.
     public struct Outcome: Sendable {
@@ -30,13 +35,41 @@ public final class TrainingRun {
     public init(spec: JobSpec, sources: DataSources = DataSources()) throws {
         self.spec = spec
         model = try spec.makeModel()
-        dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
-                                        testLimit: spec.dataset.testLimit)
+        if let directory = spec.dataset.directory {
+            (dataset, skippedImages) = try Self.loadFolders(spec: spec, root: URL(fileURLWithPath: sources.datasetsRoot), directory: directory)
+        } else {
+            dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
+                                            testLimit: spec.dataset.testLimit)
+        }
         oneHot = try spec.oneHotClasses(outputWidth: model.outputWidth)
-        if model.outputWidth != dataset.classNames.count, !(model.loss is MeanSquaredError) {
+        let binary = model.outputWidth == 1 && dataset.classNames.count == 2 && model.loss is BinaryCrossentropy
+        if model.outputWidth != dataset.classNames.count, !binary, !(model.loss is MeanSquaredError) {
             throw ConfigError(field: "model.layers[\(model.layers.count - 1)]",
                               detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(dataset.classNames.count) classes")
         }
+    }
+
+    /// Loads a class-folder dataset and its validation images (a second folder, or a seeded split).
+    static func loadFolders(spec: JobSpec, root: URL, directory: String) throws
+        -> (ClassificationDataset, [(path: String, reason: String)])
+    {
+        let d = spec.dataset
+        let size = d.targetSize ?? [150, 150]
+        let options = DirectoryDataset.Options(height: size[0], width: size[1], channels: d.colorMode == "grayscale" ? 1 : 3,
+                                               rescale: Float(d.rescale), classes: d.classes)
+        let train = try DirectoryDataset.load(root.appendingPathComponent(directory), options: options)
+        var skipped = train.skipped
+        var trainData = train.data, validation = LabeledData(x: Tensor(zeros: [0] + Array(train.data.x.shape.dropFirst())), y: Tensor(zeros: [0]))
+        if let v = d.validationDirectory {
+            var vOptions = options
+            vOptions.classes = train.classNames
+            let loaded = try DirectoryDataset.load(root.appendingPathComponent(v), options: vOptions)
+            skipped += loaded.skipped.map { (v + "/" + $0.path, $0.reason) }
+            validation = loaded.data
+        } else if let fraction = d.validationSplit {
+            (trainData, validation) = DirectoryDataset.split(train.data, fraction: fraction, seed: spec.fit.seed)
+        }
+        return (ClassificationDataset(name: directory, train: trainData, test: validation, classNames: train.classNames), skipped)
     }
 
     /// Inputs shaped for the model (Fashion-MNIST images may feed a model declared with input_shape [784]).
@@ -65,7 +98,7 @@ public final class TrainingRun {
         let history = try model.fit(x: inputs(dataset.train), y: dataset.train.targets(oneHotClasses: oneHot),
                                     options: options ?? fitOptions(), validationData: validation, callbacks: callbacks)
         var test: [String: Double] = [:]
-        if !history.cancelled && history.failure == nil {
+        if !history.cancelled && history.failure == nil && dataset.test.count > 0 {
             test = try model.evaluate(x: inputs(dataset.test), y: dataset.test.targets(oneHotClasses: oneHot),
                                       batchSize: max(spec.fit.batchSize, 256))
         }

@@ -38,7 +38,7 @@ public final class TrainingService: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
-        for sub in ["", "models", "checkpoints"] {
+        for sub in ["", "models", "checkpoints", "datasets"] {
             try FileManager.default.createDirectory(at: dataDirectory.appendingPathComponent(sub),
                                                     withIntermediateDirectories: true)
         }
@@ -122,6 +122,13 @@ public final class TrainingService: @unchecked Sendable {
             throw ServiceError(400, "invalid_job_spec", e.message, field: e.field)
         }
         let model = try spec.makeModel()
+        for (field, dir) in [("dataset.directory", spec.dataset.directory), ("dataset.validation_directory", spec.dataset.validationDirectory)] {
+            guard let dir else { continue }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: configuration.datasetsRoot + "/" + dir, isDirectory: &isDir), isDir.boolValue else {
+                throw ServiceError(400, "invalid_job_spec", "\(field) \"\(dir)\" is not a dataset on this server", field: field)
+            }
+        }
         if model.parameterCount > configuration.maxParameters {
             throw ServiceError(422, "model_too_large", "the model has \(model.parameterCount) parameters, the limit is \(configuration.maxParameters)", field: "model")
         }
@@ -186,8 +193,16 @@ public final class TrainingService: @unchecked Sendable {
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory))
+            let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+                                                                       datasetsRoot: configuration.datasetsRoot))
             run.model.threads = configuration.threadsPerJob
+            if !run.skippedImages.isEmpty {
+                let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }
+                job.warningsJSON = JSONValue.object(["skipped_count": .number(Double(run.skippedImages.count)),
+                                                     "skipped_images": .array(listed)]).serialized()
+                try store.update(job)
+                logger.warning("job \(job.id): skipped \(run.skippedImages.count) unreadable image(s), e.g. \(run.skippedImages[0].path): \(run.skippedImages[0].reason)")
+            }
             if job.checkpointEpoch > 0 {
                 do {
                     try run.restore(from: checkpointDirectory(job.id, epoch: job.checkpointEpoch))

@@ -20,6 +20,7 @@ enum JobView {
             "stop_reason": job.stopReason.map { .string($0) } ?? .null, "error": job.error.map { .string($0) } ?? .null,
             "model_id": job.modelID.map { .string($0) } ?? .null,
             "checkpoint_epoch": .number(Double(job.checkpointEpoch)),
+            "warnings": job.warningsJSON.flatMap { try? JSONValue.parse($0) } ?? .null,
             "spec": (try? JSONValue.parse(job.specJSON)) ?? .null,
         ])
     }

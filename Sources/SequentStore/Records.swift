@@ -30,6 +30,8 @@ public struct JobRecord: Sendable, Equatable {
     public var checkpointEpoch: Int
     /// Insertion order (the FIFO queue and the list cursor).
     public var sequence: Int
+    /// Data warnings as JSON, e.g. `{"skipped_images": [{"path", "reason"}], "skipped_count": 2}`.
+    public var warningsJSON: String?
 
     public init(id: String, name: String, state: JobState = .queued, specJSON: String, createdAt: Date = Date()) {
         self.id = id

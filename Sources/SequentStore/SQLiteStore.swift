@@ -53,6 +53,8 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         );
         CREATE INDEX models_name ON models(name, created_at)
         """,
+        // 2: data warnings of a job (e.g. images of a folder dataset that could not be decoded), as JSON.
+        "ALTER TABLE jobs ADD COLUMN warnings TEXT",
     ]
 
     public init(path: String) throws {
@@ -85,6 +87,7 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         j.error = row["error"].text
         j.modelID = row["model_id"].text
         j.checkpointEpoch = row["checkpoint_epoch"].int ?? 0
+        j.warningsJSON = row["warnings"].text
         j.sequence = row["sequence"].int ?? 0
         return j
     }
@@ -139,11 +142,11 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
     public func update(_ job: JobRecord) throws {
         try database.execute("""
             UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, progress = ?, metrics = ?, stop_reason = ?,
-                error = ?, model_id = ?, checkpoint_epoch = ? WHERE id = ?
+                error = ?, model_id = ?, checkpoint_epoch = ?, warnings = ? WHERE id = ?
             """, [.text(job.state.rawValue), SQLValue(job.startedAt.map(Self.format)),
                   SQLValue(job.finishedAt.map(Self.format)), SQLValue(job.progressJSON), SQLValue(job.metricsJSON),
                   SQLValue(job.stopReason), SQLValue(job.error), SQLValue(job.modelID),
-                  .int(Int64(job.checkpointEpoch)), .text(job.id)])
+                  .int(Int64(job.checkpointEpoch)), SQLValue(job.warningsJSON), .text(job.id)])
     }
 
     /// Moves a job to `cancelling`/`cancelled` only if it is still in the expected state (compare-and-set:
