@@ -20,6 +20,9 @@ public struct FitOptions: Sendable {
     public var validationBatchSize: Int?
     /// Checked after every batch: when set, training stops at once with no further epoch recorded.
     public var cancellation: CancellationToken?
+    /// Called on each training batch after it is gathered — `(inputs, count, epoch, step)` — to augment it in
+    /// place (validation data is never augmented).
+    public var augment: (@Sendable (UnsafeMutablePointer<Float>, Int, Int, Int) -> Void)?
 
     public init(epochs: Int = 1, batchSize: Int = 32) {
         self.epochs = epochs
@@ -146,6 +149,7 @@ extension Sequential {
                             (batchY.pointer + r * tw).update(from: ys.baseAddress! + src * tw, count: tw)
                         }
                         cursor += count
+                        options.augment?(batchX.pointer, count, epoch, step)
                         let result = trainStep(x: batchX.pointer, y: batchY.pointer, n: count, step: globalStep)
                         globalStep += 1
                         lossSum += result.lossSum

@@ -42,6 +42,8 @@ public struct JobSpec: Sendable {
         public var rescale: Double = 1.0 / 255.0
         /// Explicit class order (sub-folder names).
         public var classes: [String]?
+        /// On-the-fly augmentation of training batches (ImageDataGenerator's arguments).
+        public var augmentation: Augmentation?
 
         public var isDirectory: Bool { directory != nil }
     }
@@ -131,7 +133,12 @@ public struct JobSpec: Sendable {
     static func parseDataset(_ value: JSONValue) throws -> DatasetSpec {
         var r = try ConfigReader(value, path: "dataset")
         do {
-            if r.has("directory") { return try parseDirectoryDataset(&r) }
+            if r.has("directory") {
+                var d = try parseDirectoryDataset(&r)
+                d.augmentation = try parseAugmentation(r.value("augmentation"))
+                try r.finish()
+                return d
+            }
             let name = try r.string("name", default: "fashion_mnist")
             guard name == "fashion_mnist" else {
                 throw ConfigError(field: "name", detail: "must be \"fashion_mnist\", got \"\(name)\"")
@@ -143,8 +150,10 @@ public struct JobSpec: Sendable {
             let trainLimit = try r.int("train_limit"), testLimit = try r.int("test_limit")
             if let t = trainLimit, t < 1 { throw ConfigError(field: "train_limit", detail: "must be ≥ 1, got \(t)") }
             if let t = testLimit, t < 1 { throw ConfigError(field: "test_limit", detail: "must be ≥ 1, got \(t)") }
+            var d = DatasetSpec(name: name, validation: validation, trainLimit: trainLimit, testLimit: testLimit)
+            d.augmentation = try parseAugmentation(r.value("augmentation"))
             try r.finish()
-            return DatasetSpec(name: name, validation: validation, trainLimit: trainLimit, testLimit: testLimit)
+            return d
         } catch let e as ConfigError { throw e.prefixed(by: "dataset") }
     }
 
@@ -179,14 +188,43 @@ public struct JobSpec: Sendable {
             throw ConfigError(field: "class_mode", detail: "must be binary, categorical or sparse, got \"\(m)\"")
         }
         d.rescale = try r.double("rescale", default: 1.0 / 255.0)
+        r.accept("augmentation")
         if let c = r.value("classes") {
             guard let list = c.arrayValue?.compactMap(\.stringValue), list.count == c.arrayValue?.count, !list.isEmpty else {
                 throw ConfigError(field: "classes", detail: "must be a list of class folder names, got \(c.brief)")
             }
             d.classes = list
         }
-        try r.finish()
         return d
+    }
+
+    /// `{"rotation_range": 40, "width_shift_range": 0.2, "height_shift_range": 0.2, "shear_range": 0.2,
+    /// "zoom_range": 0.2, "horizontal_flip": true, "fill_mode": "nearest"}` (the tutorial's generator).
+    static func parseAugmentation(_ value: JSONValue?) throws -> Augmentation? {
+        guard let value else { return nil }
+        var r = try ConfigReader(value, path: "augmentation")
+        do {
+            var a = Augmentation()
+            func range(_ key: String, max: Double) throws -> Double {
+                let v = try r.double(key, default: 0)
+                guard v >= 0, v <= max else { throw ConfigError(field: key, detail: "must be in 0...\(max), got \(v)") }
+                return v
+            }
+            a.rotationRange = try range("rotation_range", max: 180)
+            a.widthShiftRange = try range("width_shift_range", max: 1)
+            a.heightShiftRange = try range("height_shift_range", max: 1)
+            a.shearRange = try range("shear_range", max: 89)
+            a.zoomRange = try range("zoom_range", max: 0.99)
+            a.horizontalFlip = try r.bool("horizontal_flip", default: false)
+            let fill = try r.string("fill_mode", default: "nearest")
+            guard let mode = Augmentation.FillMode(rawValue: fill) else {
+                throw ConfigError(field: "fill_mode", detail: "must be nearest, reflect, wrap or constant, got \"\(fill)\"")
+            }
+            a.fillMode = mode
+            a.cval = Float(try r.double("cval", default: 0))
+            try r.finish()
+            return a.isIdentity ? nil : a
+        } catch let e as ConfigError { throw e.prefixed(by: "augmentation") }
     }
 
     static func parseFit(_ value: JSONValue) throws -> FitSpec {
@@ -296,6 +334,13 @@ public struct JobSpec: Sendable {
             if let v = dataset.validationSplit { ds["validation_split"] = .number(v) }
             if let m = dataset.classMode { ds["class_mode"] = .string(m) }
             if let c = dataset.classes { ds["classes"] = .array(c.map { .string($0) }) }
+        }
+        if let a = dataset.augmentation {
+            ds["augmentation"] = .object([
+                "rotation_range": .number(a.rotationRange), "width_shift_range": .number(a.widthShiftRange),
+                "height_shift_range": .number(a.heightShiftRange), "shear_range": .number(a.shearRange),
+                "zoom_range": .number(a.zoomRange), "horizontal_flip": .bool(a.horizontalFlip),
+                "fill_mode": .string(a.fillMode.rawValue), "cval": .number(Double(a.cval))])
         }
         return .object([
             "name": .string(name), "dataset": .object(ds), "model": model,

@@ -88,6 +88,15 @@ public final class TrainingRun {
         o.validationSteps = spec.fit.validationSteps
         o.initialEpoch = initialEpoch
         o.cancellation = cancellation
+        let shape = model.inputShape
+        if let augmentation = spec.dataset.augmentation, shape.count == 3 {
+            let scratch = AugmentationScratch(count: shape.reduce(1, *))
+            let seed = spec.fit.seed
+            o.augment = { batch, n, epoch, step in
+                augmentation.apply(batch: batch, n: n, height: shape[0], width: shape[1], channels: shape[2], seed: seed,
+                                   epoch: epoch, step: step, scratch: scratch.pointer)
+            }
+        }
         return o
     }
 
@@ -141,4 +150,11 @@ extension TrainingRun {
         loaded.model.name = model.name
         model = loaded.model
     }
+}
+
+/// One image of scratch for the augmentation closure (fit calls it from one thread, one batch at a time).
+final class AugmentationScratch: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
+    deinit { pointer.deallocate() }
 }

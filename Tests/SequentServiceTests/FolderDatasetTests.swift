@@ -84,3 +84,25 @@ import Testing
         #expect((p["predictions"]?[0]?["probability"]?.doubleValue ?? 1) < 0.5)
     }
 }
+
+@Suite struct AugmentationSpecTests {
+    @Test func augmentationIsParsedValidatedAndKeptInTheStoredSpec() throws {
+        let spec: JSONValue = [
+            "dataset": ["name": "fashion_mnist", "train_limit": 64, "test_limit": 32,
+                        "augmentation": ["rotation_range": 40, "width_shift_range": 0.2, "zoom_range": 0.2, "horizontal_flip": true, "fill_mode": "reflect"]],
+            "model": ["input_shape": [28, 28, 1], "layers": [["type": "Flatten"], ["type": "Dense", "units": 10, "activation": "softmax"]]],
+            "fit": ["epochs": 1, "batch_size": 16]]
+        let parsed = try JobSpec.parse(spec)
+        #expect(parsed.dataset.augmentation?.rotationRange == 40)
+        #expect(parsed.dataset.augmentation?.fillMode == .reflect)
+        // The worker re-reads the stored (normalized) spec: augmentation must survive it.
+        #expect(try JobSpec.parse(parsed.normalized).dataset.augmentation == parsed.dataset.augmentation)
+        // And it runs.
+        let run = try TrainingRun(spec: parsed, sources: DataSources(fashionMNISTDirectory: JobSpecTests.fashionDirectory))
+        #expect(run.fitOptions().augment != nil)
+        #expect(try run.run(callbacks: []).history.epochs.count == 1)
+        var bad = spec
+        if case .object(var o) = bad, case .object(var d) = o["dataset"]! { d["augmentation"] = ["zoom_range": 2]; o["dataset"] = .object(d); bad = .object(o) }
+        #expect(throws: ConfigError(field: "dataset.augmentation.zoom_range", detail: "must be in 0...0.99, got 2.0")) { try JobSpec.parse(bad) }
+    }
+}
