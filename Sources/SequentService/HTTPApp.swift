@@ -28,7 +28,7 @@ public final class HTTPApp: @unchecked Sendable {
                                                     maxConnections: config.maxConnections,
                                                     bodyLimit: { router.bodyLimit(method: $0, path: $1) },
                                                     errorResponder: HTTPApp.errorResponse)
-        serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, config.maxUploadBytes, 64 << 10)
+        serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, config.maxUploadBytes, config.maxDatasetBytes, 64 << 10)
         let telemetry = self.telemetry
         server = HTTPServer(configuration: serverConfig, logger: logger) { request in
             let start = Date()
@@ -41,6 +41,7 @@ public final class HTTPApp: @unchecked Sendable {
         registerRoutes()
         registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
         registerDashboardRoutes()
+        registerDatasetRoutes()
     }
 
     public func start() throws { try server.start() }
@@ -73,7 +74,7 @@ public final class HTTPApp: @unchecked Sendable {
     }
 
     /// Registers a JSON route; `mutating` routes need the bearer token when one is configured.
-    private func route(_ method: String, _ pattern: String, mutating: Bool = false, bodyLimit: Int? = nil,
+    func route(_ method: String, _ pattern: String, mutating: Bool = false, bodyLimit: Int? = nil,
                        _ body: @escaping @Sendable (HTTPRequest, [String: String]) throws -> APIResult) {
         let token = service.configuration.token
         let logger = self.logger

@@ -36,6 +36,24 @@ public enum OpenAPI {
             "/healthz": ["get": op("Liveness check", responses: ["200": json(["type": "object", "properties": ["status": ["type": "string"]]], "OK")])],
             "/openapi.json": ["get": op("This document", responses: ["200": ["description": "OpenAPI 3.1 document"]])],
             "/metrics": ["get": op("Prometheus metrics (text exposition format)", responses: ["200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]]])],
+            "/v1/datasets": [
+                "get": op("Datasets the server can train on: built-in and uploaded, with class names and counts", responses: [
+                    "200": json(["type": "object", "properties": ["datasets": ["type": "array", "items": ref("Dataset")]]], "Datasets")]),
+                "post": [
+                    "summary": "Upload a zip of class folders (optionally under train/ and validation/)",
+                    "parameters": [query("name", "string", "Dataset name (for a raw application/zip body)")],
+                    "requestBody": ["required": true, "content": [
+                        "multipart/form-data": ["schema": ["type": "object", "properties": ["name": ["type": "string"], "file": ["type": "string", "format": "binary"]]]],
+                        "application/zip": ["schema": ["type": "string", "format": "binary"]]]],
+                    "responses": ["201": json(ref("Dataset"), "The dataset's classes and counts"), "400": errorResponse, "409": errorResponse,
+                                  "413": errorResponse, "415": errorResponse],
+                    "security": [["bearer": []]]],
+            ],
+            "/v1/datasets/{name}": ["delete": [
+                "summary": "Remove an uploaded dataset no queued or running job uses",
+                "parameters": [["name": "name", "in": "path", "required": true, "schema": ["type": "string"]]],
+                "responses": ["200": json(["type": "object"], "Deleted"), "404": errorResponse, "409": errorResponse],
+                "security": [["bearer": []]]]],
             "/v1/recipes": ["get": op("Seed job specs from config/jobs", responses: ["200": json(["type": "object"], "Recipes")])],
             "/v1/jobs": [
                 "post": op("Submit a training job", body: ref("JobSpec"), responses: [
@@ -132,6 +150,8 @@ public enum OpenAPI {
                     "channels_shown": ["type": "integer"], "maps": ["type": "array", "items": ["type": "string", "description": "grayscale PNG, base64"]]]]],
                 "prediction": ["type": "object"]]],
             "TFServingError": ["type": "object", "properties": ["error": ["type": "string"]]],
+            "Dataset": ["type": "object", "properties": ["name": ["type": "string"], "builtin": ["type": "boolean"],
+                                                         "classes": ["type": "array", "items": ["type": "string"]], "splits": ["type": "object"]]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
                 "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"]]]]],
             "JobSpec": ["type": "object", "required": ["model"], "properties": [

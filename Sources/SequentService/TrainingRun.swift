@@ -57,10 +57,20 @@ public final class TrainingRun {
         let size = d.targetSize ?? [150, 150]
         let options = DirectoryDataset.Options(height: size[0], width: size[1], channels: d.colorMode == "grayscale" ? 1 : 3,
                                                rescale: Float(d.rescale), classes: d.classes)
-        let train = try DirectoryDataset.load(root.appendingPathComponent(directory), options: options)
+        // An uploaded dataset may hold train/ and validation/ folders: they supply both splits.
+        var trainDir = directory, validationDir = d.validationDirectory
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: root.appendingPathComponent(directory + "/train").path, isDirectory: &isDir), isDir.boolValue {
+            trainDir = directory + "/train"
+            if validationDir == nil, d.validationSplit == nil,
+               FileManager.default.fileExists(atPath: root.appendingPathComponent(directory + "/validation").path) {
+                validationDir = directory + "/validation"
+            }
+        }
+        let train = try DirectoryDataset.load(root.appendingPathComponent(trainDir), options: options)
         var skipped = train.skipped
         var trainData = train.data, validation = LabeledData(x: Tensor(zeros: [0] + Array(train.data.x.shape.dropFirst())), y: Tensor(zeros: [0]))
-        if let v = d.validationDirectory {
+        if let v = validationDir {
             var vOptions = options
             vOptions.classes = train.classNames
             let loaded = try DirectoryDataset.load(root.appendingPathComponent(v), options: vOptions)
@@ -102,7 +112,8 @@ public final class TrainingRun {
 
     /// Fits, then evaluates on the test split (unless cancelled or failed).
     public func run(callbacks: [Callback], options: FitOptions? = nil) throws -> Outcome {
-        let validation: (x: Tensor, y: Tensor)? = spec.dataset.validation == "test"
+        let validate = spec.dataset.validation == "test" || (spec.dataset.isDirectory && dataset.test.count > 0)
+        let validation: (x: Tensor, y: Tensor)? = validate
             ? (inputs(dataset.test), dataset.test.targets(oneHotClasses: oneHot)) : nil
         let history = try model.fit(x: inputs(dataset.train), y: dataset.train.targets(oneHotClasses: oneHot),
                                     options: options ?? fitOptions(), validationData: validation, callbacks: callbacks)

@@ -106,3 +106,110 @@ import Testing
         #expect(throws: ConfigError(field: "dataset.augmentation.zoom_range", detail: "must be in 0...0.99, got 2.0")) { try JobSpec.parse(bad) }
     }
 }
+
+/// The issue's end-to-end flow: export two Fashion-MNIST classes as JPEG folders, zip them, upload, train the
+/// 150×150 binary network for an epoch through the API, predict an uploaded JPEG; plus the upload's refusals.
+@Suite(.serialized) struct DatasetUploadTests {
+    static func zip(_ dir: URL) throws -> [UInt8] {
+        let out = dir.deletingLastPathComponent().appendingPathComponent("upload-\(UUID().uuidString).zip")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2], sys.argv[3])",
+                       out.path, dir.deletingLastPathComponent().path, dir.lastPathComponent]
+        try p.run()
+        p.waitUntilExit()
+        return [UInt8](try Data(contentsOf: out))
+    }
+
+    @Test func uploadListTrain150PredictDelete() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        let work = try TrainingServiceTests.tempDir()
+        defer { try? FileManager.default.removeItem(at: work) }
+        // export-images: T-shirts vs ankle boots, under one top folder with train/ and validation/.
+        let tree = work.appendingPathComponent("tops-boots")
+        let data = try FashionMNIST.load(directory: JobSpecTests.fashionDirectory, trainLimit: 1, testLimit: 1000).test
+        var counts: [String: Int] = [:]
+        for i in 0..<data.count {
+            let label = Int(data.y.scalars[i])
+            guard label == 0 || label == 9 else { continue }
+            let cls = label == 0 ? "tops" : "boots"
+            let n = counts[cls, default: 0]
+            guard n < 24 else { continue }
+            let split = n < 18 ? "train" : "validation"
+            let pixels = data.x.scalars[(i * 784)..<((i + 1) * 784)].map { UInt8(($0 * 255).rounded()) }
+            let dir = tree.appendingPathComponent("\(split)/\(cls)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Data(try ImageDecoder.encodeJPEG(pixels, width: 28, height: 28, channels: 1, quality: 90)).write(to: dir.appendingPathComponent("\(i).JPG"))
+            counts[cls] = n + 1
+        }
+        let archive = try Self.zip(tree)
+        var form = Array("--B0\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\ntops-boots\r\n--B0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"tops-boots.zip\"\r\nContent-Type: application/zip\r\n\r\n".utf8)
+        form += archive + Array("\r\n--B0--\r\n".utf8)
+        let up = try server.client.request("POST", "/v1/datasets", bodyBytes: form, contentType: "multipart/form-data; boundary=B0")
+        #expect(up.status == 201, "\(up.text)")
+        #expect(up.json["classes"] == ["boots", "tops"])
+        #expect(up.json["splits"]?["train"]?["images"] == 36)
+        #expect(up.json["splits"]?["validation"]?["images"] == 12)
+        #expect(try server.client.request("POST", "/v1/datasets?name=tops-boots", bodyBytes: archive, contentType: "application/zip").status == 409)
+        let list = try server.client.request("GET", "/v1/datasets").json["datasets"]?.arrayValue ?? []
+        #expect(list.map { $0["name"]?.stringValue ?? "" } == ["fashion_mnist", "tops-boots"])
+
+        // The tutorial's 150×150 network, RMSprop, binary cross-entropy, one epoch.
+        guard case .object(var spec) = try JobSpecTests.recipe("horses-or-humans-150") else { fatalError() }
+        spec["dataset"] = ["directory": "tops-boots", "target_size": [150, 150], "color_mode": "rgb", "class_mode": "binary"]
+        spec["fit"] = ["epochs": 1, "batch_size": 12]
+        let created = try server.client.request("POST", "/v1/jobs", body: JSONValue.object(spec).serialized())
+        #expect(created.status == 201, "\(created.text)")
+        let id = try #require(created.json["id"]?.stringValue)
+        #expect(try server.client.request("DELETE", "/v1/datasets/tops-boots").status == 409)   // in use
+        let done = try server.wait(id, for: ["succeeded", "failed"], timeout: 300)
+        #expect(done["state"] == "succeeded", "\(done["error"]?.brief ?? "")")
+        #expect(done["metrics"]?["val_accuracy"]?.doubleValue != nil)   // validation/ was used
+        let modelID = try #require(done["model_id"]?.stringValue)
+        let bootIndex = (0..<data.count).first { data.y.scalars[$0] == 9 }!
+        let boot = data.x.scalars[(bootIndex * 784)..<((bootIndex + 1) * 784)].map { UInt8(($0 * 255).rounded()) }
+        let p = try server.client.request("POST", "/v1/models/\(modelID)/predict",
+                                          bodyBytes: try ImageDecoder.encodeJPEG(boot, width: 28, height: 28, channels: 1, quality: 90), contentType: "image/jpeg")
+        #expect(p.status == 200)
+        #expect(["boots", "tops"].contains(p.json["predictions"]?[0]?["label"]?.stringValue ?? ""))
+        #expect(try server.client.request("DELETE", "/v1/datasets/tops-boots").status == 200)
+        #expect(try server.client.request("DELETE", "/v1/datasets/tops-boots").status == 404)
+    }
+
+    @Test func hostileOrWrongUploadsAreRefusedAndWriteNothing() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        let root = URL(fileURLWithPath: server.service.configuration.datasetsRoot)
+        func upload(_ bytes: [UInt8], name: String = "x", type: String = "application/zip") throws -> HTTPClient.Response {
+            try server.client.request("POST", "/v1/datasets?name=\(name)", bodyBytes: bytes, contentType: type)
+        }
+        func pyZip(_ script: String) throws -> [UInt8] { try ZipArchiveTestsSupport.make(script) }
+        let slip = try upload(try pyZip("z.writestr('../../evil.png', b'x')"))
+        #expect(slip.status == 400 && slip.json["error"]?["message"]?.stringValue?.contains("..") == true)
+        #expect(try upload(try pyZip("z.writestr('/abs/evil.png', b'x')")).status == 400)
+        #expect(try upload(try pyZip("i = zipfile.ZipInfo('cats/l.png'); i.create_system = 3; i.external_attr = (0o120777 << 16); z.writestr(i, '/etc/passwd')")).status == 400)
+        #expect(try upload(try pyZip("z.writestr('cats/bomb.png', b'\\\\0' * 30_000_000)")).status == 400)
+        #expect(try upload(try pyZip("z.writestr('readme.txt', b'no classes here')")).status == 400)
+        #expect(try upload([0x1F, 0x8B, 8, 0, 0, 0]).status == 415)
+        #expect(try upload(try pyZip("z.writestr('cats/a.png', b'x')"), name: "../etc").status == 400)
+        #expect(try upload(Array("plain".utf8), type: "text/plain").status == 415)
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        #expect(!FileManager.default.fileExists(atPath: root.deletingLastPathComponent().appendingPathComponent("evil.png").path))
+    }
+}
+
+enum ZipArchiveTestsSupport {
+    static func make(_ script: String) throws -> [UInt8] {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("z-\(UUID().uuidString).zip").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n" + script + "\nz.close()", path]
+        try p.run()
+        p.waitUntilExit()
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
