@@ -26,6 +26,7 @@ public enum ModelArchive {
         }
         var meta = ["format": "sequent", "framework": "sequent"]
         if includeOptimizer, let opt = model.optimizer {
+            opt.prepare(parameterCount: model.parameterCount)
             for (k, name) in opt.slotNames.enumerated() {
                 let s = opt.slot(k)
                 tensors["optimizer/\(name)"] = Tensor(shape: [s.count], scalars: Array(s))
@@ -76,6 +77,7 @@ public enum ModelArchive {
             try model.setWeights(ofLayer: i, ts)
         }
         if restoreOptimizer, let opt = model.optimizer {
+            opt.prepare(parameterCount: model.parameterCount)
             for (k, name) in opt.slotNames.enumerated() {
                 guard let t = tensors["optimizer/\(name)"], t.count == opt.slot(k).count else {
                     throw TrainingError("\(weightsFile) has no optimizer state \(name) of the right size")

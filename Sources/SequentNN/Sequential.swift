@@ -25,7 +25,19 @@ public final class Sequential: @unchecked Sendable {
     /// Offset of each layer's parameters in the block.
     public let parameterOffsets: [Int]
     public let parameterCount: Int
-    private let parameterBlock: FloatBuffer
+    /// The weights, allocated and initialised on first use: validating a spec (which builds the model to check
+    /// every shape) or refusing one over the size limit must not allocate hundreds of megabytes first.
+    private var parameterBlock: FloatBuffer {
+        blockLock.withLock {
+            if let block = storedBlock { return block }
+            let block = FloatBuffer(count: parameterCount)
+            storedBlock = block
+            Self.initialize(block, layers: layers, offsets: parameterOffsets, seed: seed)
+            return block
+        }
+    }
+    private var storedBlock: FloatBuffer?
+    private let blockLock = NSLock()
     /// Index of the first layer with parameters: backward passes stop there.
     private let firstTrainable: Int
 
@@ -86,7 +98,6 @@ public final class Sequential: @unchecked Sendable {
         }
         parameterOffsets = offsets
         parameterCount = total
-        parameterBlock = FloatBuffer(count: total)
         firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
         for (conv, pool) in zip(layers, layers.dropFirst()) {
             if let conv = conv as? Conv2D, let pool = pool as? MaxPooling2D, conv.activation == .relu {
@@ -94,7 +105,6 @@ public final class Sequential: @unchecked Sendable {
                 pool.appliesReLUGradient = true
             }
         }
-        initializeWeights()
     }
 
     /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).
@@ -110,9 +120,13 @@ public final class Sequential: @unchecked Sendable {
 
     /// Re-draws every weight from the model's seed.
     public func initializeWeights() {
+        Self.initialize(parameterBlock, layers: layers, offsets: parameterOffsets, seed: seed)
+    }
+
+    private static func initialize(_ block: FloatBuffer, layers: [Layer], offsets: [Int], seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
         for (i, layer) in layers.enumerated() {
-            var p = parameterBlock.pointer + parameterOffsets[i]
+            var p = block.pointer + offsets[i]
             for spec in layer.parameters {
                 spec.initializer.fill(p, shape: spec.shape, rng: &rng)
                 p += spec.count
@@ -185,7 +199,7 @@ public final class Sequential: @unchecked Sendable {
         fusedOutputActivation = !loss.fromLogits && loss.fusableActivation != nil
             && last.activation == loss.fusableActivation
         last.deferActivation = fusedOutputActivation
-        optimizer.prepare(parameterCount: parameterCount)
+        // The optimizer's state (Adam: two more copies of the weights) is allocated at the first step.
         self.optimizer = optimizer
         self.loss = loss
         replicas = []
@@ -291,6 +305,7 @@ public final class Sequential: @unchecked Sendable {
     /// optimizer update. `x` is `[n, input…]`, `y` is `[n, targetWidth]`. `step` seeds dropout.
     public func trainStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int, step: Int) -> BatchResult {
         guard let optimizer, let loss else { preconditionFailure("compile the model before training") }
+        optimizer.prepare(parameterCount: parameterCount)
         ensureReplicas(batch: n)
         let width = outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = inputCount
         let logits = outputIsLogits

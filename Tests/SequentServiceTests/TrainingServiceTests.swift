@@ -127,6 +127,23 @@ import Testing
         }
     }
 
+    @Test func anEnormousModelIsRefusedWithoutAllocatingIt() throws {
+        // 784 × 4,000,000 weights would be 12.5 GB of floats (and twice that for Adam's moments): validating
+        // and refusing it must not allocate any of it.
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try Self.makeService(dir)
+        let spec: JSONValue = ["model": ["input_shape": [28, 28, 1], "layers": [["type": "Flatten"], ["type": "Dense", "units": 4_000_000],
+                                                                                ["type": "Dense", "units": 10, "activation": "softmax"]]]]
+        do {
+            _ = try service.submit(spec)
+            Issue.record("expected 422")
+        } catch let e as ServiceError {
+            #expect(e.status == 422)
+            #expect(e.message.hasPrefix("the model has 3180000010 parameters"))
+        }
+    }
+
     @Test func shutdownRequeuesAndANewProcessResumesWithoutDuplicateEpochs() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

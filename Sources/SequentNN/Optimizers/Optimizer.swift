@@ -27,7 +27,7 @@ final class Slots: @unchecked Sendable {
     private(set) var buffers: [FloatBuffer] = []
 
     func prepare(count: Int, slots: Int) {
-        if buffers.count == slots, buffers.first?.count == max(count, 1) { return }
+        if buffers.count == slots, slots == 0 || buffers[0].count == max(count, 1) { return }
         buffers = (0..<slots).map { _ in FloatBuffer(count: count) }
     }
 
