@@ -292,6 +292,7 @@ final class JobRecorder: Callback {
     private var epochStart = Date()
     private var lastProgress: BatchProgress?
     private var lastEvent = Date.distantPast
+    private var lastProgressUpdate = Date.distantPast
     private var lastFlush = Date()
     private let started = Date()
 
@@ -306,6 +307,15 @@ final class JobRecorder: Callback {
 
     func onBatchEnd(_ p: BatchProgress, logs: [String: Double], model: Sequential) {
         lastProgress = p
+        if p.globalStep % metricsEvery == 0 {
+            let wall = Date().timeIntervalSince1970
+            for (k, v) in logs { pending.append(MetricPoint(key: k, step: p.globalStep, wallTime: wall, value: v)) }
+        }
+        // The dense recipe runs thousands of steps a second: refresh the shared progress (and the event stream)
+        // at most every 50 ms, and at the end of each epoch, rather than building it on every step.
+        let now = Date()
+        guard p.step == p.steps || now.timeIntervalSince(lastProgressUpdate) >= 0.05 else { return }
+        lastProgressUpdate = now
         let rate = Double(p.samplesThisEpoch) / max(p.secondsThisEpoch, 1e-9)
         let perStep = p.secondsThisEpoch / Double(max(p.step, 1))
         let remaining = Double(p.steps - p.step) + Double(p.epochs - p.epoch - 1) * Double(p.steps)
@@ -315,11 +325,6 @@ final class JobRecorder: Callback {
             "samples_per_second": .number(rate.rounded()), "eta_seconds": .number((remaining * perStep * 10).rounded() / 10),
         ]
         service.lockedUpdate(live) { $0.progress = progress }
-        if p.globalStep % metricsEvery == 0 {
-            let wall = Date().timeIntervalSince1970
-            for (k, v) in logs { pending.append(MetricPoint(key: k, step: p.globalStep, wallTime: wall, value: v)) }
-        }
-        let now = Date()
         if now.timeIntervalSince(lastFlush) > 1 { flushMetrics() }
         if now.timeIntervalSince(lastEvent) > 0.25 {
             lastEvent = now
