@@ -140,10 +140,10 @@ public final class TrainingService: @unchecked Sendable {
         guard try store.enqueue(job, maxQueued: configuration.maxQueuedJobs) else {
             throw ServiceError(429, "queue_full", "\(configuration.maxQueuedJobs) jobs are already queued; try again later")
         }
-        // Read back before waking a worker, so the answer shows the job as submitted (queued).
-        let stored = try store.job(id: job.id) ?? job
+        // Answer with the job as submitted (queued): a worker polling the queue may claim it at any moment,
+        // so reading it back could already show it running.
         notifyWorkers()
-        return stored
+        return job
     }
 
     /// Cancels a job: a queued one at once, a running one at its next batch (`cancelling` until then).
