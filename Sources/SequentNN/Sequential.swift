@@ -315,7 +315,6 @@ public final class Sequential: @unchecked Sendable {
         nonisolated(unsafe) let x = x, y = y
         forEachShard(n) { [self] s, range in
             let ws = replicas[s]
-            ws.grads!.zero()
             var ctx = context
             ctx.sampleOffset = range.lowerBound
             let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
@@ -334,8 +333,15 @@ public final class Sequential: @unchecked Sendable {
         nonisolated(unsafe) let p = params
         nonisolated(unsafe) let o = others
         parallelRanges(parameterCount) { range in
-            for other in o { for i in range { g[i] += other[i] } }
-            optimizer.update(params: p, grads: g, range: range)
+            // In pieces that stay in L2 between the sum and the update, so the summed gradient is not written
+            // out to memory and read back.
+            var lo = range.lowerBound
+            while lo < range.upperBound {
+                let piece = lo..<min(range.upperBound, lo + 16_384)
+                for other in o { for i in piece { g[i] += other[i] } }
+                optimizer.update(params: p, grads: g, range: piece)
+                lo = piece.upperBound
+            }
         }
         optimizer.iterations += 1
         var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)

@@ -34,9 +34,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time one convolution's passes instead, direct kernels against im2col + sgemm: HxWxC:FILTERS:K.")
     var conv: [String] = []
 
+    @Option(help: "Time one Dense layer's passes instead on a batch of 16: INPUTS:UNITS.")
+    var dense: [String] = []
+
     func run() throws {
-        if !conv.isEmpty {
+        if !conv.isEmpty || !dense.isEmpty {
             for shape in conv { try timeConvolution(shape) }
+            for shape in dense { try timeDense(shape) }
             return
         }
         if child {
@@ -117,52 +121,72 @@ struct BenchCommand: ParsableCommand {
         ])
     }
 
-    /// Best-of-N milliseconds for the forward pass, the kernel gradient alone and the kernel + input gradients of
-    /// one Conv2D on a batch of 16 (one worker's share of a batch of 32).
+    /// Best-of-N milliseconds of `body`.
+    func best(_ body: () -> Void) -> Double {
+        var t = Double.infinity
+        for _ in 0..<max(5, steps / 10) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            t = min(t, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        return t
+    }
+
+    func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+        for i in 0..<count { p[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+        return p
+    }
+
+    /// Times forward and backward passes of one layer on a batch of `n`.
+    func timePasses(_ layer: any Layer, input: [Int], n: Int) -> (forward: Double, kernelGrad: Double, inputGrad: Double) {
+        let inCount = n * input.reduce(1, *), outCount = n * layer.outputShape.reduce(1, *)
+        let x = buffer(inCount), y = buffer(outCount), dy = buffer(outCount), dx = buffer(inCount)
+        let params = buffer(layer.parameterCount), grads = buffer(layer.parameterCount)
+        let scratch = buffer(layer.scratchCount(batch: n))
+        defer { for p in [x, y, dy, dx, params, grads, scratch] { p.deallocate() } }
+        let fwd = best { layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference) }
+        let dw = best {
+            layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference)
+            layer.backward(x: x, y: y, dy: dy, dx: nil, n: n, params: params, grads: grads, scratch: scratch,
+                           context: .inference)
+        } - fwd
+        let both = best {
+            layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference)
+            layer.backward(x: x, y: y, dy: dy, dx: dx, n: n, params: params, grads: grads, scratch: scratch,
+                           context: .inference)
+        } - fwd
+        return (fwd, dw, both - dw)
+    }
+
+    /// Best-of-N milliseconds for the forward pass, the kernel gradient alone and the input gradient of one
+    /// Conv2D on a batch of 16 (one worker's share of a batch of 32), direct kernels against im2col + sgemm.
     func timeConvolution(_ shape: String) throws {
         let parts = shape.split(separator: ":").map(String.init)
         let dims = parts.first?.split(separator: "x").compactMap { Int($0) } ?? []
         guard parts.count == 3, dims.count == 3, let filters = Int(parts[1]), let k = Int(parts[2]) else {
             throw ValidationError("--conv wants HxWxC:FILTERS:K, e.g. 28x28x1:64:3")
         }
-        let n = 16, reps = max(5, steps / 10)
         for direct in [false, true] {
             let layer = try Conv2D(filters: filters, kernelSize: [k, k], activation: .relu)
             layer.kernels = direct ? .direct : .im2col
             try layer.build(inputShape: dims)
-            let inCount = n * dims.reduce(1, *), outCount = n * layer.outputShape.reduce(1, *)
-            func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-                for i in 0..<count { p[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
-                return p
-            }
-            let x = buffer(inCount), y = buffer(outCount), dy = buffer(outCount), dx = buffer(inCount)
-            let params = buffer(layer.parameterCount), grads = buffer(layer.parameterCount)
-            let scratch = buffer(layer.scratchCount(batch: n))
-            func best(_ body: () -> Void) -> Double {
-                var t = Double.infinity
-                for _ in 0..<reps {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    body()
-                    t = min(t, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-                }
-                return t
-            }
-            let fwd = best { layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference) }
-            let dw = best {
-                layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference)
-                layer.backward(x: x, y: y, dy: dy, dx: nil, n: n, params: params, grads: grads, scratch: scratch,
-                               context: .inference)
-            } - fwd
-            let both = best {
-                layer.forward(x: x, y: y, n: n, params: params, scratch: scratch, context: .inference)
-                layer.backward(x: x, y: y, dy: dy, dx: dx, n: n, params: params, grads: grads, scratch: scratch,
-                               context: .inference)
-            } - fwd
-            let gflop = Double(layer.forwardFlops * n) / 1e6
+            let t = timePasses(layer, input: dims, n: 16)
+            let gflop = Double(layer.forwardFlops * 16) / 1e6
             print(String(format: "%@ %@  forward %.3f ms (%.0f GF/s)  kernel grad %.3f ms  input grad %.3f ms",
-                         shape, direct ? "direct" : "im2col", fwd, gflop / fwd, dw, both - dw))
-            for p in [x, y, dy, dx, params, grads, scratch] { p.deallocate() }
+                         shape, direct ? "direct" : "im2col", t.forward, gflop / t.forward, t.kernelGrad, t.inputGrad))
         }
+    }
+
+    /// The same for one Dense layer.
+    func timeDense(_ shape: String) throws {
+        let parts = shape.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("--dense wants INPUTS:UNITS, e.g. 18496:512") }
+        let layer = try Dense(units: parts[1], activation: .relu)
+        try layer.build(inputShape: [parts[0]])
+        let t = timePasses(layer, input: [parts[0]], n: 16)
+        let gflop = Double(layer.forwardFlops * 16) / 1e6
+        print(String(format: "dense %@  forward %.3f ms (%.0f GF/s)  kernel grad %.3f ms  input grad %.3f ms",
+                     shape, t.forward, gflop / t.forward, t.kernelGrad, t.inputGrad))
     }
 }

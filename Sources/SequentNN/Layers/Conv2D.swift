@@ -211,6 +211,8 @@ public final class Conv2D: Layer, @unchecked Sendable {
         }
         let inCount = g.h * g.w * g.c, outCount = pixels * filters
         let bias = useBias ? grads + patch * filters : nil
+        // Both paths accumulate (over bands of rows, over chunks of samples); the kernel is small.
+        grads.update(repeating: 0, count: parameterCount)
         let filterDone = directFilter && sequent_conv2d_backward_filter(x, dy, grads, bias, n, g.h, g.w, g.c, g.kh, g.kw,
                                                                        filters) != 0
         var inputDone = dx == nil

@@ -53,10 +53,11 @@ public final class Dense: Layer, @unchecked Sendable {
                          context: ForwardContext) {
         let m = n * rowsPerSample
         if !deferActivation { activation.backward(y: y, dy: dy, rows: m, width: units) }
-        // dKernel += Xᵀ · dZ
+        // dKernel = Xᵀ · dZ
         BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
-                   beta: 1, c: grads, ldc: units)
+                   beta: 0, c: grads, ldc: units)
         if useBias {
+            (grads + inputs * units).update(repeating: 0, count: units)
             Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
         }
         // dX = dZ · Kernelᵀ
