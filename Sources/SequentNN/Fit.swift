@@ -50,6 +50,8 @@ public struct EpochRecord: Sendable, Equatable {
     /// Training samples per second (validation time excluded).
     public var samplesPerSecond: Double
     public var steps: Int
+    /// Seconds the trainer waited for the data loader this epoch (0 when loading kept ahead).
+    public var inputWaitSeconds: Double = 0
 }
 
 /// What `fit` returns.
@@ -89,29 +91,38 @@ extension Sequential {
     @discardableResult
     public func fit(x: Tensor, y: Tensor, options: FitOptions = FitOptions(),
                     validationData: (x: Tensor, y: Tensor)? = nil, callbacks: [Callback] = []) throws -> History {
+        try checkData(x: x, y: y, field: "fit")
+        if let v = validationData { try checkData(x: v.x, y: v.y, field: "validation_data") }
+        return try fit(data: TensorData(x: x, y: y), options: options,
+                       validationData: validationData.map { TensorData(x: $0.x, y: $0.y) }, callbacks: callbacks)
+    }
+
+    /// Trains the model on any `TrainingData`. Batches are gathered (and augmented) on a loader thread a couple
+    /// of batches ahead of the trainer.
+    @discardableResult
+    public func fit(data: any TrainingData, options: FitOptions = FitOptions(),
+                    validationData: (any TrainingData)? = nil, callbacks: [Callback] = []) throws -> History {
         guard options.epochs >= 1 else { throw TrainingError("fit.epochs must be ≥ 1, got \(options.epochs)") }
         guard options.batchSize >= 1 else { throw TrainingError("fit.batch_size must be ≥ 1, got \(options.batchSize)") }
-        try checkData(x: x, y: y, field: "fit")
-        var trainX = x, trainY = y
+        try checkWidths(data, field: "fit")
+        var train = data
         var validation = validationData
         if let split = options.validationSplit, validation == nil {
             guard split > 0, split < 1 else { throw TrainingError("fit.validation_split must be in (0, 1), got \(split)") }
-            let n = x.shape[0]
+            let n = data.count
             let cut = n - Int((Double(n) * split).rounded(.down))
             guard cut > 0, cut < n else { throw TrainingError("fit.validation_split \(split) leaves no training or validation data for \(n) samples") }
-            trainX = x.slice(0..<cut)
-            trainY = y.slice(0..<cut)
-            validation = (x.slice(cut..<n), y.slice(cut..<n))
+            train = data.subset(0..<cut)
+            validation = data.subset(cut..<n)
         }
-        if let v = validation { try checkData(x: v.x, y: v.y, field: "validation_data") }
+        if let v = validation { try checkWidths(v, field: "validation_data") }
 
-        let n = trainX.shape[0]
+        let n = train.count
+        guard n > 0 else { throw TrainingError("fit: no training samples") }
         let batch = min(options.batchSize, n)
         let batchesInData = (n + batch - 1) / batch
         let steps = options.stepsPerEpoch ?? batchesInData
         guard steps >= 1 else { throw TrainingError("fit.steps_per_epoch must be ≥ 1, got \(steps)") }
-        let inCount = inputCount, tw = trainY.itemCount
-        let batchX = FloatBuffer(count: batch * inCount), batchY = FloatBuffer(count: batch * tw)
 
         var history = History()
         stopTraining = false
@@ -121,76 +132,62 @@ extension Sequential {
         var globalStep = options.initialEpoch * steps
         var lastLogs: [String: Double] = [:]
 
-        try trainX.scalars.withUnsafeBufferPointer { xs in
-            try trainY.scalars.withUnsafeBufferPointer { ys in
-                var order = Array(0..<n)
-                epochLoop: for epoch in options.initialEpoch..<options.epochs {
-                    callbacks.forEach { $0.onEpochBegin(epoch, model: self) }
-                    let epochStart = Date()
-                    var cycle = 0
-                    func reshuffle() {
-                        order = Array(0..<n)
-                        if options.shuffle {
-                            var rng = SeededGenerator.derived(seed: options.seed, stream: UInt64(epoch), index: UInt64(cycle))
-                            order.shuffle(using: &rng)
-                        }
-                        cycle += 1
-                    }
-                    reshuffle()
-                    var cursor = 0, lossSum = 0.0, seen = 0
-                    var metricSums = Array(repeating: 0.0, count: metrics.count)
-                    var trainSeconds = 0.0
-                    for step in 0..<steps {
-                        if cursor >= n { reshuffle(); cursor = 0 }
-                        let count = min(batch, n - cursor)
-                        for r in 0..<count {
-                            let src = order[cursor + r]
-                            (batchX.pointer + r * inCount).update(from: xs.baseAddress! + src * inCount, count: inCount)
-                            (batchY.pointer + r * tw).update(from: ys.baseAddress! + src * tw, count: tw)
-                        }
-                        cursor += count
-                        options.augment?(batchX.pointer, count, epoch, step)
-                        let result = trainStep(x: batchX.pointer, y: batchY.pointer, n: count, step: globalStep)
-                        globalStep += 1
-                        lossSum += result.lossSum
-                        for k in 0..<metrics.count { metricSums[k] += result.metricSums[k] }
-                        seen += count
-                        trainSeconds = Date().timeIntervalSince(epochStart)
-                        var logs = ["loss": lossSum / Double(seen)]
-                        for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(seen) }
-                        let progress = BatchProgress(epoch: epoch, epochs: options.epochs, step: step + 1, steps: steps,
-                                                     globalStep: globalStep, samplesThisEpoch: seen,
-                                                     secondsThisEpoch: trainSeconds)
-                        callbacks.forEach { $0.onBatchEnd(progress, logs: logs, model: self) }
-                        if options.cancellation?.isCancelled == true {
-                            history.cancelled = true
-                            history.stopReason = "cancelled at epoch \(epoch + 1), step \(step + 1)"
-                            break epochLoop
-                        }
-                        if let failure = trainingFailure {
-                            history.failure = failure
-                            history.stopReason = failure
-                            break epochLoop
-                        }
-                        if stopTraining { break }
-                    }
-                    var logs = ["loss": lossSum / Double(max(seen, 1))]
-                    for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
-                    if let v = validation {
-                        let vb = options.validationBatchSize ?? batch
-                        let val = try evaluate(x: v.x, y: v.y, batchSize: vb, steps: options.validationSteps)
-                        for (k, value) in val { logs["val_" + k] = value }
-                    }
-                    let record = EpochRecord(epoch: epoch + 1, logs: logs,
-                                             learningRate: Double(optimizer?.learningRate ?? 0),
-                                             durationSeconds: Date().timeIntervalSince(epochStart),
-                                             samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9), steps: steps)
-                    history.epochs.append(record)
-                    lastLogs = logs
-                    callbacks.forEach { $0.onEpochEnd(epoch, logs: logs, model: self) }
-                    if stopTraining { break }
-                }
+        epochLoop: for epoch in options.initialEpoch..<options.epochs {
+            callbacks.forEach { $0.onEpochBegin(epoch, model: self) }
+            let epochStart = Date()
+            let augment = options.augment.map { a in
+                { @Sendable (x: UnsafeMutablePointer<Float>, count: Int, step: Int) in a(x, count, epoch, step) }
             }
+            let loader = BatchPrefetcher(data: train, plan: Self.batchPlan(n: n, batch: batch, steps: steps, epoch: epoch,
+                                                                           shuffle: options.shuffle, seed: options.seed),
+                                         augment: augment)
+            defer { loader.finish() }
+            var lossSum = 0.0, seen = 0
+            var metricSums = Array(repeating: 0.0, count: metrics.count)
+            var trainSeconds = 0.0
+            for step in 0..<steps {
+                guard let b = try loader.next() else { break }
+                let result = trainStep(x: b.x, y: b.y, n: b.count, step: globalStep)
+                loader.release()
+                globalStep += 1
+                lossSum += result.lossSum
+                for k in 0..<metrics.count { metricSums[k] += result.metricSums[k] }
+                seen += b.count
+                trainSeconds = Date().timeIntervalSince(epochStart)
+                var logs = ["loss": lossSum / Double(seen)]
+                for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(seen) }
+                let progress = BatchProgress(epoch: epoch, epochs: options.epochs, step: step + 1, steps: steps,
+                                             globalStep: globalStep, samplesThisEpoch: seen,
+                                             secondsThisEpoch: trainSeconds)
+                callbacks.forEach { $0.onBatchEnd(progress, logs: logs, model: self) }
+                if options.cancellation?.isCancelled == true {
+                    history.cancelled = true
+                    history.stopReason = "cancelled at epoch \(epoch + 1), step \(step + 1)"
+                    break epochLoop
+                }
+                if let failure = trainingFailure {
+                    history.failure = failure
+                    history.stopReason = failure
+                    break epochLoop
+                }
+                if stopTraining { break }
+            }
+            var logs = ["loss": lossSum / Double(max(seen, 1))]
+            for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
+            if let v = validation {
+                let vb = options.validationBatchSize ?? batch
+                let val = try evaluate(data: v, batchSize: vb, steps: options.validationSteps)
+                for (k, value) in val { logs["val_" + k] = value }
+            }
+            var record = EpochRecord(epoch: epoch + 1, logs: logs,
+                                     learningRate: Double(optimizer?.learningRate ?? 0),
+                                     durationSeconds: Date().timeIntervalSince(epochStart),
+                                     samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9), steps: steps)
+            record.inputWaitSeconds = loader.waitSeconds
+            history.epochs.append(record)
+            lastLogs = logs
+            callbacks.forEach { $0.onEpochEnd(epoch, logs: logs, model: self) }
+            if stopTraining { break }
         }
         if history.stopReason == nil, stopTraining { history.stopReason = stopReason ?? "stopped by a callback" }
         callbacks.forEach { $0.onTrainEnd(logs: lastLogs, model: self) }
@@ -199,5 +196,63 @@ extension Sequential {
             history.stopReason = reason
         }
         return history
+    }
+
+    /// The sample indices of every batch of one epoch: a seeded shuffle per epoch; when `steps` asks for more
+    /// batches than the data holds, the iterator restarts with a fresh shuffle instead of running dry.
+    static func batchPlan(n: Int, batch: Int, steps: Int, epoch: Int, shuffle: Bool, seed: UInt64) -> [[Int]] {
+        var order: [Int] = []
+        var cycle = 0, cursor = n
+        var plan: [[Int]] = []
+        plan.reserveCapacity(steps)
+        for _ in 0..<steps {
+            if cursor >= n {
+                order = Array(0..<n)
+                if shuffle {
+                    var rng = SeededGenerator.derived(seed: seed, stream: UInt64(epoch), index: UInt64(cycle))
+                    order.shuffle(using: &rng)
+                }
+                cycle += 1
+                cursor = 0
+            }
+            let count = min(batch, n - cursor)
+            plan.append(Array(order[cursor..<(cursor + count)]))
+            cursor += count
+        }
+        return plan
+    }
+
+    /// Loss and metrics over `data` in order (`model.evaluate`), loading ahead like `fit`.
+    public func evaluate(data: any TrainingData, batchSize: Int = 32, steps: Int? = nil) throws -> [String: Double] {
+        try checkWidths(data, field: "evaluate")
+        let n = data.count
+        let batches = min((n + batchSize - 1) / batchSize, steps ?? Int.max)
+        let plan = (0..<batches).map { b in Array((b * batchSize)..<min(n, (b + 1) * batchSize)) }
+        let loader = BatchPrefetcher(data: data, plan: plan)
+        defer { loader.finish() }
+        var lossSum = 0.0, seen = 0
+        var metricSums = Array(repeating: 0.0, count: metrics.count)
+        while let b = try loader.next() {
+            let r = testStep(x: b.x, y: b.y, n: b.count)
+            loader.release()
+            lossSum += r.lossSum
+            for k in 0..<metrics.count { metricSums[k] += r.metricSums[k] }
+            seen += b.count
+        }
+        var logs = ["loss": lossSum / Double(max(seen, 1))]
+        for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
+        return logs
+    }
+
+    /// The sample and target widths `data` must have for this compiled model.
+    func checkWidths(_ data: any TrainingData, field: String) throws {
+        guard let loss else { throw TrainingError("compile the model first") }
+        guard data.inputWidth == inputCount else {
+            throw TrainingError("\(field): samples have \(data.inputWidth) values, the model expects \(inputShape) = \(inputCount)")
+        }
+        let want = loss.targetWidth(outputWidth: outputWidth)
+        guard data.targetWidth == want else {
+            throw TrainingError("\(field): \(loss.name) needs \(want) target value(s) per sample, got \(data.targetWidth)")
+        }
     }
 }

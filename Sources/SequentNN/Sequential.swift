@@ -379,25 +379,7 @@ public final class Sequential: @unchecked Sendable {
     /// Mean loss and metrics over a dataset (`model.evaluate`), keyed "loss" and by metric name.
     public func evaluate(x: Tensor, y: Tensor, batchSize: Int = 32, steps: Int? = nil) throws -> [String: Double] {
         try checkData(x: x, y: y, field: "evaluate")
-        let n = x.shape[0]
-        let batches = min((n + batchSize - 1) / batchSize, steps ?? Int.max)
-        var lossSum = 0.0, seen = 0
-        var metricSums = Array(repeating: 0.0, count: metrics.count)
-        let tw = y.itemCount
-        x.scalars.withUnsafeBufferPointer { xb in
-            y.scalars.withUnsafeBufferPointer { yb in
-                for b in 0..<batches {
-                    let lo = b * batchSize, count = min(batchSize, n - lo)
-                    let r = testStep(x: xb.baseAddress! + lo * inputCount, y: yb.baseAddress! + lo * tw, n: count)
-                    lossSum += r.lossSum
-                    for k in 0..<metrics.count { metricSums[k] += r.metricSums[k] }
-                    seen += count
-                }
-            }
-        }
-        var logs = ["loss": lossSum / Double(max(seen, 1))]
-        for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
-        return logs
+        return try evaluate(data: TensorData(x: x, y: y), batchSize: batchSize, steps: steps)
     }
 
     /// Model outputs for `x` (`model.predict`), in batches, with the output activation applied.

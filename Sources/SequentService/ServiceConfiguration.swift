@@ -35,6 +35,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var maxDatasetBytes = 256 << 20
     /// Memory for loaded models; least recently used ones are dropped beyond it.
     public var modelCacheBytes = 512 << 20
+    /// Memory for a training job's decoded folder images (8-bit pixels); images past it are decoded again each
+    /// time a batch needs them.
+    public var imageCacheBytes = 1 << 30
 
     public init() {}
 
@@ -46,6 +49,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "metrics_every": "SEQUENT_METRICS_EVERY", "token": "SEQUENT_TOKEN", "max_connections": "SEQUENT_MAX_CONNECTIONS",
         "max_body_bytes": "SEQUENT_MAX_BODY_BYTES", "max_upload_bytes": "SEQUENT_MAX_UPLOAD_BYTES",
         "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "max_dataset_bytes": "SEQUENT_MAX_DATASET_BYTES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
+        "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES",
     ]
 
     /// Applies one setting by its config-file key; errors name the key and the source.
@@ -82,6 +86,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "max_image_pixels": maxImagePixels = try int(min: 1)
         case "max_dataset_bytes": maxDatasetBytes = try int(min: 1024)
         case "model_cache_bytes": modelCacheBytes = try int(min: 1)
+        case "image_cache_bytes": imageCacheBytes = try int()
         default: throw ConfigError(field: key, detail: "in \(source) is not a known setting")
         }
     }

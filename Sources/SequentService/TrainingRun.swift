@@ -8,10 +8,15 @@ public struct DataSources: Sendable {
     public var fashionMNISTDirectory: String
     /// Where class-folder datasets live; job specs name folders relative to it.
     public var datasetsRoot: String
+    /// Bytes of decoded images a folder dataset keeps in memory (training and validation folders together);
+    /// images past it are decoded again whenever a batch needs them.
+    public var imageCacheBytes: Int
 
-    public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory, datasetsRoot: String = "./data/datasets") {
+    public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory, datasetsRoot: String = "./data/datasets",
+                imageCacheBytes: Int = 1 << 30) {
         self.fashionMNISTDirectory = fashionMNISTDirectory
         self.datasetsRoot = datasetsRoot
+        self.imageCacheBytes = imageCacheBytes
     }
 }
 
@@ -20,8 +25,18 @@ public struct DataSources: Sendable {
 public final class TrainingRun {
     public let spec: JobSpec
     public private(set) var model: Sequential
-    public let dataset: ClassificationDataset
+    /// The dataset's name ("fashion_mnist" or the folder) and class names.
+    public let datasetName: String
+    public let classNames: [String]
+    public let trainData: any TrainingData
+    /// Validated on after every epoch: the validation folder or split of a folder dataset, Fashion-MNIST's test
+    /// split when the spec asks for it.
+    public let validationData: (any TrainingData)?
+    /// Evaluated once training ends (Fashion-MNIST's test split; a folder dataset's validation images).
+    public let testData: (any TrainingData)?
     public let oneHot: Int?
+    /// Input values of a full-intensity pixel (1 for Fashion-MNIST, 255·rescale for folders).
+    let pixelScale: Float
     /// Images of a folder dataset that could not be decoded (relative path, reason); training went on without.
     public private(set) var skippedImages: [(path: String, reason: String)] = []
 
@@ -35,25 +50,48 @@ public final class TrainingRun {
     public init(spec: JobSpec, sources: DataSources = DataSources()) throws {
         self.spec = spec
         model = try spec.makeModel()
+        let oneHot = try spec.oneHotClasses(outputWidth: model.outputWidth)
+        self.oneHot = oneHot
         if let directory = spec.dataset.directory {
-            (dataset, skippedImages) = try Self.loadFolders(spec: spec, root: URL(fileURLWithPath: sources.datasetsRoot), directory: directory)
+            let folders = try Self.openFolders(spec: spec, sources: sources, directory: directory, oneHot: oneHot)
+            datasetName = directory
+            classNames = folders.train.classNames
+            trainData = folders.train
+            validationData = folders.validation
+            testData = folders.validation
+            skippedImages = folders.skipped
+            pixelScale = 255 * Float(spec.dataset.rescale)
         } else {
-            dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
-                                            testLimit: spec.dataset.testLimit)
+            let dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
+                                                testLimit: spec.dataset.testLimit)
+            let shape = model.inputShape
+            // Fashion-MNIST images may feed a model declared with input_shape [784].
+            func data(_ d: LabeledData) -> TensorData {
+                var x = d.x
+                x.shape = [d.count] + shape
+                return TensorData(x: x, y: d.targets(oneHotClasses: oneHot))
+            }
+            datasetName = dataset.name
+            classNames = dataset.classNames
+            trainData = data(dataset.train)
+            testData = dataset.test.count > 0 ? data(dataset.test) : nil
+            validationData = spec.dataset.validation == "test" ? testData : nil
+            pixelScale = 1
         }
-        oneHot = try spec.oneHotClasses(outputWidth: model.outputWidth)
-        let binary = model.outputWidth == 1 && dataset.classNames.count == 2 && model.loss is BinaryCrossentropy
-        if model.outputWidth != dataset.classNames.count, !binary, !(model.loss is MeanSquaredError) {
+        let binary = model.outputWidth == 1 && classNames.count == 2 && model.loss is BinaryCrossentropy
+        if model.outputWidth != classNames.count, !binary, !(model.loss is MeanSquaredError) {
             throw ConfigError(field: "model.layers[\(model.layers.count - 1)]",
-                              detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(dataset.classNames.count) classes")
+                              detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(classNames.count) classes")
         }
     }
 
-    /// Loads a class-folder dataset and its validation images (a second folder, or a seeded split).
-    static func loadFolders(spec: JobSpec, root: URL, directory: String) throws
-        -> (ClassificationDataset, [(path: String, reason: String)])
+    /// Opens a class-folder dataset and its validation images (a second folder, or a seeded split); images are
+    /// decoded as batches need them, within the cache budget of `sources`.
+    static func openFolders(spec: JobSpec, sources: DataSources, directory: String, oneHot: Int?) throws
+        -> (train: ImageFolderData, validation: ImageFolderData?, skipped: [(path: String, reason: String)])
     {
         let d = spec.dataset
+        let root = URL(fileURLWithPath: sources.datasetsRoot)
         let size = d.targetSize ?? [150, 150]
         let options = DirectoryDataset.Options(height: size[0], width: size[1], channels: d.colorMode == "grayscale" ? 1 : 3,
                                                rescale: Float(d.rescale), classes: d.classes)
@@ -67,26 +105,21 @@ public final class TrainingRun {
                 validationDir = directory + "/validation"
             }
         }
-        let train = try DirectoryDataset.load(root.appendingPathComponent(trainDir), options: options)
+        var train = try ImageFolderData(root: root.appendingPathComponent(trainDir), options: options,
+                                        oneHotClasses: oneHot, cacheBytes: sources.imageCacheBytes)
         var skipped = train.skipped
-        var trainData = train.data, validation = LabeledData(x: Tensor(zeros: [0] + Array(train.data.x.shape.dropFirst())), y: Tensor(zeros: [0]))
+        var validation: ImageFolderData?
         if let v = validationDir {
             var vOptions = options
             vOptions.classes = train.classNames
-            let loaded = try DirectoryDataset.load(root.appendingPathComponent(v), options: vOptions)
+            let loaded = try ImageFolderData(root: root.appendingPathComponent(v), options: vOptions, oneHotClasses: oneHot,
+                                             cacheBytes: max(0, sources.imageCacheBytes - train.cachedBytes))
             skipped += loaded.skipped.map { (v + "/" + $0.path, $0.reason) }
-            validation = loaded.data
+            validation = loaded
         } else if let fraction = d.validationSplit {
-            (trainData, validation) = DirectoryDataset.split(train.data, fraction: fraction, seed: spec.fit.seed)
+            (train, validation) = train.split(fraction: fraction, seed: spec.fit.seed)
         }
-        return (ClassificationDataset(name: directory, train: trainData, test: validation, classNames: train.classNames), skipped)
-    }
-
-    /// Inputs shaped for the model (Fashion-MNIST images may feed a model declared with input_shape [784]).
-    public func inputs(_ data: LabeledData) -> Tensor {
-        var x = data.x
-        x.shape = [data.count] + model.inputShape
-        return x
+        return (train, validation.flatMap { $0.count > 0 ? $0 : nil }, skipped)
     }
 
     public func fitOptions(initialEpoch: Int = 0, cancellation: CancellationToken? = nil) -> FitOptions {
@@ -112,15 +145,11 @@ public final class TrainingRun {
 
     /// Fits, then evaluates on the test split (unless cancelled or failed).
     public func run(callbacks: [Callback], options: FitOptions? = nil) throws -> Outcome {
-        let validate = spec.dataset.validation == "test" || (spec.dataset.isDirectory && dataset.test.count > 0)
-        let validation: (x: Tensor, y: Tensor)? = validate
-            ? (inputs(dataset.test), dataset.test.targets(oneHotClasses: oneHot)) : nil
-        let history = try model.fit(x: inputs(dataset.train), y: dataset.train.targets(oneHotClasses: oneHot),
-                                    options: options ?? fitOptions(), validationData: validation, callbacks: callbacks)
+        let history = try model.fit(data: trainData, options: options ?? fitOptions(), validationData: validationData,
+                                    callbacks: callbacks)
         var test: [String: Double] = [:]
-        if !history.cancelled && history.failure == nil && dataset.test.count > 0 {
-            test = try model.evaluate(x: inputs(dataset.test), y: dataset.test.targets(oneHotClasses: oneHot),
-                                      batchSize: max(spec.fit.batchSize, 256))
+        if !history.cancelled && history.failure == nil, let testData {
+            test = try model.evaluate(data: testData, batchSize: max(spec.fit.batchSize, 256))
         }
         return Outcome(history: history, test: test)
     }
@@ -129,22 +158,28 @@ public final class TrainingRun {
     /// polarity is measured from the training images' borders (Fashion-MNIST: dark), so predict can tell
     /// when an upload needs inverting.
     public var modelMetadata: [String: JSONValue] {
-        let x = dataset.train.x
-        let (h, w) = (x.shape.count > 2 ? x.shape[1] : 1, x.shape.count > 2 ? x.shape[2] : 1)
-        let c = x.shape.count > 3 ? x.shape[3] : 1
-        var sum: Float = 0, n = 0
-        for s in 0..<min(dataset.train.count, 500) {
-            let base = s * h * w * c
-            for yy in 0..<h { for xx in 0..<w where yy == 0 || yy == h - 1 || xx == 0 || xx == w - 1 {
-                sum += x.scalars[base + (yy * w + xx) * c]; n += 1
-            } }
+        let shape = model.inputShape
+        let (h, w) = (shape.count > 1 ? shape[0] : 1, shape.count > 1 ? shape[1] : 1)
+        let c = shape.count > 2 ? shape[2] : 1
+        let n = min(trainData.count, 200)
+        var x = [Float](repeating: 0, count: n * trainData.inputWidth)
+        var y = [Float](repeating: 0, count: n * trainData.targetWidth)
+        var sum: Float = 0, count = 0
+        if (try? trainData.gather((0..<n).map { $0 }[...], x: &x, y: &y)) != nil {
+            for s in 0..<n {
+                let base = s * h * w * c
+                for yy in 0..<h { for xx in 0..<w where yy == 0 || yy == h - 1 || xx == 0 || xx == w - 1 {
+                    sum += x[base + (yy * w + xx) * c]; count += 1
+                } }
+            }
         }
-        let background = n > 0 && sum / Float(n) > 0.5 ? "light" : "dark"
-        return ["class_names": .array(dataset.classNames.map { .string($0) }),
-                "dataset": .string(dataset.name),
+        let background = count > 0 && sum / Float(count) > 0.5 * pixelScale ? "light" : "dark"
+        let rescale = spec.dataset.isDirectory ? spec.dataset.rescale : 1.0 / 255.0
+        return ["class_names": .array(classNames.map { .string($0) }),
+                "dataset": .string(datasetName),
                 "input_shape": .ints(model.inputShape),
                 "preprocessing": .object(["color_mode": .string(c == 1 ? "grayscale" : "rgb"),
-                                          "rescale": .number(1.0 / 255.0), "background": .string(background)])]
+                                          "rescale": .number(rescale), "background": .string(background)])]
     }
 }
 

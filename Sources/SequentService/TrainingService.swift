@@ -194,7 +194,8 @@ public final class TrainingService: @unchecked Sendable {
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
             let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
-                                                                       datasetsRoot: configuration.datasetsRoot))
+                                                                       datasetsRoot: configuration.datasetsRoot,
+                                                                       imageCacheBytes: configuration.imageCacheBytes))
             run.model.threads = configuration.threadsPerJob
             if !run.skippedImages.isEmpty {
                 let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }
@@ -212,8 +213,8 @@ public final class TrainingService: @unchecked Sendable {
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
             let options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
-            let stepsPerEpoch = options.stepsPerEpoch ?? (run.dataset.train.count - (options.validationSplit.map {
-                Int((Double(run.dataset.train.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
+            let stepsPerEpoch = options.stepsPerEpoch ?? (run.trainData.count - (options.validationSplit.map {
+                Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
             try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
             let recorder = JobRecorder(service: self, job: job, live: liveJob, metricsEvery: configuration.metricsEvery)
             let userCallbacks = try spec.makeCallbacks(

@@ -95,15 +95,16 @@ struct BenchCommand: ParsableCommand {
         options.epochs = 1
         options.validationSplit = nil
         options.stepsPerEpoch = warmup
-        let x = run.inputs(run.dataset.train), y = run.dataset.train.targets(oneHotClasses: run.oneHot)
-        try run.model.fit(x: x, y: y, options: options)
+        try run.model.fit(data: run.trainData, options: options)
         options.stepsPerEpoch = steps
-        let history = try run.model.fit(x: x, y: y, options: options)
+        let history = try run.model.fit(data: run.trainData, options: options)
         let sps = history.epochs.last?.samplesPerSecond ?? 0
         let flops = Double(run.model.trainingFlopsPerSample)
         // Single-sample inference through the serving path.
         let predictor = run.model.makePredictor()
-        let sample = Array(x.scalars[0..<run.model.inputCount])
+        var sample = [Float](repeating: 0, count: run.trainData.inputWidth)
+        var target = [Float](repeating: 0, count: run.trainData.targetWidth)
+        try run.trainData.gather([0], x: &sample, y: &target)
         for _ in 0..<50 { _ = predictor.predict(sample) }
         let reps = 500
         let t0 = Date()
@@ -118,6 +119,7 @@ struct BenchCommand: ParsableCommand {
             "mflop_per_sample": .number(flops / 1e6), "peak_rss_mb": .number(Double(usage.ru_maxrss) / 1024),
             "predict_one_ms": .number(predictMs), "blas_core": .string(BLAS.coreName),
             "loss": .number(history.epochs.last?.logs["loss"] ?? .nan),
+            "input_wait_seconds": .number(history.epochs.last?.inputWaitSeconds ?? .nan),
         ])
     }
 

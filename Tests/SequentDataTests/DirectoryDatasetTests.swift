@@ -15,6 +15,18 @@ import Testing
         return root
     }
 
+    /// Every sample of `data`, gathered in order.
+    func all(_ data: any TrainingData) throws -> (x: [Float], y: [Float]) {
+        var x = [Float](repeating: 0, count: data.count * data.inputWidth)
+        var y = [Float](repeating: 0, count: data.count * data.targetWidth)
+        try data.gather(Array(0..<data.count)[...], x: &x, y: &y)
+        return (x, y)
+    }
+
+    func open(_ root: URL, _ options: DirectoryDataset.Options, oneHot: Int? = nil, cache: Int = 1 << 20) throws -> ImageFolderData {
+        try ImageFolderData(root: root, options: options, oneHotClasses: oneHot, cacheBytes: cache)
+    }
+
     func gray(_ v: UInt8, _ size: Int = 4) throws -> [UInt8] {
         try ImageDecoder.encodePNG([UInt8](repeating: v, count: size * size), width: size, height: size, colorType: .gray)
     }
@@ -38,16 +50,16 @@ import Testing
                                                  palette: [0, 0, 255, 0, 255, 0])
         let root = try folder(["a/gray.png": try gray(128, 16), "a/rgba.png": rgba, "b/palette.png": palette])
         defer { try? FileManager.default.removeItem(at: root) }
-        let loaded = try DirectoryDataset.load(root, options: .init(height: 8, width: 8, channels: 3, rescale: 1))
-        #expect(loaded.data.x.shape == [3, 8, 8, 3])
+        let loaded = try open(root, .init(height: 8, width: 8, channels: 3, rescale: 1))
+        #expect(loaded.count == 3 && loaded.inputWidth == 8 * 8 * 3)
         #expect(loaded.skipped.isEmpty)
-        let first = Array(loaded.data.x.scalars[0..<3])
-        #expect(first.allSatisfy { abs($0 - 128) < 1 })                      // gray → equal RGB
-        let rgbaPixel = Array(loaded.data.x.scalars[(192)..<(195)])           // image 2, top-left
+        let x = try all(loaded).x
+        #expect(x[0..<3].allSatisfy { abs($0 - 128) < 1 })                    // gray → equal RGB
+        let rgbaPixel = Array(x[192..<195])                                    // image 2, top-left
         #expect(rgbaPixel[0] > 250 && rgbaPixel[1] > 250 && rgbaPixel[2] > 250)   // alpha 0 → white
-        let grayLoad = try DirectoryDataset.load(root, options: .init(height: 4, width: 4, channels: 1, rescale: 1.0 / 255))
-        #expect(grayLoad.data.x.shape == [3, 4, 4, 1])
-        #expect(grayLoad.data.x.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+        let grayLoad = try open(root, .init(height: 4, width: 4, channels: 1, rescale: 1.0 / 255))
+        #expect(grayLoad.inputWidth == 16)
+        #expect(try all(grayLoad).x.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
     @Test func unreadableImagesAreSkippedAndNamed() throws {
@@ -55,23 +67,59 @@ import Testing
         let root = try folder(["cats/ok.png": good, "cats/broken.jpg": Array(good.prefix(10)), "dogs/ok.png": good,
                                "dogs/gif.png": Array("GIF89a........".utf8)])
         defer { try? FileManager.default.removeItem(at: root) }
-        let loaded = try DirectoryDataset.load(root, options: .init(height: 4, width: 4, channels: 1))
-        #expect(loaded.data.count == 2)
-        #expect(loaded.data.y.scalars == [0, 1])
+        let loaded = try open(root, .init(height: 4, width: 4, channels: 1))
+        #expect(loaded.count == 2)
+        #expect(try all(loaded).y == [0, 1])
+        #expect(try all(open(root, .init(height: 4, width: 4, channels: 1), oneHot: 2)).y == [1, 0, 0, 1])
         #expect(loaded.skipped.map(\.path).sorted() == ["cats/broken.jpg", "dogs/gif.png"])
         #expect(loaded.skipped.first { $0.path == "dogs/gif.png" }?.reason.contains("gif") == true)
     }
 
+    /// Ten images whose single pixel value tells them apart (image i is 20·i).
+    func numbered() throws -> URL {
+        var files: [String: [UInt8]] = [:]
+        for i in 0..<10 { files["\(i % 2 == 0 ? "even" : "odd")/\(i).png"] = try gray(UInt8(20 * i), 2) }
+        return try folder(files)
+    }
+
     @Test func validationSplitIsDeterministicUnderASeed() throws {
-        let data = LabeledData(x: Tensor(shape: [10, 1], scalars: (0..<10).map(Float.init)),
-                               y: Tensor(shape: [10], scalars: (0..<10).map { Float($0 % 2) }))
-        let a = DirectoryDataset.split(data, fraction: 0.3, seed: 7)
-        let b = DirectoryDataset.split(data, fraction: 0.3, seed: 7)
-        let c = DirectoryDataset.split(data, fraction: 0.3, seed: 8)
+        let root = try numbered()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try open(root, .init(height: 2, width: 2, channels: 1, rescale: 1))
+        let a = data.split(fraction: 0.3, seed: 7), b = data.split(fraction: 0.3, seed: 7), c = data.split(fraction: 0.3, seed: 8)
         #expect(a.train.count == 7 && a.validation.count == 3)
-        #expect(a.validation.x.scalars == b.validation.x.scalars)
-        #expect(a.validation.x.scalars != c.validation.x.scalars || a.train.x.scalars != c.train.x.scalars)
-        #expect(Set(a.train.x.scalars + a.validation.x.scalars) == Set((0..<10).map(Float.init)))
+        #expect(try all(a.validation).x == all(b.validation).x)
+        #expect(try all(a.validation).x != all(c.validation).x || all(a.train).x != all(c.train).x)
+        #expect(Set(try all(a.train).x + all(a.validation).x) == Set((0..<10).map { Float(20 * $0) }))
+    }
+
+    @Test func cacheIsBoundedAndMissesDecodeAgain() throws {
+        // 2×2 gray images are 4 bytes each: a 10-byte cache holds two, the other eight are decoded per batch —
+        // with exactly the same values.
+        let root = try numbered()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let options = DirectoryDataset.Options(height: 2, width: 2, channels: 1, rescale: 1.0 / 255)
+        let full = try open(root, options), small = try open(root, options, cache: 10)
+        #expect(full.cachedBytes == 40 && full.cacheMisses == 0)
+        #expect(small.cachedBytes == 8)
+        let order = [9, 0, 4, 4, 7][...]
+        var x1 = [Float](repeating: 0, count: 20), y1 = [Float](repeating: 0, count: 5)
+        var x2 = x1, y2 = y1
+        try full.gather(order, x: &x1, y: &y1)
+        try small.gather(order, x: &x2, y: &y2)
+        #expect(x1 == x2 && y1 == y2)
+        #expect(small.cacheMisses == 4)     // samples 0 and 1 are cached; 9, 4, 4 and 7 are decoded
+        #expect(full.cacheMisses == 0)
+    }
+
+    @Test func aFileRemovedDuringTrainingIsNamed() throws {
+        let root = try numbered()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try open(root, .init(height: 2, width: 2, channels: 1), cache: 0)
+        try FileManager.default.removeItem(at: root.appendingPathComponent("odd/3.png"))
+        var x = [Float](repeating: 0, count: 40), y = [Float](repeating: 0, count: 10)
+        let error = #expect(throws: TrainingError.self) { try data.gather(Array(0..<10)[...], x: &x, y: &y) }
+        #expect(error?.description.contains("odd/3.png") == true)
     }
 
     @Test func emptyOrMissingFoldersSayWhatIsWrong() throws {

@@ -127,3 +127,63 @@ import Testing
         #expect(kept.count > 32 && kept.count < 96)
     }
 }
+
+/// The loader thread that feeds fit.
+@Suite struct PrefetchTests {
+    /// Serves `inner`'s samples but fails on the `failAt`-th batch, like a file vanishing mid-epoch.
+    final class Failing: TrainingData, @unchecked Sendable {
+        let inner: TensorData, failAt: Int
+        var calls = 0
+        init(_ inner: TensorData, failAt: Int) { self.inner = inner; self.failAt = failAt }
+        var count: Int { inner.count }
+        var inputWidth: Int { inner.inputWidth }
+        var targetWidth: Int { inner.targetWidth }
+        func gather(_ indices: ArraySlice<Int>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) throws {
+            calls += 1
+            if calls == failAt { throw TrainingError("sample \(indices.first!) is gone") }
+            try inner.gather(indices, x: x, y: y)
+        }
+        func subset(_ range: Range<Int>) -> any TrainingData { self }
+    }
+
+    func model() throws -> Sequential {
+        let m = try Sequential(inputShape: [4], layers: [Dense(units: 3)], seed: 1)
+        try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        return m
+    }
+
+    func data(_ n: Int) -> TensorData {
+        TensorData(x: Tensor(shape: [n, 4], scalars: randomArray(n * 4, seed: 2)),
+                   y: Tensor(shape: [n], scalars: labels(n, classes: 3, seed: 3)))
+    }
+
+    @Test func aLoaderErrorStopsFitWithIt() throws {
+        var options = FitOptions(epochs: 2, batchSize: 4)
+        options.shuffle = false
+        let error = #expect(throws: TrainingError.self) {
+            try model().fit(data: Failing(data(20), failAt: 3), options: options)
+        }
+        #expect(error?.message == "sample 8 is gone")
+    }
+
+    @Test func tensorDataAndTensorsTrainIdentically() throws {
+        // The same samples through fit(x:y:) and fit(data:) with augmentation-free prefetching: same history.
+        var options = FitOptions(epochs: 2, batchSize: 5)
+        options.seed = 9
+        options.stepsPerEpoch = 7   // more than the 4 batches in the data: the iterator cycles
+        let d = data(20)
+        let a = try model().fit(x: d.x, y: d.y, options: options)
+        let b = try model().fit(data: d, options: options)
+        #expect(a.epochs.map(\.logs) == b.epochs.map(\.logs))
+        #expect(b.epochs.allSatisfy { $0.inputWaitSeconds >= 0 && $0.steps == 7 })
+    }
+
+    @Test func stoppingEarlyReleasesTheLoader() throws {
+        // A callback stops after the first batch; fit must return (the loader thread is not left blocked).
+        final class StopNow: Callback, @unchecked Sendable {
+            func onBatchEnd(_ p: BatchProgress, logs: [String: Double], model: Sequential) { model.stopTraining = true }
+        }
+        let h = try model().fit(data: data(40), options: FitOptions(epochs: 3, batchSize: 4), callbacks: [StopNow()])
+        #expect(h.epochs.count == 1)
+    }
+}
