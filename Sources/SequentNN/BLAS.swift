@@ -14,6 +14,13 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `y = op(A) · x` for a row-major `m × n` matrix `A` (`op(A) = Aᵀ` when `transA`).
+    @inline(__always)
+    static func sgemv(transA: Bool, m: Int, n: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                      y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), 1, a, Int32(n), x, 1, 0, y, 1)
+    }
+
     /// The kernel family OpenBLAS selected for this CPU, e.g. "SkylakeX" (or "Prescott" when it failed to
     /// recognise the CPU).
     public static var coreName: String { String(cString: openblas_get_corename()) }

@@ -3,8 +3,9 @@ import Testing
 
 /// The BLAS paths against naive loops written straight from the definitions.
 @Suite struct ReferenceKernelTests {
-    @Test func denseMatchesReference() throws {
-        let (n, inputs, units) = (7, 13, 5)
+    @Test(arguments: [7, 1])   // one sample takes the sgemv path
+    func denseMatchesReference(n: Int) throws {
+        let (inputs, units) = (13, 5)
         let model = try Sequential(inputShape: [inputs], layers: [Dense(units: units)], seed: 3)
         let w = model.weights(ofLayer: 0)
         var bias = w[1]

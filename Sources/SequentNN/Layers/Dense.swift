@@ -41,7 +41,13 @@ public final class Dense: Layer, @unchecked Sendable {
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
         let m = n * rowsPerSample
-        BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
+        if m == 1 {
+            // One sample (serving): sgemm would first pack the whole kernel — 28 ms for the 300×300 recipe's
+            // 40-million-weight layer — while sgemv streams it once.
+            BLAS.sgemv(transA: true, m: inputs, n: units, a: params, x: x, y: y)
+        } else {
+            BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
+        }
         // Bias and activation in one pass over the output.
         (deferActivation ? .linear : activation).apply(y, bias: useBias ? params + inputs * units : nil,
                                                       rows: m, width: units)
