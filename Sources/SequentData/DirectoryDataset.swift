@@ -21,6 +21,7 @@ public enum DirectoryDataset {
         /// Explicit class order (sub-folder names); nil means sorted sub-folders.
         public var classes: [String]?
         public var maxPixels: Int
+        public var interpolation: Preprocessing.Interpolation = .bilinear
 
         public init(height: Int, width: Int, channels: Int, rescale: Float = 1, classes: [String]? = nil,
                     maxPixels: Int = ImageDecoder.defaultMaxPixels) {

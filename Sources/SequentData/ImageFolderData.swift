@@ -44,7 +44,8 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
     /// Scans `root`, decodes every image once (in parallel), and caches as many as `cacheBytes` allows.
     public init(root: URL, options: DirectoryDataset.Options, oneHotClasses: Int?, cacheBytes: Int) throws {
         let (classNames, listed) = try DirectoryDataset.scan(root, classes: options.classes)
-        let pre = Preprocessing(height: options.height, width: options.width, channels: options.channels, rescale: 1)
+        let pre = Preprocessing(height: options.height, width: options.width, channels: options.channels, rescale: 1,
+                                interpolation: options.interpolation)
         let maxPixels = options.maxPixels
         nonisolated(unsafe) var results = [Result<[UInt8], ImageFolderError>?](repeating: nil, count: listed.count)
         results.withUnsafeMutableBufferPointer { out in
@@ -123,7 +124,8 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
 
     public func gather(_ batch: ArraySlice<Int>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) throws {
         let width = inputWidth, tw = targetWidth, scale = options.rescale
-        let pre = Preprocessing(height: options.height, width: options.width, channels: options.channels, rescale: 1)
+        let pre = Preprocessing(height: options.height, width: options.width, channels: options.channels, rescale: 1,
+                                interpolation: options.interpolation)
         for (r, i) in batch.enumerated() {
             let f = indices[i]
             var pixels = cache.lock.withLock { cache.images[f] }

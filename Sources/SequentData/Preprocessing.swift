@@ -16,10 +16,18 @@ public struct Preprocessing: Sendable, Equatable {
 
     public enum Background: String, Sendable { case dark, light }
 
+    /// How images are resized to the input size. `bilinear` (half-pixel centres, as `tf.image.resize`) switches
+    /// to area averaging when shrinking more than 2×, where bilinear would alias; `nearest` is what Keras's
+    /// `flow_from_directory` uses by default; `area` always averages.
+    public enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, area }
+    public var interpolation: Interpolation = .bilinear
+
     /// Whether to invert an upload: `auto` compares its background with the training data's.
     public enum Invert: String, Sendable { case auto, yes = "true", no = "false" }
 
-    public init(height: Int, width: Int, channels: Int, rescale: Float = 1.0 / 255.0, background: Background = .dark) {
+    public init(height: Int, width: Int, channels: Int, rescale: Float = 1.0 / 255.0, background: Background = .dark,
+                interpolation: Interpolation = .bilinear) {
+        self.interpolation = interpolation
         self.height = height
         self.width = width
         self.channels = channels
@@ -45,7 +53,8 @@ public struct Preprocessing: Sendable, Equatable {
             }
         }
         // 2. Size.
-        var out = Self.resize(src, width: sw, height: sh, channels: channels, toWidth: width, toHeight: height)
+        var out = Self.resize(src, width: sw, height: sh, channels: channels, toWidth: width, toHeight: height,
+                              interpolation: interpolation)
         // 3. Polarity: the mean of the border decides what the background is.
         let inverted: Bool
         switch invert {
@@ -74,9 +83,13 @@ public struct Preprocessing: Sendable, Equatable {
 
     /// Resizes interleaved float pixels.
     public static func resize(_ src: [Float], width sw: Int, height sh: Int, channels c: Int,
-                              toWidth dw: Int, toHeight dh: Int) -> [Float] {
+                              toWidth dw: Int, toHeight dh: Int, interpolation: Interpolation = .bilinear) -> [Float] {
         if sw == dw && sh == dh { return src }
-        if sw >= 2 * dw || sh >= 2 * dh { return area(src, sw, sh, c, dw, dh) }
+        switch interpolation {
+        case .nearest: return nearest(src, sw, sh, c, dw, dh)
+        case .area: return area(src, sw, sh, c, dw, dh)
+        case .bilinear: if sw >= 2 * dw || sh >= 2 * dh { return area(src, sw, sh, c, dw, dh) }
+        }
         var out = [Float](repeating: 0, count: dw * dh * c)
         let sx = Float(sw) / Float(dw), sy = Float(sh) / Float(dh)
         for y in 0..<dh {
@@ -90,6 +103,19 @@ public struct Preprocessing: Sendable, Equatable {
                     let d = src[(y1 * sw + x0) * c + ch], e = src[(y1 * sw + x1) * c + ch]
                     out[(y * dw + x) * c + ch] = (a * (1 - wx) + b * wx) * (1 - wy) + (d * (1 - wx) + e * wx) * wy
                 }
+            }
+        }
+        return out
+    }
+
+    /// Nearest neighbour with pixel centres (PIL's `NEAREST`, what `flow_from_directory` resizes with).
+    static func nearest(_ src: [Float], _ sw: Int, _ sh: Int, _ c: Int, _ dw: Int, _ dh: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: dw * dh * c)
+        for y in 0..<dh {
+            let iy = min(sh - 1, Int((Double(y) + 0.5) * Double(sh) / Double(dh)))
+            for x in 0..<dw {
+                let ix = min(sw - 1, Int((Double(x) + 0.5) * Double(sw) / Double(dw)))
+                for ch in 0..<c { out[(y * dw + x) * c + ch] = src[(iy * sw + ix) * c + ch] }
             }
         }
         return out

@@ -40,6 +40,9 @@ public struct JobSpec: Sendable {
         /// "binary", "categorical" or "sparse"; nil follows the loss.
         public var classMode: String?
         public var rescale: Double = 1.0 / 255.0
+        /// How images are resized: "bilinear" (area when shrinking > 2×), "nearest" (flow_from_directory's
+        /// default) or "area".
+        public var interpolation = "bilinear"
         /// Explicit class order (sub-folder names).
         public var classes: [String]?
         /// On-the-fly augmentation of training batches (ImageDataGenerator's arguments).
@@ -158,7 +161,7 @@ public struct JobSpec: Sendable {
     }
 
     /// `{"directory": "horses-or-humans", "validation_directory" | "validation_split", "target_size",
-    /// "color_mode", "class_mode", "rescale", "classes"}` (Keras's flow_from_directory arguments).
+    /// "color_mode", "class_mode", "rescale", "interpolation", "classes"}` (Keras's flow_from_directory arguments).
     static func parseDirectoryDataset(_ r: inout ConfigReader) throws -> DatasetSpec {
         let directory = try r.requiredString("directory")
         try checkRelative(directory, field: "directory")
@@ -188,6 +191,10 @@ public struct JobSpec: Sendable {
             throw ConfigError(field: "class_mode", detail: "must be binary, categorical or sparse, got \"\(m)\"")
         }
         d.rescale = try r.double("rescale", default: 1.0 / 255.0)
+        d.interpolation = try r.string("interpolation", default: "bilinear")
+        guard Preprocessing.Interpolation(rawValue: d.interpolation) != nil else {
+            throw ConfigError(field: "interpolation", detail: "must be one of \(Preprocessing.Interpolation.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(d.interpolation)\"")
+        }
         r.accept("augmentation")
         if let c = r.value("classes") {
             guard let list = c.arrayValue?.compactMap(\.stringValue), list.count == c.arrayValue?.count, !list.isEmpty else {
@@ -329,7 +336,8 @@ public struct JobSpec: Sendable {
         if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }
         if let dir = dataset.directory {
             ds = ["directory": .string(dir), "target_size": .ints(dataset.targetSize ?? []),
-                  "color_mode": .string(dataset.colorMode), "rescale": .number(dataset.rescale)]
+                  "color_mode": .string(dataset.colorMode), "rescale": .number(dataset.rescale),
+                  "interpolation": .string(dataset.interpolation)]
             if let v = dataset.validationDirectory { ds["validation_directory"] = .string(v) }
             if let v = dataset.validationSplit { ds["validation_split"] = .number(v) }
             if let m = dataset.classMode { ds["class_mode"] = .string(m) }

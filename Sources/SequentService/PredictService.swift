@@ -28,7 +28,8 @@ public final class LoadedModel: @unchecked Sendable {
         let (h, w, c) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (28, 28, 1)
         preprocessing = Preprocessing(height: h, width: w, channels: c,
                                       rescale: Float(pre?["rescale"]?.doubleValue ?? 1.0 / 255.0),
-                                      background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark)
+                                      background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark,
+                                      interpolation: Preprocessing.Interpolation(rawValue: pre?["interpolation"]?.stringValue ?? "") ?? .bilinear)
         batcher = PredictBatcher(model: model, maxBatch: maxBatch)
     }
 

@@ -93,8 +93,9 @@ public final class TrainingRun {
         let d = spec.dataset
         let root = URL(fileURLWithPath: sources.datasetsRoot)
         let size = d.targetSize ?? [150, 150]
-        let options = DirectoryDataset.Options(height: size[0], width: size[1], channels: d.colorMode == "grayscale" ? 1 : 3,
+        var options = DirectoryDataset.Options(height: size[0], width: size[1], channels: d.colorMode == "grayscale" ? 1 : 3,
                                                rescale: Float(d.rescale), classes: d.classes)
+        options.interpolation = Preprocessing.Interpolation(rawValue: d.interpolation) ?? .bilinear
         // An uploaded dataset may hold train/ and validation/ folders: they supply both splits.
         var trainDir = directory, validationDir = d.validationDirectory
         var isDir: ObjCBool = false
@@ -179,7 +180,8 @@ public final class TrainingRun {
                 "dataset": .string(datasetName),
                 "input_shape": .ints(model.inputShape),
                 "preprocessing": .object(["color_mode": .string(c == 1 ? "grayscale" : "rgb"),
-                                          "rescale": .number(rescale), "background": .string(background)])]
+                                          "rescale": .number(rescale), "background": .string(background),
+                                          "interpolation": .string(spec.dataset.isDirectory ? spec.dataset.interpolation : "bilinear")])]
     }
 }
 

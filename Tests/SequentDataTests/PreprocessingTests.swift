@@ -17,6 +17,17 @@ import Testing
         #expect(rgb.tensor(pixels: [7], width: 1, height: 1, sourceChannels: 1, invert: .no).values == [7, 7, 7])
     }
 
+    @Test func nearestUsesPixelCentresLikePIL() {
+        // 4 → 2 picks source pixels 1 and 3; 2 → 4 repeats each twice.
+        #expect(Preprocessing.resize([0, 10, 20, 30], width: 4, height: 1, channels: 1, toWidth: 2, toHeight: 1,
+                                     interpolation: .nearest) == [10, 30])
+        #expect(Preprocessing.resize([5, 7], width: 2, height: 1, channels: 1, toWidth: 4, toHeight: 1,
+                                     interpolation: .nearest) == [5, 5, 7, 7])
+        // Area averaging on request even when shrinking less than 2×; bilinear otherwise.
+        #expect(Preprocessing.resize([0, 30, 60], width: 3, height: 1, channels: 1, toWidth: 2, toHeight: 1,
+                                     interpolation: .area) == [10, 50])
+    }
+
     @Test func bilinearUpscaleUsesHalfPixelCentres() {
         // 2 → 4 pixels: tf.image.resize(bilinear) gives [0, 25, 75, 100] for [0, 100].
         let out = Preprocessing.resize([0, 100], width: 2, height: 1, channels: 1, toWidth: 4, toHeight: 1)
