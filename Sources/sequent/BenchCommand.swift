@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Directory with the Fashion-MNIST IDX files.")
     var fashionMnist: String = "/usr/share/datasets/fashion-mnist"
 
+    @Option(help: "Memory for a folder dataset's decoded images (0: decode every image for every batch).")
+    var imageCacheBytes: Int = 1 << 30
+
     @Flag(help: "Print one JSON line per recipe instead of a table.")
     var json = false
 
@@ -59,11 +62,11 @@ struct BenchCommand: ParsableCommand {
         #endif
         if !json {
             print("OpenBLAS \(BLAS.coreName), \(threads ?? ProcessInfo.processInfo.activeProcessorCount) thread(s), \(steps) steps")
-            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms")
+            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms  input wait s")
         }
         for path in paths {
             var args = ["bench", "--child", "--steps", String(steps), "--warmup", String(warmup),
-                        "--fashion-mnist", fashionMnist, path]
+                        "--fashion-mnist", fashionMnist, "--image-cache-bytes", String(imageCacheBytes), path]
             if let threads { args += ["--threads", String(threads)] }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
@@ -80,16 +83,17 @@ struct BenchCommand: ParsableCommand {
             if json { print(r.serialized()); continue }
             func num(_ k: String) -> Double { r[k]?.doubleValue ?? .nan }
             let name = (r["recipe"]?.stringValue ?? path).padding(toLength: 22, withPad: " ", startingAt: 0)
-            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f", num("batch_size"),
+            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f  %12.3f", num("batch_size"),
                                 num("samples_per_second"), num("gflops"), num("mflop_per_sample"),
-                                num("peak_rss_mb"), num("predict_one_ms")))
+                                num("peak_rss_mb"), num("predict_one_ms"), num("input_wait_seconds")))
         }
     }
 
     func measure(_ path: String) throws -> JSONValue {
         let file = try loadSpec(path)
         let job = try JobSpec.parse(file.value)
-        let run = try TrainingRun(spec: job, sources: DataSources(fashionMNISTDirectory: fashionMnist))
+        let run = try TrainingRun(spec: job, sources: DataSources(fashionMNISTDirectory: fashionMnist,
+                                                                  imageCacheBytes: imageCacheBytes))
         if let threads { run.model.threads = max(1, threads) }
         var options = run.fitOptions()
         options.epochs = 1
