@@ -32,10 +32,14 @@ public enum TarArchive {
     /// (the first headers of a tar of tiny files) is not mistaken for a bomb.
     static let ratioAllowance = 1 << 20
 
-    /// True when `head` (the archive's first bytes) starts like a tar: a header block whose checksum is right.
-    /// A gzip-compressed tar starts with the gzip magic instead; see `Gzip.isGzip`.
+    /// True when `head` (the archive's first bytes) starts like a tar: a header block with the ustar magic or a
+    /// right checksum (old v7 archives have no magic). A damaged ustar header still counts, so extracting it
+    /// reports what is wrong instead of "not an archive". A gzip-compressed tar starts with the gzip magic
+    /// instead; see `Gzip.isGzip`.
     public static func isTar(_ head: [UInt8]) -> Bool {
-        head.count >= blockSize && Header(Array(head.prefix(blockSize))).checksumIsValid
+        guard head.count >= blockSize else { return false }
+        let header = Header(Array(head.prefix(blockSize)))
+        return header.hasMagic || header.checksumIsValid
     }
 
     /// Extracts a tar or tar.gz held in memory into `destination` (which must not exist yet).
@@ -122,6 +126,9 @@ public enum TarArchive {
             return stored == unsigned || stored == signed
         }
 
+        /// `ustar` at offset 257: POSIX (`ustar\0`) and GNU (`ustar `) headers have it.
+        var hasMagic: Bool { bytes[257..<262].elementsEqual("ustar".utf8) }
+
         var typeFlag: UInt8 { bytes[156] }
 
         /// The path: POSIX ustar joins `prefix/name`; GNU tar uses the prefix field for other things.
@@ -167,7 +174,9 @@ public enum TarArchive {
                 if header.isZero { break }  // end of archive (GNU writes two zero blocks; one is enough)
                 let rawPath = header.path
                 guard header.checksumIsValid else {
-                    if first { throw Error(compressed ? "not a tar archive (the gzip stream holds something else)" : "not a tar archive") }
+                    if first && !header.hasMagic {
+                        throw Error(compressed ? "not a tar archive (the gzip stream holds something else)" : "not a tar archive")
+                    }
                     throw Error("\(rawPath.isEmpty ? "an entry" : rawPath): header checksum mismatch (corrupt archive)")
                 }
                 first = false
