@@ -168,14 +168,16 @@ public enum TarArchive {
             var first = true
             while true {
                 guard let block = try readBlock() else {
-                    throw Error(first ? "not a tar archive (empty)" : "the archive ends without its end-of-archive block (truncated?)")
+                    throw Error(first ? "not a tar archive (empty)"
+                                      : "the archive ends without its end-of-archive block (truncated?)")
                 }
                 let header = Header(block)
                 if header.isZero { break }  // end of archive (GNU writes two zero blocks; one is enough)
                 let rawPath = header.path
                 guard header.checksumIsValid else {
                     if first && !header.hasMagic {
-                        throw Error(compressed ? "not a tar archive (the gzip stream holds something else)" : "not a tar archive")
+                        throw Error(compressed ? "not a tar archive (the gzip stream holds something else)"
+                                               : "not a tar archive")
                     }
                     throw Error("\(rawPath.isEmpty ? "an entry" : rawPath): header checksum mismatch (corrupt archive)")
                 }
@@ -192,14 +194,20 @@ public enum TarArchive {
                 }
                 switch type {
                 case UInt8(ascii: "L"):  // GNU long name: the data is the next entry's path
-                    guard size <= maxLongNameBytes else { throw Error("\(path): long name record larger than \(maxLongNameBytes) bytes") }
+                    guard size <= maxLongNameBytes else {
+                        throw Error("\(path): long name record larger than \(maxLongNameBytes) bytes")
+                    }
                     let data = try readData(size, of: "long name record")
                     longPath = String(decoding: data.prefix { $0 != 0 }, as: UTF8.self)
                 case UInt8(ascii: "K"):  // GNU long link name: only links use it, and they are refused when they come
-                    guard size <= maxLongNameBytes else { throw Error("\(path): long link name record larger than \(maxLongNameBytes) bytes") }
+                    guard size <= maxLongNameBytes else {
+                        throw Error("\(path): long link name record larger than \(maxLongNameBytes) bytes")
+                    }
                     _ = try readData(size, of: "long link name record")
                 case UInt8(ascii: "x"):  // pax extended header for the next entry
-                    guard size <= maxPaxHeaderBytes else { throw Error("\(path): pax header larger than \(maxPaxHeaderBytes) bytes") }
+                    guard size <= maxPaxHeaderBytes else {
+                        throw Error("\(path): pax header larger than \(maxPaxHeaderBytes) bytes")
+                    }
                     let records = try parsePax(try readData(size, of: "pax header"), entry: path)
                     if let p = records["path"] { longPath = p }
                     if let s = records["size"] {
@@ -269,7 +277,9 @@ public enum TarArchive {
         private func readData(_ size: Int, of what: String) throws(ArchiveError) -> [UInt8] {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 1)
             defer { buffer.deallocate() }
-            guard try source.readFully(into: buffer) == size else { throw Error("the archive ends inside a \(what) (truncated?)") }
+            guard try source.readFully(into: buffer) == size else {
+                throw Error("the archive ends inside a \(what) (truncated?)")
+            }
             try skipPadding(after: size, of: what)
             return Array(buffer)
         }
@@ -277,7 +287,8 @@ public enum TarArchive {
         private func skip(_ size: Int, of path: String) throws(ArchiveError) {
             var remaining = size
             while remaining > 0 {
-                let n = try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: chunk[..<min(chunk.count, remaining)]))
+                let piece = UnsafeMutableRawBufferPointer(rebasing: chunk[..<min(chunk.count, remaining)])
+                let n = try source.readFully(into: piece)
                 guard n > 0 else { throw Error("\(path): the archive ends inside this entry (truncated?)") }
                 remaining -= n
             }
@@ -297,7 +308,8 @@ public enum TarArchive {
             var records: [String: String] = [:]
             var i = 0
             while i < data.count {
-                guard let space = data[i...].firstIndex(of: 0x20), let length = Int(String(decoding: data[i..<space], as: UTF8.self)),
+                guard let space = data[i...].firstIndex(of: 0x20),
+                      let length = Int(String(decoding: data[i..<space], as: UTF8.self)),
                       length > space - i + 1, i + length <= data.count, data[i + length - 1] == 0x0A,
                       let equals = data[(space + 1)..<(i + length - 1)].firstIndex(of: UInt8(ascii: "=")) else {
                     throw Error("\(entry): malformed pax header")
@@ -344,9 +356,11 @@ public enum TarArchive {
                 }
                 let step: (consumed: Int, produced: Int, ended: Bool)
                 do {
-                    step = try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[start..<(start + pending)]), into: buffer)
+                    let available = UnsafeRawBufferPointer(rebasing: input[start..<(start + pending)])
+                    step = try inflater.inflate(available, into: buffer)
                 } catch {
-                    throw Error("corrupt gzip data (\(error.description.replacingOccurrences(of: "gzip: corrupt data ", with: "")))")
+                    let reason = error.description.replacingOccurrences(of: "gzip: corrupt data ", with: "")
+                    throw Error("corrupt gzip data (\(reason))")
                 }
                 start += step.consumed
                 pending -= step.consumed

@@ -55,7 +55,9 @@ public enum ZipArchive {
         func next(_ length: Int) throws(ArchiveError) -> [UInt8] {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 1)
             defer { buffer.deallocate() }
-            guard try directory.readFully(into: buffer) == length else { throw Error("corrupt zip: truncated central directory") }
+            guard try directory.readFully(into: buffer) == length else {
+                throw Error("corrupt zip: truncated central directory")
+            }
             return Array(buffer)
         }
         var out: [Entry] = []
@@ -113,7 +115,9 @@ public enum ZipArchive {
         var written = 0
         var crc = crc32(0, nil, 0)
         func emit(_ piece: UnsafeRawBufferPointer) throws(ArchiveError) {
-            guard written + piece.count <= e.size else { throw Error("\(e.path): larger than the directory says (corrupt archive)") }
+            guard written + piece.count <= e.size else {
+                throw Error("\(e.path): larger than the directory says (corrupt archive)")
+            }
             if !piece.isEmpty { crc = crc32(crc, piece.baseAddress!.assumingMemoryBound(to: Bytef.self), uInt(piece.count)) }
             written += piece.count
             try sink(piece)
@@ -121,7 +125,7 @@ public enum ZipArchive {
 
         if e.method == 0 {
             while remainingInput > 0 {
-                let n = try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: inBuffer[..<min(chunk, remainingInput)]))
+                let n = try source.readFully(into: .init(rebasing: inBuffer[..<min(chunk, remainingInput)]))
                 guard n > 0 else { throw Error("\(e.path): data lies outside the archive (truncated?)") }
                 remainingInput -= n
                 try emit(UnsafeRawBufferPointer(rebasing: inBuffer[..<n]))
@@ -133,19 +137,21 @@ public enum ZipArchive {
             var ended = false
             while !ended {
                 if pending == 0 && remainingInput > 0 {
-                    pending = try source.readFully(into: UnsafeMutableRawBufferPointer(rebasing: inBuffer[..<min(chunk, remainingInput)]))
+                    pending = try source.readFully(into: .init(rebasing: inBuffer[..<min(chunk, remainingInput)]))
                     guard pending > 0 else { throw Error("\(e.path): data lies outside the archive (truncated?)") }
                     remainingInput -= pending
                     start = 0
                 }
                 let step: (consumed: Int, produced: Int, ended: Bool)
                 do {
-                    step = try inflater.inflate(UnsafeRawBufferPointer(rebasing: inBuffer[start..<(start + pending)]), into: outBuffer)
+                    step = try inflater.inflate(.init(rebasing: inBuffer[start..<(start + pending)]), into: outBuffer)
                 } catch {
                     throw Error("\(e.path): corrupt compressed data")
                 }
                 // No progress with all of the entry's data given: it ends before its deflate stream does.
-                guard step.consumed > 0 || step.produced > 0 || step.ended else { throw Error("\(e.path): corrupt compressed data") }
+                guard step.consumed > 0 || step.produced > 0 || step.ended else {
+                    throw Error("\(e.path): corrupt compressed data")
+                }
                 start += step.consumed
                 pending -= step.consumed
                 try emit(UnsafeRawBufferPointer(rebasing: outBuffer[..<step.produced]))

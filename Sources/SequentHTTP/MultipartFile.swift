@@ -86,7 +86,9 @@ extension Multipart {
         /// Reads the window starting at `offset`; returns its length and whether it reaches the end of the body.
         func load(_ offset: Int) throws -> (count: Int, atEnd: Bool) {
             let wanted = min(buffer.count, size - offset)
-            let n = try buffer.withUnsafeMutableBytes { try read(offset, UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted])) }
+            let n = try buffer.withUnsafeMutableBytes {
+                try read(offset, UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]))
+            }
             guard n == wanted else { throw MultipartError("the multipart body changed while it was read") }
             return (n, offset + n == size)
         }
@@ -171,7 +173,9 @@ extension Multipart {
 
         init(_ url: URL) throws(MultipartError) {
             fd = open(url.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw MultipartError("cannot open the multipart body: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw MultipartError("cannot open the multipart body: \(String(cString: strerror(errno)))")
+            }
             var info = stat()
             guard fstat(fd, &info) == 0 else {
                 close(fd)

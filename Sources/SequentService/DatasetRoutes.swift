@@ -17,9 +17,9 @@ extension HTTPApp {
     }
 
     /// Content types a raw (non-multipart) dataset upload may declare; the format itself is read from the bytes.
-    static let archiveMediaTypes = ["application/zip", "application/x-zip-compressed", "application/gzip", "application/x-gzip",
-                                    "application/x-tar", "application/x-gtar", "application/x-compressed-tar",
-                                    "application/octet-stream"]
+    static let archiveMediaTypes = ["application/zip", "application/x-zip-compressed", "application/gzip",
+                                    "application/x-gzip", "application/x-tar", "application/x-gtar",
+                                    "application/x-compressed-tar", "application/octet-stream"]
 
     enum ArchiveFormat: Equatable {
         case zip
@@ -102,7 +102,8 @@ extension HTTPApp {
         route("POST", "/v1/datasets", mutating: true, bodyLimit: service.configuration.maxDatasetBytes,
               spoolBodyTo: root) { request, _ in
             guard let body = request.bodyFile else {
-                throw ServiceError(400, "no_file", "send the archive as the request body: curl -F name=shoes -F file=@shoes.tar.gz")
+                throw ServiceError(400, "no_file",
+                                   "send the archive as the request body: curl -F name=shoes -F file=@shoes.tar.gz")
             }
             var name = request.query["name"]
             // The archive is the whole body, or the file part's bytes of a multipart body: either way it stays in the
@@ -112,7 +113,8 @@ extension HTTPApp {
             if type.hasPrefix("multipart/form-data") {
                 let parts: [MultipartFilePart]
                 do {
-                    parts = try Multipart.parse(contentsOf: body, boundary: try Multipart.boundary(fromContentType: request.header("content-type") ?? ""), maxParts: 8)
+                    let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+                    parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 8)
                     if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
                         name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
                             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -123,7 +125,9 @@ extension HTTPApp {
                 }
                 range = file.range
             } else if !type.isEmpty && !HTTPApp.archiveMediaTypes.contains(where: { type.hasPrefix($0) }) {
-                throw ServiceError(415, "unsupported_media_type", "send a zip or tar.gz as multipart/form-data (name + file) or as the body with ?name= (application/zip, application/gzip, application/x-tar or application/octet-stream), not \(type)")
+                throw ServiceError(415, "unsupported_media_type",
+                                   "send a zip or tar.gz as multipart/form-data (name + file) or as the body with ?name= "
+                                   + "(application/zip, application/gzip, application/x-tar or application/octet-stream), not \(type)")
             }
             guard let name else { throw ServiceError(400, "invalid_dataset_name", "a dataset name is required (form field name or ?name=)", field: "name") }
             try HTTPApp.checkDatasetName(name)
@@ -138,7 +142,8 @@ extension HTTPApp {
                 case .zip: _ = try ZipArchive.extract(file: body, range: range, to: dest, limits: limits)
                 case .tar: _ = try TarArchive.extract(file: body, range: range, to: dest, limits: limits)
                 case .unsupported(let what):
-                    throw ServiceError(415, "unsupported_archive", "the upload is \(what); send a zip, tar or tar.gz of class folders", field: "file")
+                    throw ServiceError(415, "unsupported_archive",
+                                       "the upload is \(what); send a zip, tar or tar.gz of class folders", field: "file")
                 }
             } catch let e as ArchiveError {
                 if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
