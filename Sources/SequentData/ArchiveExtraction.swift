@@ -12,8 +12,10 @@ import Darwin
 /// Why an archive was refused. `description` names the entry (when there is one) and the problem, in words meant
 /// for whoever uploaded it: `cats/../../x.png: '..' in a path is not allowed`.
 public struct ArchiveError: Swift.Error, CustomStringConvertible, Equatable, Sendable {
+    /// The message: the entry's path (when there is one), a colon, the problem.
     public var description: String
 
+    /// An error with `description` as its message.
     public init(_ description: String) {
         self.description = description
     }
@@ -29,6 +31,7 @@ public struct ArchiveLimits: Sendable {
     /// tar.gz (whose entries share one compressed stream).
     public var maxRatio = 200
 
+    /// The defaults: 100,000 entries, 4 GiB, 200:1.
     public init() {}
 }
 

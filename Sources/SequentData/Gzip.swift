@@ -51,6 +51,7 @@ public enum Gzip {
 
         private let stream: UnsafeMutablePointer<z_stream>
 
+        /// A decompressor for a stream of `format`; throws when zlib cannot be set up.
         public init(format: Format = .gzipOrZlib) throws(Gzip.Error) {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())

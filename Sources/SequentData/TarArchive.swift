@@ -13,7 +13,9 @@ import Foundation
 /// Supported beyond ustar: GNU long names (`L` records), pax extended headers (`x`: `path` and `size`; global `g`
 /// headers are skipped), GNU base-256 sizes, and multi-member gzip files.
 public enum TarArchive {
+    /// What a refused archive throws (shared with `ZipArchive`).
     public typealias Error = ArchiveError
+    /// Entry count, total size and compression ratio bounds (shared with `ZipArchive`).
     public typealias Limits = ArchiveLimits
 
     /// An extracted file or directory.
@@ -21,6 +23,7 @@ public enum TarArchive {
         /// The normalised path (`./cats/a.png` → `cats/a.png`).
         public var path: String
         public var isDirectory: Bool
+        /// Bytes of data (0 for a directory).
         public var size: Int
     }
 

@@ -7,9 +7,12 @@ import Foundation
 /// CRC-32 verified, and the tree is built in a staging directory that is renamed into place only when complete —
 /// a bad upload writes nothing outside that directory and leaves nothing behind (`ArchiveStaging`).
 public enum ZipArchive {
+    /// What a refused archive throws (shared with `TarArchive`).
     public typealias Error = ArchiveError
+    /// Entry count, total size and compression ratio bounds (shared with `TarArchive`).
     public typealias Limits = ArchiveLimits
 
+    /// An entry of the central directory.
     public struct Entry: Sendable {
         /// The name as stored in the archive (`cats/a.png`, `cats/` for a directory).
         public var path: String
@@ -17,7 +20,9 @@ public enum ZipArchive {
         /// 0 stored, 8 deflate.
         public var method: UInt16
         public var compressedSize: Int
+        /// Uncompressed bytes.
         public var size: Int
+        /// The CRC-32 of the uncompressed bytes, checked when they are read.
         public var crc: UInt32
         var dataOffset: Int
     }

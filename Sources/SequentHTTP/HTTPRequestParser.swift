@@ -35,6 +35,7 @@ public struct HTTPBodyPolicy: Sendable, Equatable {
     /// large to hold in memory; the directory is created when missing.
     public var spoolDirectory: URL?
 
+    /// A body of at most `limit` bytes, kept in memory unless `spoolDirectory` is given.
     public init(limit: Int, spoolDirectory: URL? = nil) {
         self.limit = limit
         self.spoolDirectory = spoolDirectory

@@ -22,6 +22,7 @@ public struct MultipartFilePart: Sendable, Equatable {
     /// The byte offsets of the part's content in the file.
     public var range: Range<Int>
 
+    /// A part with the given headers whose content is `range` of the file.
     public init(name: String? = nil, filename: String? = nil, contentType: String? = nil, headers: HTTPHeaders = [:],
                 range: Range<Int>) {
         self.name = name
