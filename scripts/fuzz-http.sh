@@ -35,6 +35,8 @@ seed head 'HEAD /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'
 seed post-length 'POST /v1/jobs HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"name":1}\n'
 seed post-chunked 'POST /big HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\n'
 seed expect 'PUT /v1/models/m%201:predict HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n'
+seed spool-length 'POST /spool HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello'
+seed spool-chunked '+POST /spool HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /spool HTTP/1.1\r\n\r\n'
 seed pipelined 'GET /a HTTP/1.1\r\n\r\nPOST /b?x=a+b%20c HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET http://h/c HTTP/1.1\r\nConnection: close\r\n\r\n'
 
 # Tokens libFuzzer splices in; without them it rarely builds a valid header name or chunk line by chance.
@@ -46,6 +48,7 @@ cat > "$work/http.dict" <<'DICT'
 "HTTP/2.0"
 "GET "
 "POST "
+"/spool "
 "PUT "
 "HEAD "
 "Content-Length: "

@@ -1,7 +1,8 @@
 import CZlib
 import Foundation
 
-/// gzip/zlib decompression through zlib (the IDX files ship gzipped).
+/// gzip/zlib decompression through zlib: whole buffers (the IDX files ship gzipped) or a stream fed piece by
+/// piece (`Gzip.Inflater`, for uploads that must never be inflated into memory at once).
 public enum Gzip {
     public struct Error: Swift.Error, CustomStringConvertible {
         public var description: String
@@ -14,35 +15,88 @@ public enum Gzip {
 
     /// Inflates a gzip (or zlib) stream. `limit` bounds the output so a crafted file cannot exhaust memory.
     public static func decompress(_ data: Data, limit: Int = 1 << 31) throws -> Data {
-        var stream = z_stream()
-        // 15 + 32: accept both gzip and zlib headers.
-        guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw Error(description: "zlib: inflateInit failed")
-        }
-        defer { inflateEnd(&stream) }
+        let inflater = try Inflater()
         var out = Data()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        var status: Int32 = Z_OK
         try data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
-            stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-            stream.avail_in = uInt(input.count)
-            repeat {
-                try chunk.withUnsafeMutableBufferPointer { buf in
-                    stream.next_out = buf.baseAddress
-                    stream.avail_out = uInt(buf.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    guard status == Z_OK || status == Z_STREAM_END else {
-                        let msg = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-                        throw Error(description: "gzip: corrupt data (\(msg))")
-                    }
-                    out.append(buf.baseAddress!, count: buf.count - Int(stream.avail_out))
+            var consumed = 0
+            while true {
+                let step = try chunk.withUnsafeMutableBytes {
+                    try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[consumed...]), into: $0)
                 }
+                consumed += step.consumed
+                out.append(contentsOf: chunk[..<step.produced])
                 if out.count > limit { throw Error(description: "gzip: output exceeds \(limit) bytes") }
-                if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
+                if step.ended { return }
+                if step.produced == 0 && step.consumed == 0 {
+                    // zlib always moves while it has input and room: no progress means the input ran out.
                     throw Error(description: "gzip: truncated stream")
                 }
-            } while status != Z_STREAM_END
+            }
         }
         return out
+    }
+
+    /// Streaming decompression of a gzip (or zlib) stream: hand it the compressed bytes as they are read and it
+    /// fills an output buffer at a time, so neither side is ever held whole. zlib keeps a pointer back to its
+    /// `z_stream`, which therefore lives at a fixed address of its own rather than inside a movable Swift value.
+    public final class Inflater {
+        /// What the stream looks like.
+        public enum Format: Sendable {
+            /// A gzip or zlib header and trailer (told apart by the header).
+            case gzipOrZlib
+            /// Bare deflate data, as inside a zip entry.
+            case raw
+        }
+
+        private let stream: UnsafeMutablePointer<z_stream>
+
+        /// A decompressor for a stream of `format`; throws when zlib cannot be set up.
+        public init(format: Format = .gzipOrZlib) throws(Gzip.Error) {
+            stream = .allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            // A 32 KiB window; + 32 accepts either header, negative means no header at all.
+            let windowBits: Int32 = format == .raw ? -15 : 15 + 32
+            guard inflateInit2_(stream, windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                stream.deallocate()
+                throw Error(description: "zlib: inflateInit failed")
+            }
+        }
+
+        deinit {
+            inflateEnd(stream)
+            stream.deallocate()
+        }
+
+        /// Inflates from `input` into `output` until one of them runs out or the stream ends.
+        /// - Returns: how many input bytes were used, how many output bytes were made, and whether the end of the
+        ///   stream (gzip member) was reached and its checksum verified.
+        public func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+            throws(Gzip.Error) -> (consumed: Int, produced: Int, ended: Bool) {
+            guard output.count > 0 else { return (0, 0, false) }
+            // zlib takes `next_in` as mutable but never writes through it.
+            stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            stream.pointee.avail_in = uInt(input.count)
+            stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(output.count)
+            let status = CZlib.inflate(stream, Z_NO_FLUSH)
+            let consumed = input.count - Int(stream.pointee.avail_in)
+            let produced = output.count - Int(stream.pointee.avail_out)
+            stream.pointee.next_in = nil
+            stream.pointee.next_out = nil
+            switch status {
+            case Z_OK: return (consumed, produced, false)
+            case Z_STREAM_END: return (consumed, produced, true)
+            case Z_BUF_ERROR: return (consumed, produced, false)  // no progress possible: more input needed
+            default:
+                let message = stream.pointee.msg.map { String(cString: $0) } ?? "error \(status)"
+                throw Error(description: "gzip: corrupt data (\(message))")
+            }
+        }
+
+        /// Prepares for another stream (the next member of a multi-member gzip file).
+        public func reset() {
+            inflateReset(stream)
+        }
     }
 }

@@ -19,17 +19,29 @@ final class HTTPConnection {
     private let fd: Int32
     private let remoteAddress: String
     private var parser: HTTPRequestParser
+    /// The file the current request's body is being written to, for routes that spool bodies to disk.
+    private var spool: SpoolFile?
 
     init(server: HTTPServer, fd: Int32, remoteAddress: String) {
         self.server = server
         self.fd = fd
         self.remoteAddress = remoteAddress
-        parser = HTTPRequestParser(limits: server.configuration.limits, remoteAddress: remoteAddress,
-                                   bodyLimit: server.configuration.bodyLimit)
+        let configuration = server.configuration
+        if let bodyPolicy = configuration.bodyPolicy {
+            parser = HTTPRequestParser(limits: configuration.limits, remoteAddress: remoteAddress,
+                                       bodyPolicy: bodyPolicy)
+        } else {
+            parser = HTTPRequestParser(limits: configuration.limits, remoteAddress: remoteAddress,
+                                       bodyLimit: configuration.bodyLimit)
+        }
     }
 
     func run() {
-        defer { server.connectionFinished(fd) }
+        defer {
+            // A client that goes away (or times out) in the middle of a spooled body leaves no file behind.
+            spool?.remove()
+            server.connectionFinished(fd)
+        }
         let configuration = server.configuration
         let wake = server.wakeDescriptor
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -55,11 +67,33 @@ final class HTTPConnection {
                 switch event {
                 case .continueExpected:
                     guard Socket.sendAll(fd, Self.continueResponse) else { return }
+                case .spoolBody(let directory):
+                    do {
+                        spool = try SpoolFile(directory: directory)
+                    } catch {
+                        server.logger.error("cannot spool a request body", metadata: ["error": "\(error.message)"])
+                        fail(error, linger: true)
+                        return
+                    }
+                case .bodyPart(let bytes):
+                    do {
+                        try spool?.write(bytes)
+                    } catch {
+                        server.logger.error("cannot spool a request body", metadata: ["error": "\(error.message)"])
+                        fail(error, linger: true)
+                        return
+                    }
                 case .failure(let error):
                     fail(error, linger: true)
                     return
-                case .request(let request):
-                    guard respond(to: request) else { return }
+                case .request(var request):
+                    // The file is deleted once the handler is done with it, before the next request is read.
+                    let file = spool
+                    spool = nil
+                    defer { file?.remove() }
+                    file?.finish()
+                    request.bodyFile = file?.url
+                    guard respond(to: request, onHandlerReturn: { if $0 { file?.remove() } }) else { return }
                 }
             }
         }
@@ -67,6 +101,9 @@ final class HTTPConnection {
 
     /// Answers a request the parser refused (or a stalled one) and prepares to close.
     private func fail(_ error: HTTPParseError, linger: Bool) {
+        // Before lingering: a refused upload's partial file goes at once.
+        spool?.remove()
+        spool = nil
         let response = server.configuration.errorResponder(error.status, error.message)
         let head = ResponseHead.encode(response, bodyLength: response.body.count, chunked: false, keepAlive: false,
                                        requestVersion: "HTTP/1.1")
@@ -80,9 +117,12 @@ final class HTTPConnection {
     }
 
     /// Calls the handler and writes its response; returns whether to keep reading requests.
-    private func respond(to request: HTTPRequest) -> Bool {
+    /// `onHandlerReturn` runs as soon as the handler has returned, told whether the response is complete (false
+    /// for a streamed one, whose producer may still need the request).
+    private func respond(to request: HTTPRequest, onHandlerReturn: (Bool) -> Void = { _ in }) -> Bool {
         let started = DispatchTime.now().uptimeNanoseconds
         let response = server.handler(request)
+        onHandlerReturn(response.producer == nil)
         let isHead = request.method == "HEAD"
         let mayHaveBody = ResponseHead.allowsBody(response.status)
         var keepAlive = request.wantsKeepAlive && !response.headers.containsToken("close", in: "Connection")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A complete HTTP request as the parser produced it (body fully received).
 public struct HTTPRequest: Sendable, Equatable {
     /// The method, uppercased (`GET`, `POST`, …).
@@ -13,7 +15,12 @@ public struct HTTPRequest: Sendable, Equatable {
     public var headers: HTTPHeaders
     /// Fields received after a chunked body, if any.
     public var trailers: HTTPHeaders
+    /// The body, unless the route spools bodies to disk (`HTTPBodyPolicy.spoolDirectory`): then it is empty and
+    /// the body is in `bodyFile`.
     public var body: [UInt8]
+    /// The file holding the body of a request whose route spools bodies to disk; nil otherwise. The server deletes
+    /// it once the handler has returned (or its streamed response has ended), so read it during the handler.
+    public var bodyFile: URL?
     /// The peer's address as `host:port` (empty for requests built in tests).
     public var remoteAddress: String
 
@@ -21,10 +28,11 @@ public struct HTTPRequest: Sendable, Equatable {
     /// Throws an `HTTPParseError` (status 400) for a target that is not a valid origin-form or absolute-form
     /// request-target, so tests and the parser agree on what a valid request is.
     public init(method: String, target: String, version: String = "HTTP/1.1", headers: HTTPHeaders = [:],
-                body: [UInt8] = [], remoteAddress: String = "") throws(HTTPParseError) {
+                body: [UInt8] = [], bodyFile: URL? = nil, remoteAddress: String = "") throws(HTTPParseError) {
         let decoded = try RequestTarget.decode(Array(target.utf8))
         self.init(method: method.uppercased(), target: target, path: decoded.path, query: decoded.query,
                   version: version, headers: headers, trailers: [:], body: body, remoteAddress: remoteAddress)
+        self.bodyFile = bodyFile
     }
 
     init(method: String, target: String, path: String, query: [String: String], version: String,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Size limits for incoming requests. Every buffer the parser keeps is bounded by one of these, so no input can
 /// make it allocate without bound.
 public struct HTTPLimits: Sendable, Equatable {
@@ -23,6 +25,23 @@ public struct HTTPLimits: Sendable, Equatable {
     }
 }
 
+/// How one request's body is received, decided after its headers (usually by the route it is for).
+public struct HTTPBodyPolicy: Sendable, Equatable {
+    /// The largest body accepted; a larger one is refused with 413 as soon as its size is known (at once for a
+    /// `Content-Length`, at the chunk that passes it for a chunked body).
+    public var limit: Int
+    /// When set, the body is not collected in `HTTPRequest.body`: the server writes it to a new file in this
+    /// directory as it arrives and hands the file to the handler as `HTTPRequest.bodyFile`. For uploads too
+    /// large to hold in memory; the directory is created when missing.
+    public var spoolDirectory: URL?
+
+    /// A body of at most `limit` bytes, kept in memory unless `spoolDirectory` is given.
+    public init(limit: Int, spoolDirectory: URL? = nil) {
+        self.limit = limit
+        self.spoolDirectory = spoolDirectory
+    }
+}
+
 /// Why a request was refused, with the status code to answer. The connection is closed after answering, because
 /// once framing is in doubt nothing after the error can be trusted to start a new request.
 public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -43,12 +62,22 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// The body limit is asked for once per request, after its headers (`bodyLimit(method, path)`), so a route that
 /// takes uploads can allow more than one that takes none, and an oversized `Content-Length` is refused with 413
 /// before any of the body is read.
+///
+/// A body whose `HTTPBodyPolicy` names a spool directory is not collected: it comes out as `.spoolBody`, then
+/// `.bodyPart`s as the bytes arrive, then the `.request` (with an empty `body`), so the server can write it to a
+/// file and a large upload never sits in memory. The parser itself still does no I/O.
 public struct HTTPRequestParser {
     /// What a call to `feed` produced.
     public enum Event: Sendable, Equatable {
         /// The headers of an HTTP/1.1 request with `Expect: 100-continue` and a body were accepted: the server
         /// should now send `100 Continue` so the client sends the body.
         case continueExpected
+        /// The headers of a request whose body is to be spooled into `directory` were accepted. Its body follows
+        /// as `.bodyPart`s (none for an empty body), then the request itself as `.request`, with an empty `body`.
+        case spoolBody(directory: URL)
+        /// The next piece of a spooled body, in order. A view into the parser's buffer: use it before the next
+        /// `feed` (holding on to it makes that `feed` copy the buffer).
+        case bodyPart(ArraySlice<UInt8>)
         /// A complete request.
         case request(HTTPRequest)
         /// The input is not an acceptable request. Always the last event; later input is ignored.
@@ -69,7 +98,7 @@ public struct HTTPRequestParser {
     public let limits: HTTPLimits
     /// Copied into every request, so handlers can log who sent it.
     public let remoteAddress: String
-    private let bodyLimit: (@Sendable (String, String) -> Int)?
+    private let bodyPolicy: @Sendable (String, String) -> HTTPBodyPolicy
 
     private var state = State.requestLine
     /// Unconsumed input starts at `index`; the search for the next LF resumes at `scanIndex`, so feeding a long
@@ -90,6 +119,9 @@ public struct HTTPRequestParser {
     private var headerCount = 0
     private var body: [UInt8] = []
     private var currentBodyLimit = 0
+    /// Body bytes of the current request so far (collected or spooled), for the limit on chunked bodies.
+    private var bodyCount = 0
+    private var spoolsBody = false
 
     /// - Parameters:
     ///   - limits: size limits; `limits.maxBodyBytes` applies when `bodyLimit` is nil.
@@ -97,9 +129,22 @@ public struct HTTPRequestParser {
     ///   - bodyLimit: the largest body accepted for `(method, path)`, asked once per request after its headers.
     public init(limits: HTTPLimits = HTTPLimits(), remoteAddress: String = "",
                 bodyLimit: (@Sendable (String, String) -> Int)? = nil) {
+        let defaultLimit = limits.maxBodyBytes
+        self.init(limits: limits, remoteAddress: remoteAddress) { method, path in
+            HTTPBodyPolicy(limit: bodyLimit?(method, path) ?? defaultLimit)
+        }
+    }
+
+    /// - Parameters:
+    ///   - limits: size limits; `limits.maxBodyBytes` is not used, `bodyPolicy` gives every request's limit.
+    ///   - remoteAddress: copied into every request.
+    ///   - bodyPolicy: the limit and destination of the body for `(method, path)`, asked once per request after
+    ///     its headers.
+    public init(limits: HTTPLimits = HTTPLimits(), remoteAddress: String = "",
+                bodyPolicy: @escaping @Sendable (String, String) -> HTTPBodyPolicy) {
         self.limits = limits
         self.remoteAddress = remoteAddress
-        self.bodyLimit = bodyLimit
+        self.bodyPolicy = bodyPolicy
     }
 
     /// True between requests: nothing of a next request has arrived yet. The server uses the idle timeout then,
@@ -132,6 +177,8 @@ public struct HTTPRequestParser {
             state = .failed
             buffer = []
             body = []
+            bodyCount = 0
+            spoolsBody = false
             index = 0
             scanIndex = 0
         }
@@ -173,7 +220,7 @@ public struct HTTPRequestParser {
             }
 
         case .body(let remaining):
-            let taken = takeBody(remaining)
+            let taken = takeBody(remaining, &events)
             guard taken > 0 else { return false }
             if taken == remaining { complete(&events) } else { state = .body(remaining: remaining - taken) }
 
@@ -184,14 +231,14 @@ public struct HTTPRequestParser {
             if size == 0 {
                 state = .trailers
             } else {
-                guard size <= currentBodyLimit - body.count else {
+                guard size <= currentBodyLimit - bodyCount else {
                     throw HTTPParseError(status: 413, "body larger than \(currentBodyLimit) bytes")
                 }
                 state = .chunkData(remaining: size)
             }
 
         case .chunkData(let remaining):
-            let taken = takeBody(remaining)
+            let taken = takeBody(remaining, &events)
             guard taken > 0 else { return false }
             state = taken == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - taken)
 
@@ -229,11 +276,16 @@ public struct HTTPRequestParser {
         return line
     }
 
-    /// Appends up to `remaining` buffered bytes to the body; returns how many.
-    private mutating func takeBody(_ remaining: Int) -> Int {
+    /// Takes up to `remaining` buffered bytes of body (into `body`, or out as a `.bodyPart`); returns how many.
+    private mutating func takeBody(_ remaining: Int, _ events: inout [Event]) -> Int {
         let taken = min(remaining, buffer.count - index)
         if taken > 0 {
-            body.append(contentsOf: buffer[index..<(index + taken)])
+            if spoolsBody {
+                events.append(.bodyPart(buffer[index..<(index + taken)]))
+            } else {
+                body.append(contentsOf: buffer[index..<(index + taken)])
+            }
+            bodyCount += taken
             index += taken
             scanIndex = index
         }
@@ -349,19 +401,27 @@ public struct HTTPRequestParser {
             expectsContinue = true
         }
 
-        currentBodyLimit = max(0, bodyLimit?(method, decodedTarget.path) ?? limits.maxBodyBytes)
-        if chunked {
-            state = .chunkSize
-        } else {
+        let policy = bodyPolicy(method, decodedTarget.path)
+        currentBodyLimit = max(0, policy.limit)
+        if !chunked {
             guard length <= currentBodyLimit else {
                 throw HTTPParseError(status: 413, "body larger than \(currentBodyLimit) bytes")
             }
+        }
+        // Only a request that has a body (even an empty one) is spooled: a GET to the route gets a plain request.
+        if let directory = policy.spoolDirectory, chunked || !contentLengths.isEmpty {
+            spoolsBody = true
+            events.append(.spoolBody(directory: directory))
+        }
+        if chunked {
+            state = .chunkSize
+        } else {
             if length == 0 {
                 complete(&events)
                 return
             }
             // A Content-Length within the limit may be trusted for the allocation: the limit bounds it.
-            body.reserveCapacity(length)
+            if !spoolsBody { body.reserveCapacity(length) }
             state = .body(remaining: length)
         }
         if expectsContinue { events.append(.continueExpected) }
@@ -399,6 +459,8 @@ public struct HTTPRequestParser {
         headerBytes = 0
         headerCount = 0
         body = []
+        bodyCount = 0
+        spoolsBody = false
     }
 
     /// `1*DIGIT`, saturating at `Int.max` (so a huge Content-Length becomes a 413, not a 400).

@@ -18,7 +18,7 @@ import Darwin
 /// let router = Router()
 /// router.add("GET", "/healthz") { _, _ in .text("ok") }
 /// var configuration = HTTPServer.Configuration(port: 8080)
-/// configuration.bodyLimit = { router.bodyLimit(method: $0, path: $1) }
+/// configuration.bodyPolicy = { router.bodyPolicy(method: $0, path: $1) }
 /// let server = HTTPServer(configuration: configuration, logger: logger) { router.handle($0) }
 /// try server.start()
 /// ```
@@ -51,6 +51,10 @@ public final class HTTPServer: @unchecked Sendable {
         /// The largest request body accepted for `(method, path)`, asked after the headers; nil means
         /// `limits.maxBodyBytes`. Typically `{ router.bodyLimit(method: $0, path: $1) }`.
         public var bodyLimit: (@Sendable (String, String) -> Int)?
+        /// The body limit and spool directory for `(method, path)`, asked after the headers; when set it replaces
+        /// `bodyLimit`. Typically `{ router.bodyPolicy(method: $0, path: $1) }`, so routes registered with
+        /// `spoolBodyTo:` get their bodies written to a file as they arrive.
+        public var bodyPolicy: (@Sendable (String, String) -> HTTPBodyPolicy)?
         /// Renders the responses the server itself produces (400, 408, 413, 503, …) from `(status, message)`.
         public var errorResponder: @Sendable (Int, String) -> HTTPResponse
 
@@ -58,6 +62,7 @@ public final class HTTPServer: @unchecked Sendable {
                     maxConnections: Int = 128, backlog: Int = 256, readTimeout: TimeInterval = 30,
                     idleTimeout: TimeInterval = 60, writeTimeout: TimeInterval = 30, retryAfter: Int = 1,
                     bodyLimit: (@Sendable (String, String) -> Int)? = nil,
+                    bodyPolicy: (@Sendable (String, String) -> HTTPBodyPolicy)? = nil,
                     errorResponder: @escaping @Sendable (Int, String) -> HTTPResponse = HTTPResponse.plainError) {
             self.host = host
             self.port = port
@@ -69,6 +74,7 @@ public final class HTTPServer: @unchecked Sendable {
             self.writeTimeout = writeTimeout
             self.retryAfter = retryAfter
             self.bodyLimit = bodyLimit
+            self.bodyPolicy = bodyPolicy
             self.errorResponder = errorResponder
         }
     }

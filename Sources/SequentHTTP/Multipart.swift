@@ -111,12 +111,14 @@ public enum Multipart {
     static func parse(_ body: [UInt8], boundary: String, maxParts: Int, maxPartBytes: Int, maxHeaderBytes: Int,
                       maxHeaderCount: Int) throws(MultipartError) -> [MultipartPart] {
         let dashBoundary = Array("--".utf8) + (try validatedBoundary(boundary))
-        let finder = DelimiterFinder(body: body, dashBoundary: dashBoundary)
+        let finder = DelimiterFinder(dashBoundary: dashBoundary)
 
         let first: DelimiterKind
-        if body.starts(with: dashBoundary), let kind = finder.kind(after: dashBoundary.count) {
+        if body.starts(with: dashBoundary), case .delimiter(let kind) = body.withUnsafeBufferPointer({
+            DelimiterFinder.classify($0, after: dashBoundary.count, atEnd: true)
+        }) {
             first = kind
-        } else if let (_, kind) = finder.next(from: 0) {
+        } else if let (_, kind) = finder.next(in: body, from: 0) {
             first = kind
         } else {
             throw MultipartError("multipart body does not contain the boundary --\(boundary)")
@@ -127,7 +129,7 @@ public enum Multipart {
         while true {
             let number = parts.count + 1
             guard number <= maxParts else { throw MultipartError("multipart body has more than \(maxParts) parts") }
-            guard let (end, kind) = finder.next(from: contentStart) else {
+            guard let (end, kind) = finder.next(in: body, from: contentStart) else {
                 throw MultipartError("multipart body has no closing boundary --\(boundary)--")
             }
             parts.append(try parsePart(body, contentStart..<end, number: number, maxPartBytes: maxPartBytes,
@@ -159,7 +161,8 @@ public enum Multipart {
         case close
     }
 
-    /// Finds delimiters (`CRLF--boundary` + transport padding + line end) in a body.
+    /// Finds delimiters (`CRLF--boundary` + transport padding + line end) in a body, or in a window of one that
+    /// is read piece by piece (`Multipart.parse(contentsOf:…)`).
     ///
     /// memchr jumps to the next CR (rare in real uploads, so nearly all the work is its vectorised scan); at each
     /// one the window's last byte is checked first, and on a mismatch the search skips ahead by the
@@ -167,14 +170,23 @@ public enum Multipart {
     /// boundary length. Only then is the rest compared. Linear: the boundary holds no CR, so candidate
     /// windows that match a long prefix cannot overlap.
     struct DelimiterFinder {
-        let body: [UInt8]
         /// `\r\n--boundary`.
         let delimiter: [UInt8]
         /// How far a window whose last byte is `b` (and does not match) can move: `shift[b]`.
         private let shift: [Int]
 
-        init(body: [UInt8], dashBoundary: [UInt8]) {
-            self.body = body
+        /// What a search of part of the body found.
+        enum Search: Equatable {
+            /// A delimiter: the index of its CRLF and what it is.
+            case found(Int, DelimiterKind)
+            /// No delimiter starts at or before `bytes.count - delimiter.count`.
+            case notFound
+            /// `\r\n--boundary` matches at the index, but whether it is a delimiter depends on bytes past the end
+            /// of what was searched (only when that is not the end of the body).
+            case undecided(Int)
+        }
+
+        init(dashBoundary: [UInt8]) {
             let delimiter = [13, 10] + dashBoundary
             var shift = [Int](repeating: delimiter.count, count: 256)
             for (i, b) in delimiter.dropLast().enumerated() { shift[Int(b)] = delimiter.count - 1 - i }
@@ -182,61 +194,105 @@ public enum Multipart {
             self.shift = shift
         }
 
-        /// The next delimiter at or after `start`: the index of its CRLF and what it is.
-        func next(from start: Int) -> (Int, DelimiterKind)? {
-            body.withUnsafeBufferPointer { hay -> (Int, DelimiterKind)? in
-                delimiter.withUnsafeBufferPointer { needle -> (Int, DelimiterKind)? in
-                    shift.withUnsafeBufferPointer { shift -> (Int, DelimiterKind)? in
-                        let m = needle.count
-                        guard let base = hay.baseAddress, let needleBase = needle.baseAddress, start >= 0,
-                              hay.count >= m else { return nil }
-                        let raw = UnsafeRawPointer(base)
-                        let lastStart = hay.count - m  // the last index a window can start at
-                        let lastByte = needle[m - 1]
-                        var p = start
-                        while p <= lastStart {
-                            guard let hit = memchr(raw + p, 13, lastStart - p + 1) else { return nil }
-                            let at = raw.distance(to: UnsafeRawPointer(hit))
-                            let tail = hay[at + m - 1]
-                            if tail != lastByte {
-                                p = at + shift[Int(tail)]
-                                continue
-                            }
-                            if memcmp(raw + at + 1, needleBase + 1, m - 2) == 0,
-                               let kind = Self.kind(hay, after: at + m) {
-                                return (at, kind)
-                            }
-                            p = at + 1
+        /// The next delimiter at or after `start` in `body`, which is the whole body: the index of its CRLF and
+        /// what it is.
+        func next(in body: [UInt8], from start: Int) -> (Int, DelimiterKind)? {
+            body.withUnsafeBufferPointer { hay in
+                if case .found(let at, let kind) = search(hay, from: start, atEnd: true) { return (at, kind) }
+                return nil
+            }
+        }
+
+        /// Searches `hay` from `start`. `atEnd` says `hay` ends where the body ends; when it does not, a
+        /// delimiter whose classification needs bytes beyond `hay` is reported as `.undecided`.
+        func search(_ hay: UnsafeBufferPointer<UInt8>, from start: Int, atEnd: Bool) -> Search {
+            delimiter.withUnsafeBufferPointer { needle -> Search in
+                shift.withUnsafeBufferPointer { shift -> Search in
+                    let m = needle.count
+                    guard let base = hay.baseAddress, let needleBase = needle.baseAddress, start >= 0,
+                          hay.count >= m else { return .notFound }
+                    let raw = UnsafeRawPointer(base)
+                    let lastStart = hay.count - m  // the last index a window can start at
+                    let lastByte = needle[m - 1]
+                    var p = start
+                    while p <= lastStart {
+                        guard let hit = memchr(raw + p, 13, lastStart - p + 1) else { return .notFound }
+                        let at = raw.distance(to: UnsafeRawPointer(hit))
+                        let tail = hay[at + m - 1]
+                        if tail != lastByte {
+                            p = at + shift[Int(tail)]
+                            continue
                         }
-                        return nil
+                        if memcmp(raw + at + 1, needleBase + 1, m - 2) == 0 {
+                            switch Self.classify(hay, after: at + m, atEnd: atEnd) {
+                            case .delimiter(let kind): return .found(at, kind)
+                            case .undecided: return .undecided(at)
+                            case .content: break
+                            }
+                        }
+                        p = at + 1
                     }
+                    return .notFound
                 }
             }
         }
 
-        /// What follows a `--boundary` that ends just before `index`, or nil when it is not a delimiter after all.
-        func kind(after index: Int) -> DelimiterKind? {
-            body.withUnsafeBufferPointer { Self.kind($0, after: index) }
+        enum Classification: Equatable {
+            case delimiter(DelimiterKind)
+            /// `--boundary` followed by something else: part of the content.
+            case content
+            /// The bytes that decide it lie past the end of the buffer.
+            case undecided
         }
 
-        private static func kind(_ body: UnsafeBufferPointer<UInt8>, after index: Int) -> DelimiterKind? {
+        /// What follows a `--boundary` that ends just before `index`.
+        static func classify(_ body: UnsafeBufferPointer<UInt8>, after index: Int, atEnd: Bool) -> Classification {
             let n = body.count
             var i = index
+            if !atEnd && (i >= n || body[i] == UInt8(ascii: "-") && i + 1 >= n) { return .undecided }
             let closing = i + 1 < n && body[i] == UInt8(ascii: "-") && body[i + 1] == UInt8(ascii: "-")
             if closing { i += 2 }
             while i < n, body[i] == 0x20 || body[i] == 0x09 { i += 1 }  // transport padding
+            if !atEnd && (i == n || body[i] == 13 && i + 1 == n) { return .undecided }
             if closing {
                 // The epilogue follows; a trailing CR without LF at the very end is tolerated.
-                return i == n || body[i] == 10 || body[i] == 13 && (i + 1 == n || body[i + 1] == 10) ? .close : nil
+                let ends = i == n || body[i] == 10 || body[i] == 13 && (i + 1 == n || body[i + 1] == 10)
+                return ends ? .delimiter(.close) : .content
             }
-            if i < n, body[i] == 10 { return .open(i + 1) }
-            if i + 1 < n, body[i] == 13, body[i + 1] == 10 { return .open(i + 2) }
-            return nil
+            if i < n, body[i] == 10 { return .delimiter(.open(i + 1)) }
+            if i + 1 < n, body[i] == 13, body[i + 1] == 10 { return .delimiter(.open(i + 2)) }
+            return .content
         }
     }
 
     private static func parsePart(_ body: [UInt8], _ range: Range<Int>, number: Int, maxPartBytes: Int,
                                   maxHeaderBytes: Int, maxHeaderCount: Int) throws(MultipartError) -> MultipartPart {
+        let head = try parsePartHead(body, range, number: number, maxHeaderBytes: maxHeaderBytes,
+                                     maxHeaderCount: maxHeaderCount)
+        let size = range.upperBound - head.bodyStart
+        guard size <= maxPartBytes else {
+            let label = head.name.map { "part \(String(reflecting: $0))" } ?? "part \(number)"
+            throw MultipartError("\(label) is \(size) bytes, the limit is \(maxPartBytes)")
+        }
+        return MultipartPart(name: head.name, filename: head.filename, contentType: head.contentType,
+                             headers: head.headers, body: Array(body[head.bodyStart..<range.upperBound]))
+    }
+
+    /// A part's header block, parsed.
+    struct PartHead {
+        var headers: HTTPHeaders
+        var name: String?
+        var filename: String?
+        var contentType: String?
+        /// Where the part's content starts.
+        var bodyStart: Int
+    }
+
+    /// Parses the header block at the start of `range` (the bytes between two delimiters). Reads only
+    /// `body[range.lowerBound ..< range.lowerBound + min(range.count, maxHeaderBytes)]`, so a caller reading a
+    /// large body piecewise can pass just that much.
+    static func parsePartHead(_ body: [UInt8], _ range: Range<Int>, number: Int, maxHeaderBytes: Int,
+                              maxHeaderCount: Int) throws(MultipartError) -> PartHead {
         var headers = HTTPHeaders()
         var bodyStart = range.lowerBound
         // Empty content (a delimiter right after the previous one) is a part without headers or body.
@@ -289,13 +345,8 @@ public enum Multipart {
             throw MultipartError("part \(number) has more than one Content-Type header")
         }
 
-        let size = range.upperBound - bodyStart
-        guard size <= maxPartBytes else {
-            let label = parameters["name"].map { "part \(String(reflecting: $0))" } ?? "part \(number)"
-            throw MultipartError("\(label) is \(size) bytes, the limit is \(maxPartBytes)")
-        }
-        return MultipartPart(name: parameters["name"], filename: filename, contentType: contentTypes.first,
-                             headers: headers, body: Array(body[bodyStart..<range.upperBound]))
+        return PartHead(headers: headers, name: parameters["name"], filename: filename,
+                        contentType: contentTypes.first, bodyStart: bodyStart)
     }
 
     /// `name ":" OWS value OWS`, with the same rules as the request parser's header fields.

@@ -23,6 +23,9 @@ public final class Router: @unchecked Sendable {
         public var pattern: String
         /// The body limit for this route; nil means the router's `defaultBodyLimit`.
         public var bodyLimit: Int?
+        /// Where this route's request bodies are spooled (see `HTTPBodyPolicy.spoolDirectory`); nil keeps them in
+        /// memory.
+        public var spoolDirectory: URL? = nil
 
         public var description: String { "\(method) \(pattern)" }
     }
@@ -73,9 +76,15 @@ public final class Router: @unchecked Sendable {
     ///
     /// A malformed pattern (not starting with `/`, unbalanced braces, two parameters in one segment, a repeated
     /// parameter name) or a duplicate method + pattern is a programming error and stops the program.
-    public func add(_ method: String, _ pattern: String, bodyLimit: Int? = nil, handler: @escaping Handler) {
+    ///
+    /// With `spoolBodyTo`, request bodies are written to a file in that directory as they arrive and the handler
+    /// reads `request.bodyFile` instead of `request.body`: for uploads too large to hold in memory. The directory
+    /// should be on the disk the handler stores the upload on, so nothing large lands in a RAM-backed `/tmp`.
+    public func add(_ method: String, _ pattern: String, bodyLimit: Int? = nil, spoolBodyTo spoolDirectory: URL? = nil,
+                    handler: @escaping Handler) {
         let segments = Self.compile(pattern)
-        let route = Route(method: method.uppercased(), pattern: pattern, bodyLimit: bodyLimit)
+        let route = Route(method: method.uppercased(), pattern: pattern, bodyLimit: bodyLimit,
+                          spoolDirectory: spoolDirectory)
         lock.lock()
         defer { lock.unlock() }
         precondition(!entries.contains { $0.route.method == route.method && $0.segments == segments },
@@ -116,10 +125,18 @@ public final class Router: @unchecked Sendable {
     /// The largest body the route for `method` and `path` accepts; pass this to `HTTPServer.Configuration.bodyLimit`
     /// so oversized uploads are refused with 413 before they are read.
     public func bodyLimit(method: String, path: String) -> Int {
+        bodyPolicy(method: method, path: path).limit
+    }
+
+    /// The body limit and spool directory of the route for `method` and `path`, in one lookup; pass this to
+    /// `HTTPServer.Configuration.bodyPolicy` so oversized uploads are refused with 413 before they are read and
+    /// spooling routes get their bodies on disk.
+    public func bodyPolicy(method: String, path: String) -> HTTPBodyPolicy {
         if case .found(let entry, _) = resolve(method: method.uppercased(), path: path) {
-            return entry.route.bodyLimit ?? defaultBodyLimit
+            return HTTPBodyPolicy(limit: entry.route.bodyLimit ?? defaultBodyLimit,
+                                  spoolDirectory: entry.route.spoolDirectory)
         }
-        return defaultBodyLimit
+        return HTTPBodyPolicy(limit: defaultBodyLimit)
     }
 
     private enum Resolution {

@@ -4,7 +4,8 @@ import SequentHTTP
 import SequentNN
 import SequentStore
 
-/// `GET /v1/datasets`, `POST /v1/datasets` (a zip of class folders) and `DELETE /v1/datasets/{name}`.
+/// `GET /v1/datasets`, `POST /v1/datasets` (a zip, tar or tar.gz of class folders, streamed to disk) and
+/// `DELETE /v1/datasets/{name}`.
 extension HTTPApp {
     /// Dataset names: what a job spec's `dataset.directory` refers to.
     static func checkDatasetName(_ name: String) throws {
@@ -13,6 +14,41 @@ extension HTTPApp {
               !name.hasPrefix(".") else {
             throw ServiceError(400, "invalid_dataset_name", "name must be 1–64 letters, digits, '-', '_' or '.' (not starting with '.', not fashion_mnist), got \"\(name)\"", field: "name")
         }
+    }
+
+    /// Content types a raw (non-multipart) dataset upload may declare; the format itself is read from the bytes.
+    static let archiveMediaTypes = ["application/zip", "application/x-zip-compressed", "application/gzip",
+                                    "application/x-gzip", "application/x-tar", "application/x-gtar",
+                                    "application/x-compressed-tar", "application/octet-stream"]
+
+    enum ArchiveFormat: Equatable {
+        case zip
+        /// Plain or gzip-compressed: `TarArchive` tells them apart itself.
+        case tar
+        /// What the bytes are instead, for the error message.
+        case unsupported(String)
+    }
+
+    /// The archive format by magic bytes (the first 512 bytes are enough for all of them).
+    static func archiveFormat(_ head: [UInt8]) -> ArchiveFormat {
+        if head.starts(with: [0x50, 0x4B, 3, 4]) || head.starts(with: [0x50, 0x4B, 5, 6]) { return .zip }
+        if head.starts(with: [0x1F, 0x8B]) || TarArchive.isTar(head) { return .tar }
+        let known: [([UInt8], String)] = [
+            (Array("BZh".utf8), "bzip2-compressed"), ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz-compressed"),
+            ([0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed"), ([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], "a 7z archive"),
+            (Array("Rar!".utf8), "a RAR archive"), ([0x50, 0x4B], "a zip archive of an unsupported kind"),
+        ]
+        if let (_, what) = known.first(where: { head.starts(with: $0.0) }) { return .unsupported(what) }
+        return .unsupported(head.isEmpty ? "empty" : "not a zip, tar or tar.gz archive")
+    }
+
+    /// The first 512 bytes of `range` of `file` (all of it when nil), or fewer when it is shorter.
+    static func readHead(of file: URL, range: Range<Int>?) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(range?.lowerBound ?? 0))
+        let data = try handle.read(upToCount: min(512, range?.count ?? 512)) ?? Data()
+        return [UInt8](data)
     }
 
     /// Classes and image counts of a class-folder tree.
@@ -53,44 +89,69 @@ extension HTTPApp {
             for n in names { if let d = try? HTTPApp.describeDataset(name: n, root: root) { items.append(d) } }
             return APIResult(200, ["datasets": .array(items)])
         }
-        route("POST", "/v1/datasets", mutating: true, bodyLimit: service.configuration.maxDatasetBytes) { request, _ in
+        // Uploads are spooled into the datasets folder itself (hidden `.spool-*` files): on the disk the dataset
+        // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging and unwrap folders) go now.
+        let stale = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
+            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".upload-") || $0.hasPrefix(".unwrap-") }
+        for name in stale { try? FileManager.default.removeItem(at: root.appendingPathComponent(name)) }
+        let limits = {
+            var l = ArchiveLimits()
+            l.maxEntries = service.configuration.maxDatasetEntries
+            return l
+        }()
+        route("POST", "/v1/datasets", mutating: true, bodyLimit: service.configuration.maxDatasetBytes,
+              spoolBodyTo: root) { request, _ in
+            guard let body = request.bodyFile else {
+                throw ServiceError(400, "no_file",
+                                   "send the archive as the request body: curl -F name=shoes -F file=@shoes.tar.gz")
+            }
             var name = request.query["name"]
-            var archive: [UInt8] = []
+            // The archive is the whole body, or the file part's bytes of a multipart body: either way it stays in the
+            // spooled file and is read from there in pieces.
+            var range: Range<Int>?
             let type = (request.header("content-type") ?? "").lowercased()
             if type.hasPrefix("multipart/form-data") {
-                let parts: [MultipartPart]
+                let parts: [MultipartFilePart]
                 do {
-                    parts = try Multipart.parse(request.body, boundary: try Multipart.boundary(fromContentType: request.header("content-type") ?? ""), maxParts: 8)
+                    let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+                    parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 8)
+                    if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
+                        name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
+                            .trimmingCharacters(in: .whitespacesAndNewlines)
+                    }
                 } catch let e as MultipartError { throw ServiceError(400, "invalid_multipart", e.description) }
-                if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
-                    name = String(decoding: field.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                }
                 guard let file = parts.first(where: { $0.name == "file" || $0.filename != nil }) else {
-                    throw ServiceError(400, "no_file", "the form has no file part: curl -F name=shoes -F file=@shoes.zip")
+                    throw ServiceError(400, "no_file", "the form has no file part: curl -F name=shoes -F file=@shoes.tar.gz")
                 }
-                archive = file.body
-            } else if type.hasPrefix("application/zip") || type.hasPrefix("application/octet-stream") || type.isEmpty {
-                archive = request.body
-            } else {
-                throw ServiceError(415, "unsupported_media_type", "send a zip as multipart/form-data (name + file) or application/zip with ?name=, not \(type)")
+                range = file.range
+            } else if !type.isEmpty && !HTTPApp.archiveMediaTypes.contains(where: { type.hasPrefix($0) }) {
+                throw ServiceError(415, "unsupported_media_type",
+                                   "send a zip or tar.gz as multipart/form-data (name + file) or as the body with ?name= "
+                                   + "(application/zip, application/gzip, application/x-tar or application/octet-stream), not \(type)")
             }
             guard let name else { throw ServiceError(400, "invalid_dataset_name", "a dataset name is required (form field name or ?name=)", field: "name") }
             try HTTPApp.checkDatasetName(name)
-            guard archive.starts(with: [0x50, 0x4B]) else {
-                let hint = archive.starts(with: [0x1F, 0x8B]) ? " (tar.gz is not supported yet)" : ""
-                throw ServiceError(415, "unsupported_archive", "the upload is not a zip archive\(hint)", field: "file")
-            }
             let dest = root.appendingPathComponent(name)
             guard !FileManager.default.fileExists(atPath: dest.path) else {
                 throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
             }
+            // The format is what the bytes say, whatever the Content-Type claimed.
+            let head = try HTTPApp.readHead(of: body, range: range)
             do {
-                try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-                _ = try ZipArchive.extract(archive, to: dest)
-            } catch let e as ZipArchive.Error {
+                switch HTTPApp.archiveFormat(head) {
+                case .zip: _ = try ZipArchive.extract(file: body, range: range, to: dest, limits: limits)
+                case .tar: _ = try TarArchive.extract(file: body, range: range, to: dest, limits: limits)
+                case .unsupported(let what):
+                    throw ServiceError(415, "unsupported_archive",
+                                       "the upload is \(what); send a zip, tar or tar.gz of class folders", field: "file")
+                }
+            } catch let e as ArchiveError {
+                if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
+                    throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
+                }
                 throw ServiceError(400, "invalid_archive", e.description, field: "file")
             }
-            // A zip of one top-level folder ("shoes/boots/…") is unwrapped to the class folders.
+            // An archive of one top-level folder ("shoes/boots/…") is unwrapped to the class folders.
             let fm = FileManager.default
             let top = ((try? fm.contentsOfDirectory(atPath: dest.path)) ?? []).filter { !$0.hasPrefix(".") && $0 != "__MACOSX" }
             if top.count == 1, !["train", "validation"].contains(top[0]) {

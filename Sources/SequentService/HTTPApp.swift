@@ -26,7 +26,7 @@ public final class HTTPApp: @unchecked Sendable {
         self.router = router
         var serverConfig = HTTPServer.Configuration(host: config.host, port: config.port,
                                                     maxConnections: config.maxConnections,
-                                                    bodyLimit: { router.bodyLimit(method: $0, path: $1) },
+                                                    bodyPolicy: { router.bodyPolicy(method: $0, path: $1) },
                                                     errorResponder: HTTPApp.errorResponse)
         serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, config.maxUploadBytes, config.maxDatasetBytes, 64 << 10)
         let telemetry = self.telemetry
@@ -74,11 +74,13 @@ public final class HTTPApp: @unchecked Sendable {
     }
 
     /// Registers a JSON route; `mutating` routes need the bearer token when one is configured.
+    /// `spoolBodyTo` writes request bodies to a file there as they arrive (`request.bodyFile`), for large uploads.
     func route(_ method: String, _ pattern: String, mutating: Bool = false, bodyLimit: Int? = nil,
-                       _ body: @escaping @Sendable (HTTPRequest, [String: String]) throws -> APIResult) {
+               spoolBodyTo spoolDirectory: URL? = nil,
+               _ body: @escaping @Sendable (HTTPRequest, [String: String]) throws -> APIResult) {
         let token = service.configuration.token
         let logger = self.logger
-        router.add(method, pattern, bodyLimit: bodyLimit) { request, params in
+        router.add(method, pattern, bodyLimit: bodyLimit, spoolBodyTo: spoolDirectory) { request, params in
             if mutating, let token, request.header("authorization") != "Bearer \(token)" {
                 var r = HTTPApp.render(APIResult.error(ServiceError(401, "unauthorized", "this route needs the header Authorization: Bearer <token>")))
                 r.headers["WWW-Authenticate"] = "Bearer"

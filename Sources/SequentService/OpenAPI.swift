@@ -40,13 +40,17 @@ public enum OpenAPI {
                 "get": op("Datasets the server can train on: built-in and uploaded, with class names and counts", responses: [
                     "200": json(["type": "object", "properties": ["datasets": ["type": "array", "items": ref("Dataset")]]], "Datasets")]),
                 "post": [
-                    "summary": "Upload a zip of class folders (optionally under train/ and validation/)",
-                    "parameters": [query("name", "string", "Dataset name (for a raw application/zip body)")],
+                    "summary": "Upload a zip, tar or tar.gz of class folders (optionally under train/ and validation/)",
+                    "description": "The format is recognised by its bytes, whatever the Content-Type. The body is streamed to disk (chunked uploads too) and checked entry by entry: no absolute paths, '..', links, devices or FIFOs, bounded entry count, size and compression ratio; a refused archive leaves nothing behind.",
+                    "parameters": [query("name", "string", "Dataset name (for a raw, non-multipart body)")],
                     "requestBody": ["required": true, "content": [
-                        "multipart/form-data": ["schema": ["type": "object", "properties": ["name": ["type": "string"], "file": ["type": "string", "format": "binary"]]]],
-                        "application/zip": ["schema": ["type": "string", "format": "binary"]]]],
+                        "multipart/form-data": ["schema": ["type": "object", "properties": ["name": ["type": "string"], "file": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
+                        "application/zip": ["schema": ["type": "string", "format": "binary"]],
+                        "application/gzip": ["schema": ["type": "string", "format": "binary", "description": "tar.gz (also application/x-gzip)"]],
+                        "application/x-tar": ["schema": ["type": "string", "format": "binary"]],
+                        "application/octet-stream": ["schema": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
                     "responses": ["201": json(ref("Dataset"), "The dataset's classes and counts"), "400": errorResponse, "409": errorResponse,
-                                  "413": errorResponse, "415": errorResponse],
+                                  "413": errorResponse, "415": errorResponse, "507": errorResponse],
                     "security": [["bearer": []]]],
             ],
             "/v1/datasets/{name}": ["delete": [

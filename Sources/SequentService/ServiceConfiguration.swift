@@ -31,8 +31,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var maxUploadBytes = 32 << 20
     /// Images with more pixels are refused (checked from the header, before decoding).
     public var maxImagePixels = 40_000_000
-    /// Largest dataset upload (a zip of class folders). The body is held in memory while it is checked.
+    /// Largest dataset upload (a zip or tar.gz of class folders). The body is written to a file under the datasets
+    /// folder as it arrives, so this bounds disk use, not memory.
     public var maxDatasetBytes = 256 << 20
+    /// Most files and folders in one dataset upload.
+    public var maxDatasetEntries = 100_000
     /// Memory for loaded models; least recently used ones are dropped beyond it.
     public var modelCacheBytes = 512 << 20
     /// Memory for a training job's decoded folder images (8-bit pixels); images past it are decoded again each
@@ -48,7 +51,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "max_parameters": "SEQUENT_MAX_PARAMETERS", "max_activation_bytes": "SEQUENT_MAX_ACTIVATION_BYTES",
         "metrics_every": "SEQUENT_METRICS_EVERY", "token": "SEQUENT_TOKEN", "max_connections": "SEQUENT_MAX_CONNECTIONS",
         "max_body_bytes": "SEQUENT_MAX_BODY_BYTES", "max_upload_bytes": "SEQUENT_MAX_UPLOAD_BYTES",
-        "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "max_dataset_bytes": "SEQUENT_MAX_DATASET_BYTES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
+        "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "max_dataset_bytes": "SEQUENT_MAX_DATASET_BYTES",
+        "max_dataset_entries": "SEQUENT_MAX_DATASET_ENTRIES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
         "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES",
     ]
 
@@ -85,6 +89,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "max_upload_bytes": maxUploadBytes = try int(min: 1024)
         case "max_image_pixels": maxImagePixels = try int(min: 1)
         case "max_dataset_bytes": maxDatasetBytes = try int(min: 1024)
+        case "max_dataset_entries": maxDatasetEntries = try int(min: 1)
         case "model_cache_bytes": modelCacheBytes = try int(min: 1)
         case "image_cache_bytes": imageCacheBytes = try int()
         default: throw ConfigError(field: key, detail: "in \(source) is not a known setting")

@@ -3,7 +3,10 @@
 // Invariants checked on every input, besides "does not crash":
 //   - feeding the input in two pieces (split where the first byte says) or byte by byte gives exactly the events
 //     of feeding it whole, so incremental parsing cannot change what a request means;
-//   - no request body exceeds the body limit, and nothing follows a failure.
+//   - no request body exceeds the body limit, and nothing follows a failure;
+//   - bodies of `/spool` (a spooling route) come out as parts between `.spoolBody` and `.request`, within the limit,
+//     and the request itself then has an empty body. (Parts are joined before comparing feeds: how a body is
+//     split into parts depends on how it arrived.)
 // Inputs whose first byte is odd (`-` is) are also parsed as multipart/form-data bodies, with the fixed boundary
 // "b" and with the boundary taken from the input's first line (`--X` gives X), and that line is also fed to
 // Multipart.boundary(fromContentType:). Checked there:
@@ -12,6 +15,7 @@
 //   - parts written out again with a fresh boundary parse back to the same names, file names, types and bodies;
 //   - a boundary accepted from a Content-Type is valid and survives being quoted into a Content-Type again.
 #if FUZZING
+import Foundation
 import SequentHTTP
 
 /// Small limits so the fuzzer reaches every limit check quickly; PUT takes no body, so 413 is reachable.
@@ -22,19 +26,50 @@ private func bodyLimit(method: String, path: String) -> Int {
     method == "PUT" ? 0 : (path == "/big" ? 128 : 64)
 }
 
+private let spoolDirectory = URL(fileURLWithPath: "/spool")
+
+private func bodyPolicy(method: String, path: String) -> HTTPBodyPolicy {
+    HTTPBodyPolicy(limit: bodyLimit(method: method, path: path), spoolDirectory: path == "/spool" ? spoolDirectory : nil)
+}
+
 private func parse(_ pieces: [ArraySlice<UInt8>]) -> [HTTPRequestParser.Event] {
-    var parser = HTTPRequestParser(limits: limits, bodyLimit: bodyLimit)
+    var parser = HTTPRequestParser(limits: limits, bodyPolicy: bodyPolicy)
     var events: [HTTPRequestParser.Event] = []
-    for piece in pieces { events += parser.feed(piece) }
+    for piece in pieces {
+        // Parts are views of the parser's buffer, valid until the next feed: copy them, as a server writes them.
+        for event in parser.feed(piece) {
+            if case .bodyPart(let part) = event, case .bodyPart(let sofar)? = events.last {
+                events[events.count - 1] = .bodyPart(sofar + part)
+            } else if case .bodyPart(let part) = event {
+                events.append(.bodyPart(ArraySlice(Array(part))))
+            } else {
+                events.append(event)
+            }
+        }
+    }
     return events
 }
 
 private func check(_ events: [HTTPRequestParser.Event]) {
+    var spooling = false
+    var spooled = 0
     for (i, event) in events.enumerated() {
         switch event {
         case .request(let request):
             precondition(request.body.count <= bodyLimit(method: request.method, path: request.path),
                          "body larger than its limit")
+            precondition(!spooling || request.body.isEmpty, "spooled request with a body")
+            precondition(spooled <= bodyLimit(method: request.method, path: request.path), "spooled beyond the limit")
+            precondition(spooling == (request.path == "/spool" && (request.headers.contains("Content-Length")
+                || request.headers.contains("Transfer-Encoding"))), "spooling on the wrong request")
+            spooling = false
+            spooled = 0
+        case .spoolBody(let directory):
+            precondition(!spooling && directory == spoolDirectory, "unexpected spoolBody")
+            spooling = true
+        case .bodyPart(let part):
+            precondition(spooling && !part.isEmpty, "body part outside a spooled request")
+            spooled += part.count
         case .failure(let error):
             precondition(i == events.count - 1, "event after a failure")
             precondition([400, 411, 413, 414, 417, 431, 501, 505].contains(error.status), "unexpected status \(error)")

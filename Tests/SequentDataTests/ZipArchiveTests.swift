@@ -34,6 +34,25 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["pets"])
     }
 
+    @Test func extractsFromAByteRangeOfAFile() throws {
+        let zip = try makeZip("z.writestr('cats/a.png', bytes(range(256)) * 1000)\nz.writestr('dogs/b.png', b'B' * 10)")
+        let root = tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        // The zip sits inside a larger file, as the file part of a spooled multipart body does.
+        let spooled = root.appendingPathComponent(".spool")
+        try Data(Array("--boundary\r\n\r\n".utf8) + zip + Array("\r\n--boundary--\r\n".utf8)).write(to: spooled)
+        let entries = try ZipArchive.extract(file: spooled, range: 14..<(14 + zip.count), to: root.appendingPathComponent("pets"))
+        #expect(entries.map(\.path) == ["cats/a.png", "dogs/b.png"])
+        #expect(try [UInt8](Data(contentsOf: root.appendingPathComponent("pets/cats/a.png"))) == Array((0..<256_000).map { UInt8($0 % 256) }))
+        // A corrupt entry found while extracting leaves no staging directory behind.
+        var flipped = zip
+        flipped[60] ^= 0xFF
+        try Data(flipped).write(to: spooled)
+        #expect(throws: ZipArchive.Error.self) { try ZipArchive.extract(file: spooled, to: root.appendingPathComponent("bad")) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() == [".spool", "pets"])
+    }
+
     @Test(arguments: [
         ("z.writestr('../evil.png', b'x')", "'..' in a path"),
         ("z.writestr('a/../../evil.png', b'x')", "'..' in a path"),

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SequentHTTP
 
@@ -229,6 +230,76 @@ import Testing
         // The default limit applies when there is no closure.
         let limits = HTTPLimits(maxBodyBytes: 2)
         #expect(Self.failureStatus("POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", limits: limits) == 413)
+    }
+
+    // MARK: - Spooled bodies
+
+    static let spoolDirectory = URL(fileURLWithPath: "/spool")
+
+    /// Spools bodies of `/up` (limit 10); keeps the others in memory.
+    static func spoolingParser() -> HTTPRequestParser {
+        HTTPRequestParser(bodyPolicy: { _, path in
+            HTTPBodyPolicy(limit: 10, spoolDirectory: path == "/up" ? spoolDirectory : nil)
+        })
+    }
+
+    /// The body parts of the events, joined, and the events with each run of parts replaced by one.
+    static func joinParts(_ events: [HTTPRequestParser.Event]) -> [HTTPRequestParser.Event] {
+        var out: [HTTPRequestParser.Event] = []
+        for event in events {
+            if case .bodyPart(let more) = event, case .bodyPart(let sofar)? = out.last {
+                out[out.count - 1] = .bodyPart(sofar + more)
+            } else if case .bodyPart(let part) = event {
+                out.append(.bodyPart(ArraySlice(Array(part))))
+            } else {
+                out.append(event)
+            }
+        }
+        return out
+    }
+
+    @Test func spooledBodyComesOutInPartsThenTheRequestWithoutBody() throws {
+        let text = "POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /up HTTP/1.1\r\n\r\n"
+        var parser = Self.spoolingParser()
+        let events = parser.feed(Array(text.utf8))
+        #expect(events.count == 4)
+        #expect(events[0] == .spoolBody(directory: Self.spoolDirectory))
+        #expect(events[1] == .bodyPart(ArraySlice("hello".utf8)))
+        let post = try #require(Self.requests(events).first)
+        #expect(post.body.isEmpty && post.bodyFile == nil && post.method == "POST")
+        // A request without a body is not spooled, even on a spooling route.
+        #expect(Self.requests(events).last?.method == "GET")
+        // Fed byte by byte: the same events once the parts are joined.
+        var byByte = Self.spoolingParser()
+        let pieces = Array(text.utf8).flatMap { byByte.feed([$0]) }
+        #expect(Self.joinParts(pieces) == events)
+        // Other routes keep their bodies in memory.
+        var other = Self.spoolingParser()
+        let plain = other.feed(Array("POST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi".utf8))
+        #expect(plain.count == 1 && Self.requests(plain).first?.body == Array("hi".utf8))
+    }
+
+    @Test func spooledChunkedBodyAndItsLimit() {
+        var parser = Self.spoolingParser()
+        let head = parser.feed(Array("POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n".utf8))
+        // The spool is set up before the client is told to send the body.
+        #expect(head == [.spoolBody(directory: Self.spoolDirectory), .continueExpected])
+        let body = parser.feed(Array("4\r\nabcd\r\n2\r\nef\r\n0\r\n\r\n".utf8))
+        #expect(Self.joinParts(body).first == .bodyPart(ArraySlice("abcdef".utf8)))
+        #expect(Self.requests(body).count == 1)
+        // The limit counts spooled bytes: the chunk that passes 10 is refused before its data arrives.
+        var over = Self.spoolingParser()
+        let refused = over.feed(Array("POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n3\r\n".utf8))
+        #expect(refused.last == .failure(HTTPParseError(status: 413, "body larger than 10 bytes")))
+        #expect(Self.joinParts(refused).dropLast().last == .bodyPart(ArraySlice("12345678".utf8)))
+        // A Content-Length over the limit is refused before anything is spooled.
+        var declared = Self.spoolingParser()
+        #expect(declared.feed(Array("POST /up HTTP/1.1\r\nContent-Length: 11\r\n\r\n".utf8))
+            == [.failure(HTTPParseError(status: 413, "body larger than 10 bytes"))])
+        // An empty body still gets its (empty) spool, so the handler always finds a file.
+        var empty = Self.spoolingParser()
+        let events = empty.feed(Array("POST /up HTTP/1.1\r\nContent-Length: 0\r\n\r\n".utf8))
+        #expect(events.count == 2 && events[0] == .spoolBody(directory: Self.spoolDirectory))
     }
 
     @Test func expectContinueIsReportedAfterHeaders() {

@@ -106,6 +106,104 @@ import Testing
         }
     }
 
+    // MARK: - Bodies spooled to disk
+
+    /// A fresh directory for spool files; removed by the caller.
+    static func spoolDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sequent-spool-\(UUID().uuidString)")
+    }
+
+    /// Answers "<in-memory body length> <spooled file's length> <file contents>" and records the file's path.
+    final class SpoolEcho: @unchecked Sendable {
+        // @unchecked: `paths` is only touched under `lock`.
+        private let lock = NSLock()
+        private var seen: [String] = []
+        var paths: [String] { lock.withLock { seen } }
+
+        func handle(_ request: HTTPRequest) -> HTTPResponse {
+            guard let file = request.bodyFile, let data = FileManager.default.contents(atPath: file.path) else {
+                return .text("no file", status: 500)
+            }
+            lock.withLock { seen.append(file.path) }
+            return .text("\(request.body.count) \(data.count) \(String(decoding: data, as: UTF8.self))")
+        }
+    }
+
+    static func spoolingServer(_ directory: URL, limit: Int = 1 << 20) -> (inout HTTPServer.Configuration) -> Void {
+        { configuration in
+            configuration.bodyPolicy = { _, path in
+                HTTPBodyPolicy(limit: limit, spoolDirectory: path == "/spool" ? directory : nil)
+            }
+        }
+    }
+
+    @Test func spooledBodiesReachTheHandlerAsAFileThatIsDeletedAfterwards() throws {
+        let directory = Self.spoolDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let echo = SpoolEcho()
+        try withServer(Self.spoolingServer(directory), handler: echo.handle) { server in
+            let client = try RawClient(port: server.port)
+            // Content-Length, sent in pieces so the file is written as they arrive.
+            try client.send("POST /spool HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello")
+            Thread.sleep(forTimeInterval: 0.05)
+            try client.send(" world")
+            #expect(try client.readResponse().text == "0 11 hello world")
+            // Chunked, on the same connection.
+            try client.send("POST /spool HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            try client.send("4\r\ndefg\r\n0\r\n\r\n")
+            #expect(try client.readResponse().text == "0 7 abcdefg")
+            // Empty bodies get an empty file.
+            try client.send("POST /spool HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            #expect(try client.readResponse().text == "0 0 ")
+            // A large body, with 100-continue.
+            let big = [UInt8]((0..<300_000).map { UInt8(0x20 + $0 % 95) })  // printable, so the echo is UTF-8
+            try client.send("POST /spool HTTP/1.1\r\nContent-Length: \(big.count)\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try client.readHead().status == 100)
+            try client.send(big)
+            let answer = try client.readResponse()
+            #expect(answer.text.hasPrefix("0 300000  !\""))
+            let same = answer.body.dropFirst(9).elementsEqual(big)  // (not #expect(==): its diff of 300 kB is slow)
+            #expect(same)
+            // Other routes are untouched.
+            try client.send("POST /other HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+            #expect(try client.readResponse().status == 500)
+        }
+        #expect(echo.paths.count == 4)
+        #expect(echo.paths.allSatisfy { $0.hasPrefix(directory.path + "/.spool-") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
+    @Test func spooledBodiesOverTheLimitAre413AndLeaveNoFile() throws {
+        let directory = Self.spoolDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let echo = SpoolEcho()
+        try withServer(Self.spoolingServer(directory, limit: 100), handler: echo.handle) { server in
+            let declared = try RawClient(port: server.port)
+            try declared.send("POST /spool HTTP/1.1\r\nContent-Length: 101\r\n\r\n")
+            #expect(try declared.readResponse().status == 413)
+            // Chunked: refused at the chunk that passes the limit, with part of the body already on disk.
+            let chunked = try RawClient(port: server.port)
+            try chunked.send("POST /spool HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n"
+                             + String(repeating: "x", count: 80) + "\r\n")
+            Thread.sleep(forTimeInterval: 0.05)
+            try chunked.send("50\r\n")
+            let refused = try chunked.readResponse()
+            #expect(refused.status == 413 && refused.text.contains("100 bytes"))
+            #expect(try chunked.isClosedByServer())
+            // A client that leaves in the middle of a body leaves nothing behind either.
+            do {
+                let quitter = try RawClient(port: server.port)
+                try quitter.send("POST /spool HTTP/1.1\r\nContent-Length: 50\r\n\r\nonly some")
+                Thread.sleep(forTimeInterval: 0.1)
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).count == 1)
+            }  // closed here
+            let deadline = Date().addingTimeInterval(2)
+            while server.connectionCount > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(echo.paths.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
     @Test func headHasHeadersButNoBody() throws {
         try withServer(handler: { _ in .text("hello world") }) { server in
             let client = try RawClient(port: server.port)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SequentHTTP
 
@@ -403,6 +404,104 @@ import Testing
             #expect(parts.map(\.body) == fields.map(\.body), "round \(round)")
         }
         #expect(exactRounds > 100)
+    }
+
+    // MARK: - Bodies in files (spooled uploads)
+
+    /// Parses `body` as if it were a file read `window` bytes at a time: the parts' contents read back from their
+    /// ranges, or the error message.
+    static func windowedParse(_ body: [UInt8], boundary: String, window: Int) -> Result<[MultipartPart], MultipartError> {
+        do {
+            let parts = try Multipart.parse(size: body.count, boundary: boundary, maxParts: 64, window: window) { offset, buffer in
+                let n = min(buffer.count, body.count - offset)
+                if n > 0 { body.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) } }
+                return n
+            }
+            return .success(parts.map {
+                MultipartPart(name: $0.name, filename: $0.filename, contentType: $0.contentType, headers: $0.headers,
+                              body: Array(body[$0.range]))
+            })
+        } catch {
+            return .failure(error as? MultipartError ?? MultipartError("\(error)"))
+        }
+    }
+
+    static func memoryParse(_ body: [UInt8], boundary: String) -> Result<[MultipartPart], MultipartError> {
+        do {
+            return .success(try Multipart.parse(body, boundary: boundary))
+        } catch {
+            return .failure(error as? MultipartError ?? MultipartError("\(error)"))
+        }
+    }
+
+    /// Reading through a small window finds exactly what the in-memory parser finds — parts or error — whatever
+    /// the window size, for bodies full of near-delimiters, padding, truncations and noise.
+    @Test func windowedParseAgreesWithTheInMemoryParse() {
+        var rng = MultipartTestRandom(seed: 9)
+        let boundaries = ["b", "--", "xyz", Self.curlBoundary]
+        let alphabet: [[UInt8]] = [[13], [10], [13, 10], Self.bytes("-"), Self.bytes("--"), [0], Self.bytes("b"),
+                                   Self.bytes(" "), Self.bytes("\t"), Self.bytes("x")]
+        for round in 0..<400 {
+            let boundary = boundaries[round % boundaries.count]
+            let dashBoundary = Self.bytes("--" + boundary)
+            var fields: [Field] = []
+            for index in 0..<Int(rng.next() % 4) {
+                var body: [UInt8] = []
+                for _ in 0..<Int(rng.next() % 60) {
+                    switch rng.next() % 10 {
+                    case 0: body += [13, 10] + dashBoundary + [UInt8](repeating: 32, count: Int(rng.next() % 12))
+                    case 1: body += dashBoundary + Self.bytes("--")
+                    default: body += alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                    }
+                }
+                fields.append(Field(name: "n\(index)", filename: rng.next() % 2 == 0 ? nil : "f.bin", body: body))
+            }
+            var body = Self.serialize(fields, boundary: boundary)
+            switch rng.next() % 4 {
+            case 0: body = Array(body.prefix(Int(rng.next() % UInt64(body.count + 1))))  // truncated
+            case 1: if !body.isEmpty { body[Int(rng.next() % UInt64(body.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            default: break
+            }
+            let expected = Self.memoryParse(body, boundary: boundary)
+            for window in [1, 19, 33, 64, 4096] {
+                #expect(Self.windowedParse(body, boundary: boundary, window: window) == expected,
+                        "round \(round), window \(window)")
+            }
+        }
+        // Padding longer than the window, and delimiters at every offset around a window's end.
+        let content = Self.bytes("\r\n--b") + [UInt8](repeating: 32, count: 300) + Self.bytes("X\r\n--b   ")
+        for prefix in 0..<40 {
+            let body = Self.bytes("--b\r\nContent-Disposition: form-data; name=x\r\n\r\n")
+                + [UInt8](repeating: 120, count: prefix) + content + Self.bytes("\r\n--b-- \r\n")
+            #expect(Self.windowedParse(body, boundary: "b", window: 64) == Self.memoryParse(body, boundary: "b"))
+        }
+    }
+
+    @Test func partsOfASpooledFileAreRangesOfIt() throws {
+        var rng = MultipartTestRandom(seed: 3)
+        var archive = [UInt8](repeating: 0, count: 3 << 20)
+        for i in archive.indices { archive[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        let fields = [Field(name: "name", body: Self.bytes("shoes")),
+                      Field(name: "file", filename: "shoes.tar.gz", contentType: "application/gzip", body: archive)]
+        let body = Self.serialize(fields, boundary: Self.curlBoundary)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("multipart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(body).write(to: url)
+        let parts = try Multipart.parse(contentsOf: url, boundary: Self.curlBoundary)
+        #expect(parts.map(\.name) == ["name", "file"])
+        #expect(parts[1].filename == "shoes.tar.gz" && parts[1].contentType == "application/gzip")
+        #expect(parts[1].range.count == archive.count)
+        let same = body[parts[1].range].elementsEqual(archive)
+        #expect(same)
+        #expect(try Multipart.read(parts[0], from: url, limit: 64) == Self.bytes("shoes"))
+        #expect(throws: MultipartError("part \"file\" is 3145728 bytes, the limit is 64")) {
+            try Multipart.read(parts[1], from: url, limit: 64)
+        }
+        // Errors are the in-memory parser's.
+        try Data(body.dropLast(20)).write(to: url)
+        #expect(throws: MultipartError("multipart body has no closing boundary --\(Self.curlBoundary)--")) {
+            try Multipart.parse(contentsOf: url, boundary: Self.curlBoundary)
+        }
     }
 
     // MARK: - Performance sanity (no timing asserts: the machine may be loaded)

@@ -16,7 +16,8 @@ import Testing
         let app: HTTPApp
         var client: HTTPClient
 
-        init(token: String? = nil, maxQueued: Int = 100, maxParameters: Int = 50_000_000) throws {
+        init(token: String? = nil, maxQueued: Int = 100, maxParameters: Int = 50_000_000,
+             configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
             dir = try TrainingServiceTests.tempDir()
             var c = ServiceConfiguration()
             c.port = 0
@@ -27,6 +28,7 @@ import Testing
             c.token = token
             c.maxQueuedJobs = maxQueued
             c.maxParameters = maxParameters
+            configure(&c)
             var logger = Logger(label: "e2e")
             logger.logLevel = .warning
             service = try TrainingService(configuration: c, logger: logger)

@@ -195,7 +195,9 @@ import Testing
         #expect(try upload(try pyZip("i = zipfile.ZipInfo('cats/l.png'); i.create_system = 3; i.external_attr = (0o120777 << 16); z.writestr(i, '/etc/passwd')")).status == 400)
         #expect(try upload(try pyZip("z.writestr('cats/bomb.png', b'\\\\0' * 30_000_000)")).status == 400)
         #expect(try upload(try pyZip("z.writestr('readme.txt', b'no classes here')")).status == 400)
-        #expect(try upload([0x1F, 0x8B, 8, 0, 0, 0]).status == 415)
+        let notTar = try upload([0x1F, 0x8B, 8, 0, 0, 0])   // gzip, but cut short
+        #expect(notTar.status == 400 && notTar.json["error"]?["message"]?.stringValue?.contains("truncated") == true)
+        #expect(try upload(Array("BZh91AY&SY".utf8)).json["error"]?["message"]?.stringValue?.contains("bzip2") == true)
         #expect(try upload(try pyZip("z.writestr('cats/a.png', b'x')"), name: "../etc").status == 400)
         #expect(try upload(Array("plain".utf8), type: "text/plain").status == 415)
         let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])

@@ -25,8 +25,10 @@ struct HTTPClient {
         try request(method, path, bodyBytes: body.map { Array($0.utf8) }, contentType: contentType, timeout: timeout)
     }
 
+    /// With `chunkSize`, the body is sent with `Transfer-Encoding: chunked` in chunks of that size. A server that
+    /// refuses the body part-way (413) may close before all of it is sent: the response is still read.
     func request(_ method: String, _ path: String, bodyBytes body: [UInt8]?, contentType: String = "application/json",
-                 timeout: TimeInterval = 10) throws -> Response {
+                 chunkSize: Int? = nil, timeout: TimeInterval = 10) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
@@ -43,20 +45,30 @@ struct HTTPClient {
         guard rc == 0 else { throw Failure(description: "connect to port \(port) failed: errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
-        let payload = body ?? []
-        if body != nil || method == "POST" { head += "Content-Type: \(contentType)\r\nContent-Length: \(payload.count)\r\n" }
+        var payload = body ?? []
+        if let chunkSize {
+            head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
+            var framed: [UInt8] = []
+            for start in stride(from: 0, to: payload.count, by: chunkSize) {
+                let chunk = payload[start..<min(start + chunkSize, payload.count)]
+                framed += Array("\(String(chunk.count, radix: 16))\r\n".utf8) + chunk + [13, 10]
+            }
+            payload = framed + Array("0\r\n\r\n".utf8)
+        } else if body != nil || method == "POST" {
+            head += "Content-Type: \(contentType)\r\nContent-Length: \(payload.count)\r\n"
+        }
         let bytes = Array((head + "\r\n").utf8) + payload
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw Failure(description: "send failed") }
+            guard n > 0 else { break }  // refused mid-body: read what the server said
             sent += n
         }
         var raw = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { break }
+            if n == 0 || n < 0 && errno == ECONNRESET && !raw.isEmpty { break }  // a reset after a refusal
             guard n > 0 else { throw Failure(description: "recv failed or timed out (errno \(errno))") }
             raw += buf[0..<n]
         }
