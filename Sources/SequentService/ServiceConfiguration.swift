@@ -33,7 +33,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var maxImagePixels = 40_000_000
     /// Largest dataset upload (a zip or tar.gz of class folders). The body is written to a file under the datasets
     /// folder as it arrives, so this bounds disk use, not memory.
-    public var maxDatasetBytes = 256 << 20
+    public var maxDatasetBytes = 1 << 30
     /// Most files and folders in one dataset upload.
     public var maxDatasetEntries = 100_000
     /// Memory for loaded models; least recently used ones are dropped beyond it.

@@ -61,8 +61,11 @@ import Testing
         #expect(model.sha256.count == 64)
         #expect(model.metadataJSON.contains("Ankle boot"))
         #expect(try service.store.metrics(jobID: job.id, key: "loss").count >= 5)
-        // Checkpoints are removed once the job is done.
-        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoints/\(job.id)").path))
+        // Checkpoints are removed once the job is done (right after its final state is stored, so poll briefly).
+        let checkpoints = dir.appendingPathComponent("checkpoints/\(job.id)").path
+        let deadline = Date().addingTimeInterval(5)
+        while FileManager.default.fileExists(atPath: checkpoints) && Date() < deadline { usleep(10_000) }
+        #expect(!FileManager.default.fileExists(atPath: checkpoints))
         let view = JobView.json(done, service: service)
         #expect(view["metrics"]?["test_accuracy"]?.doubleValue != nil)
     }
