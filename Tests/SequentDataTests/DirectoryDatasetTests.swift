@@ -44,19 +44,25 @@ import Testing
     }
 
     @Test func colourModesAndSizesAreUnified() throws {
-        // Gray, RGBA (alpha on white) and palette images of different sizes end up as 8×8 RGB.
+        // Gray, RGBA (alpha on white), palette and CMYK images of different sizes end up as 8×8 RGB.
         let rgba = try ImageDecoder.encodePNG([255, 0, 0, 0, 255, 0, 0, 255], width: 2, height: 1, colorType: .rgba)
         let palette = try ImageDecoder.encodePNG([0, 1, 1, 0], width: 2, height: 2, colorType: .palette,
                                                  palette: [0, 0, 255, 0, 255, 0])
-        let root = try folder(["a/gray.png": try gray(128, 16), "a/rgba.png": rgba, "b/palette.png": palette])
+        // Adobe CMYK JPEG (255 = no ink): cyan ink only on a 8×8 block → (0, 255, 255) after conversion.
+        let cmyk = try ImageDecoder.encodeJPEG([UInt8]((0..<64).flatMap { _ in [0, 255, 255, 255] as [UInt8] }), width: 8,
+                                               height: 8, channels: 4, quality: 95)
+        let root = try folder(["a/gray.png": try gray(128, 16), "a/rgba.png": rgba, "b/palette.png": palette,
+                               "b/z-cmyk.jpg": cmyk])
         defer { try? FileManager.default.removeItem(at: root) }
         let loaded = try open(root, .init(height: 8, width: 8, channels: 3, rescale: 1))
-        #expect(loaded.count == 3 && loaded.inputWidth == 8 * 8 * 3)
+        #expect(loaded.count == 4 && loaded.inputWidth == 8 * 8 * 3)
         #expect(loaded.skipped.isEmpty)
         let x = try all(loaded).x
         #expect(x[0..<3].allSatisfy { abs($0 - 128) < 1 })                    // gray → equal RGB
         let rgbaPixel = Array(x[192..<195])                                    // image 2, top-left
         #expect(rgbaPixel[0] > 250 && rgbaPixel[1] > 250 && rgbaPixel[2] > 250)   // alpha 0 → white
+        let cmykPixel = Array(x[(3 * 192 + 27 * 3)..<(3 * 192 + 27 * 3 + 3)])  // image 4, middle
+        #expect(cmykPixel[0] < 8 && cmykPixel[1] > 247 && cmykPixel[2] > 247)   // cyan
         let grayLoad = try open(root, .init(height: 4, width: 4, channels: 1, rescale: 1.0 / 255))
         #expect(grayLoad.inputWidth == 16)
         #expect(try all(grayLoad).x.allSatisfy { $0 >= 0 && $0 <= 1 })
