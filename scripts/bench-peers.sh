@@ -32,7 +32,8 @@ for recipe in $RECIPES; do
         # The peers train on 256 random images per epoch; Sequent on a two-class folder (exported Fashion-MNIST
         # JPEGs, decoded once into its image cache). Speed only.
         size=${recipe#hh}
-        spec=config/jobs/horses-or-humans$([ "$size" = 150 ] && echo -150).json
+        spec=config/jobs/horses-or-humans.json
+        if [ "$size" = 150 ]; then spec=config/jobs/horses-or-humans-150.json; fi
         [ -d data/datasets/horses-or-humans ] || .build/release/sequent export-images data/datasets/horses-or-humans \
             --classes 0,9 --format jpeg --limit 160 --size "$size" >&2
         hh() { .build/release/sequent bench --json --steps $((8 * EPOCHS)) --warmup 4 "$spec"; }
