@@ -59,6 +59,8 @@ public final class Sequential: @unchecked Sendable {
     public let seed: UInt64
 
     private var replicas: [Workspace] = []
+    /// Whether `trainStep` fuses the largest Dense layer's backward products with its update (tests compare).
+    var fusesLargeDense = true
 
     /// Builds the model: validates every layer against its input shape and initialises the weights.
     /// Errors name the layer as `layers[i].field`.
@@ -251,17 +253,77 @@ public final class Sequential: @unchecked Sendable {
 
     /// Backward pass after `forward` on the same workspace; `ws.gradA` holds ∂loss/∂output on entry.
     func backward(_ ws: Workspace, n: Int, context: ForwardContext) {
-        var dy = ws.gradA!.pointer, spare = ws.gradB!.pointer
+        ws.dy = ws.gradA!.pointer
+        ws.spare = ws.gradB!.pointer
+        backward(ws, n: n, context: context, layers: firstTrainable..<layers.count)
+    }
+
+    /// Backward through `range` (last layer first); `ws.dy` holds the gradient of the range's output on entry
+    /// and of its input on return.
+    func backward(_ ws: Workspace, n: Int, context: ForwardContext, layers range: Range<Int>) {
         let params = parameterBlock.pointer, grads = ws.grads!.pointer
-        for i in stride(from: layers.count - 1, through: firstTrainable, by: -1) {
+        for i in range.reversed() where i >= firstTrainable {
             let layer = layers[i]
             if layer.isReshape { continue }
-            let dx: UnsafeMutablePointer<Float>? = i > firstTrainable ? spare : nil
-            layer.backward(x: ws.inputs[i], y: ws.outputs[i], dy: dy, dx: dx, n: n,
+            let dx: UnsafeMutablePointer<Float>? = i > firstTrainable ? ws.spare : nil
+            layer.backward(x: ws.inputs[i], y: ws.outputs[i], dy: ws.dy, dx: dx, n: n,
                            params: params + parameterOffsets[i], grads: grads + parameterOffsets[i],
                            scratch: ws.scratch(i), context: context)
-            swap(&dy, &spare)
+            swap(&ws.dy, &ws.spare)
         }
+    }
+
+    /// Index of the Dense layer whose kernel gradient the step computes over the whole batch and applies at
+    /// once (see `updateFusedDense`): the largest one, when it has at least a million weights.
+    var fusedDenseLayer: Int? {
+        guard fusesLargeDense else { return nil }
+        let candidates = layers.indices.filter { i in
+            guard i >= firstTrainable, let d = layers[i] as? Dense else { return false }
+            return d.parameterCount >= 1 << 20 && d.rowsPerSample == 1
+        }
+        return candidates.max { layers[$0].parameterCount < layers[$1].parameterCount }
+    }
+
+    /// The large Dense layer's backward products and optimizer step, over the whole batch, in blocks of kernel
+    /// rows spread across the threads. Each block is read once for the input gradients of every shard, then its
+    /// gradient (summed over the shards inside the GEMM, never stored per shard) is computed and applied while
+    /// it is in cache. With per-shard kernel gradients each shard writes all of them (38 MB for the 150×150
+    /// recipe), and they are summed and read again. Returns the kernel's range in the parameter block, which
+    /// the regular update then skips.
+    private func updateFusedDense(_ index: Int, n: Int, shards: Int, optimizer: any Optimizer) -> Range<Int> {
+        let dense = layers[index] as! Dense
+        let (inputs, units) = (dense.inputs, dense.units)
+        let offset = parameterOffsets[index]
+        let per = (n + shards - 1) / shards
+        nonisolated(unsafe) let params = parameterBlock.pointer
+        nonisolated(unsafe) let g = replicas[0].grads!.pointer
+        let shardRows = (0..<shards).map { s in max(0, min(n, (s + 1) * per) - s * per) }
+        nonisolated(unsafe) let xs = (0..<shards).map { replicas[$0].inputs[index] }
+        nonisolated(unsafe) let dys = (0..<shards).map { replicas[$0].dy }
+        nonisolated(unsafe) let dxs = (0..<shards).map { replicas[$0].spare }
+        let needsDx = index > firstTrainable
+        let block = 64, blocks = (inputs + block - 1) / block
+        let chunks = min(blocks, max(1, threads) * 8)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            sequent_enable_flush_to_zero()
+            let w = params + offset, gw = g + offset
+            for b in (c * blocks / chunks)..<((c + 1) * blocks / chunks) {
+                let k0 = b * block, rows = min(block, inputs - k0)
+                for s in 0..<shards where shardRows[s] > 0 {
+                    // dX_s[:, k0..] = dY_s · W[k0.., :]ᵀ, from the block's rows before they are updated.
+                    if needsDx {
+                        BLAS.sgemm(transB: true, m: shardRows[s], n: rows, k: units, a: dys[s], lda: units,
+                                   b: w + k0 * units, ldb: units, beta: 0, c: dxs[s] + k0, ldc: inputs)
+                    }
+                    // dW[k0.., :] (+)= X_s[:, k0..]ᵀ · dY_s
+                    BLAS.sgemm(transA: true, m: rows, n: units, k: shardRows[s], a: xs[s] + k0, lda: inputs,
+                               b: dys[s], ldb: units, beta: s == 0 ? 0 : 1, c: gw + k0 * units, ldc: units)
+                }
+                optimizer.update(params: params, grads: g, range: (offset + k0 * units)..<(offset + (k0 + rows) * units))
+            }
+        }
+        for s in 0..<shards { swap(&replicas[s].dy, &replicas[s].spare) }
+        return offset..<(offset + inputs * units)
     }
 
     /// Runs `body(shardIndex, range)` for each shard of `n` samples, in parallel when there is more than one.
@@ -313,6 +375,7 @@ public final class Sequential: @unchecked Sendable {
         let gradScale = 1 / Float(n)
         // The shards read disjoint rows of x and y; the pointers outlive the call.
         nonisolated(unsafe) let x = x, y = y
+        let big = fusedDenseLayer
         forEachShard(n) { [self] s, range in
             let ws = replicas[s]
             var ctx = context
@@ -323,21 +386,48 @@ public final class Sequential: @unchecked Sendable {
             ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
                                        grad: ws.gradA!.pointer, gradScale: gradScale)
             ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits) }
-            backward(ws, n: range.count, context: ctx)
+            ws.dy = ws.gradA!.pointer
+            ws.spare = ws.gradB!.pointer
+            guard let big else {
+                backward(ws, n: range.count, context: ctx, layers: firstTrainable..<layers.count)
+                return
+            }
+            backward(ws, n: range.count, context: ctx, layers: (big + 1)..<layers.count)
+            (layers[big] as! Dense).backwardPrologue(y: ws.outputs[big], dy: ws.dy, n: range.count,
+                                                    grads: ws.grads!.pointer + parameterOffsets[big])
         }
         let shards = shardCount(for: n)
+        var skip = 0..<0
+        if let big {
+            skip = updateFusedDense(big, n: n, shards: shards, optimizer: optimizer)
+            forEachShard(n) { [self] s, range in
+                var ctx = context
+                ctx.sampleOffset = range.lowerBound
+                backward(replicas[s], n: range.count, context: ctx, layers: firstTrainable..<big)
+            }
+        }
         let grads = replicas[0].grads!.pointer
         let params = parameterBlock.pointer
         let others = replicas[1..<shards].map { $0.grads!.pointer }
         nonisolated(unsafe) let g = grads
         nonisolated(unsafe) let p = params
         nonisolated(unsafe) let o = others
+        let skipped = skip
         parallelRanges(parameterCount) { range in
             // In pieces that stay in L2 between the sum and the update, so the summed gradient is not written
             // out to memory and read back.
             var lo = range.lowerBound
             while lo < range.upperBound {
-                let piece = lo..<min(range.upperBound, lo + 16_384)
+                var piece = lo..<min(range.upperBound, lo + 16_384)
+                if piece.overlaps(skipped) {
+                    // The fused layer's kernel is already updated: step over it.
+                    if piece.lowerBound < skipped.lowerBound {
+                        piece = piece.lowerBound..<skipped.lowerBound
+                    } else {
+                        lo = min(range.upperBound, skipped.upperBound)
+                        continue
+                    }
+                }
                 for other in o { for i in piece { g[i] += other[i] } }
                 optimizer.update(params: p, grads: g, range: piece)
                 lo = piece.upperBound

@@ -14,6 +14,9 @@ final class Workspace: @unchecked Sendable {
     /// Per call: what each layer read and wrote (reshape layers make these aliases).
     var inputs: [UnsafeMutablePointer<Float>]
     var outputs: [UnsafeMutablePointer<Float>]
+    /// During a backward pass: the gradient of the current layer's output, and the other ping-pong buffer.
+    var dy: UnsafeMutablePointer<Float>
+    var spare: UnsafeMutablePointer<Float>
     /// Results of the last training/evaluation call on this workspace.
     var lossSum = 0.0
     var metricSums: [Double] = []
@@ -28,6 +31,8 @@ final class Workspace: @unchecked Sendable {
         gradB = training ? FloatBuffer(count: widest) : nil
         let placeholder = scratchStorage.first?.pointer ?? UnsafeMutablePointer<Float>.allocate(capacity: 1)
         inputs = Array(repeating: placeholder, count: layers.count)
+        dy = gradA?.pointer ?? placeholder
+        spare = gradB?.pointer ?? placeholder
         outputs = Array(repeating: placeholder, count: layers.count)
     }
 

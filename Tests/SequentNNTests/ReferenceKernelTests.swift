@@ -98,4 +98,34 @@ import Testing
         let worst = zip(one, two).map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-5, "max weight difference \(worst)")
     }
+
+    @Test(arguments: [1, 2])
+    func fusedLargeDenseEqualsPerShardGradients(threads: Int) throws {
+        // The million-weight Dense layer's gradient summed inside one GEMM per block and applied at once must
+        // train exactly like per-shard gradients summed afterwards (up to float rounding).
+        func run(fused: Bool, steps: Int = 3) throws -> [Float] {
+            let model = try Sequential(inputShape: [10, 10, 1], layers: [
+                Conv2D(filters: 4, kernelSize: [3, 3], activation: .relu), Flatten(),
+                Dense(units: 4096, activation: .relu), Dense(units: 3),
+            ], seed: 6)
+            try model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            model.threads = threads
+            model.fusesLargeDense = fused
+            #expect(model.fusedDenseLayer == (fused ? 2 : nil))
+            let n = 24
+            #expect(model.shardCount(for: n) == threads)
+            let x = randomArray(n * 100, seed: 2), y = labels(n, classes: 3, seed: 3)
+            x.withUnsafeBufferPointer { xb in y.withUnsafeBufferPointer { yb in
+                for step in 0..<steps { _ = model.trainStep(x: xb.baseAddress!, y: yb.baseAddress!, n: n, step: step) }
+            } }
+            return model.weightsSnapshot()
+        }
+        let plain = try run(fused: false), fused = try run(fused: true)
+        #expect(plain.count == fused.count)
+        let worst = zip(plain, fused).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst < 1e-5, "max weight difference \(worst)")
+        // Every layer trained, the fused one included.
+        let initial = try run(fused: true, steps: 0)
+        #expect(zip(initial, fused).filter { $0 != $1 }.count > fused.count / 2)
+    }
 }

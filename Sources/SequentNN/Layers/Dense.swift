@@ -12,8 +12,8 @@ public final class Dense: Layer, @unchecked Sendable {
     public var deferActivation = false
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
-    private var inputs = 0   // IN
-    private var rowsPerSample = 1
+    private(set) var inputs = 0   // IN
+    private(set) var rowsPerSample = 1
 
     public init(units: Int, activation: Activation = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, name: String = "") throws {
@@ -58,18 +58,27 @@ public final class Dense: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         let m = n * rowsPerSample
-        if !deferActivation { activation.backward(y: y, dy: dy, rows: m, width: units) }
+        backwardPrologue(y: y, dy: dy, n: n, grads: grads)
         // dKernel = Xᵀ · dZ
         BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
                    beta: 0, c: grads, ldc: units)
-        if useBias {
-            (grads + inputs * units).update(repeating: 0, count: units)
-            Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
-        }
         // dX = dZ · Kernelᵀ
         if let dx {
             BLAS.sgemm(transB: true, m: m, n: inputs, k: units, a: dy, lda: units, b: params, ldb: units,
                        beta: 0, c: dx, ldc: inputs)
+        }
+    }
+
+    /// The part of `backward` before the matrix products: the activation's gradient (in place in `dy`) and the
+    /// bias gradient. The model runs the products itself for its largest Dense layer (see
+    /// `Sequential.updateFusedDense`).
+    func backwardPrologue(y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, n: Int,
+                          grads: UnsafeMutablePointer<Float>) {
+        let m = n * rowsPerSample
+        if !deferActivation { activation.backward(y: y, dy: dy, rows: m, width: units) }
+        if useBias {
+            (grads + inputs * units).update(repeating: 0, count: units)
+            Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
         }
     }
 
