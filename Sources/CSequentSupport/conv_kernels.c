@@ -19,6 +19,12 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* Largest block dimensions. The accumulator arrays are declared at these fixed sizes rather than [PX][NV]: with
+ * the sizes as (inlined, constant) parameters they are variable-length arrays, which clang kept on the stack —
+ * re-aligning it and bouncing every loaded vector through memory on each iteration. */
+#define MAX_PX 12
+#define MAX_NV 2
+
 typedef float v16 __attribute__((vector_size(64)));
 /* The same vector with 4-byte alignment: dereferencing it is an unaligned load or store. (Macros rather than
  * helper functions, because passing 64-byte vectors by value outside AVX-512 code changes the ABI.) */
@@ -33,7 +39,7 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
  * each kernel row, contiguous in both the image and the kernel. */
 AI void fwd_block(const int PX, const int NV, const float *x, long c, long row, long kh, long run,
                   const float *w, long f, const float *bias, int relu, float *y) {
-    v16 acc[PX][NV];
+    v16 acc[MAX_PX][MAX_NV];
     for (int v = 0; v < NV; v++) {
         v16 b = bias ? load16(bias + 16 * v) : zero16();
         for (int p = 0; p < PX; p++) acc[p][v] = b;
@@ -42,7 +48,7 @@ AI void fwd_block(const int PX, const int NV, const float *x, long c, long row, 
         const float *xk = x + ky * row;
         const float *wk = w + ky * run * f;
         for (long j = 0; j < run; j++) {
-            v16 wv[NV];
+            v16 wv[MAX_NV];
             for (int v = 0; v < NV; v++) wv[v] = load16(wk + j * f + 16 * v);
             for (int p = 0; p < PX; p++) {
                 float s = xk[p * c + j];
@@ -102,8 +108,8 @@ typedef struct {
  * (ky, kx, c)) over `rows` output rows: the accumulators stay in registers for the whole band. */
 AI void dw_block(const int R, const int NV, const float *x, long xrow, const long *off, long c, const float *dy,
                  long rows, long ow, long f, float *dw) {
-    v16 acc[R][NV];
-    long o[R];
+    v16 acc[MAX_PX][MAX_NV];
+    long o[MAX_PX];
     for (int r = 0; r < R; r++) {
         o[r] = off[r];
         for (int v = 0; v < NV; v++) acc[r][v] = load16(dw + r * f + 16 * v);
@@ -111,7 +117,7 @@ AI void dw_block(const int R, const int NV, const float *x, long xrow, const lon
     for (long oy = 0; oy < rows; oy++) {
         const float *xr = x + oy * xrow, *dyr = dy + oy * ow * f;
         for (long ox = 0; ox < ow; ox++) {
-            v16 d[NV];
+            v16 d[MAX_NV];
             for (int v = 0; v < NV; v++) d[v] = load16(dyr + ox * f + 16 * v);
             const float *xq = xr + ox * c;
             for (int r = 0; r < R; r++) {
@@ -176,7 +182,7 @@ AI void bias_rows(const float *dy, long ow, long f, float *db) {
  * channels are contiguous. */
 AI void dx_block(const int PX, const int NV, const float *dy, long prow, long f, const float *wt, long c,
                  long kh, long kw, float *dx) {
-    v16 acc[PX][NV];
+    v16 acc[MAX_PX][MAX_NV];
     for (int p = 0; p < PX; p++)
         for (int v = 0; v < NV; v++) acc[p][v] = zero16();
     for (long ky = 0; ky < kh; ky++) {
@@ -184,7 +190,7 @@ AI void dx_block(const int PX, const int NV, const float *dy, long prow, long f,
             const float *d = dy + ((kh - 1 - ky) * prow + (kw - 1 - kx)) * f;
             const float *wk = wt + (ky * kw + kx) * f * c;
             for (long j = 0; j < f; j++) {
-                v16 wv[NV];
+                v16 wv[MAX_NV];
                 for (int v = 0; v < NV; v++) wv[v] = load16(wk + j * c + 16 * v);
                 for (int p = 0; p < PX; p++) {
                     float s = d[p * f + j];
