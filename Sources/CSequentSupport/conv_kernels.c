@@ -12,6 +12,7 @@
  */
 #include "sequent_support.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,13 +248,21 @@ static int level(void) {
     return 0;
 }
 
+/* Atomic: tests lower it while other threads run kernels. */
+static _Atomic int cached_level = -1;
+
 static int cpu_level(void) {
-    static int cached = -1;
-    if (cached < 0) cached = level();
-    return cached;
+    if (cached_level < 0) cached_level = level();
+    return cached_level;
 }
 
 int sequent_conv2d_direct_available(void) { return cpu_level() > 0; }
+
+int sequent_conv2d_limit_level(int limit) {
+    int detected = level();
+    cached_level = limit < detected ? limit : detected;
+    return cached_level;
+}
 
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long wd,
                            long c, long kh, long kw, long f, int relu) {
@@ -301,6 +310,7 @@ int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratc
 #else
 
 int sequent_conv2d_direct_available(void) { return 0; }
+int sequent_conv2d_limit_level(int limit) { return 0; }
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long wd,
                            long c, long kh, long kw, long f, int relu) { return 0; }
 int sequent_conv2d_backward_filter(const float *x, const float *dy, float *dw, float *db, long n, long h, long wd,

@@ -59,6 +59,15 @@ import Testing
         #expect(worst < 1e-4, "worst gradient difference \(worst) of the largest")
     }
 
+    @Test func avx2BuildEqualsIm2colToo() throws {
+        // This machine runs the AVX-512 kernels; the AVX2 ones (other block widths) must agree as well.
+        let detected = sequent_conv2d_limit_level(2)
+        try #require(detected >= 1, "this CPU has no AVX2")
+        #expect(sequent_conv2d_limit_level(1) == 1)
+        defer { _ = sequent_conv2d_limit_level(2) }
+        for c in Self.cases { try directEqualsIm2col(c) }
+    }
+
     @Test func unsupportedShapesUseIm2col() throws {
         let strided = try Conv2D(filters: 16, kernelSize: [3, 3], strides: [2, 2])
         let same = try Conv2D(filters: 16, kernelSize: [3, 3], padding: .same)

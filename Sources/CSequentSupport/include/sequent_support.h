@@ -24,6 +24,10 @@ void sequent_rmsprop_update(float *w, const float *g, float *s, float *momentum,
 /// a multiple of 16, and the CPU must have AVX2+FMA. `SEQUENT_NO_DIRECT_CONV` in the environment disables them.
 int sequent_conv2d_direct_available(void);
 
+/// Caps the instruction set the direct kernels use (2 = AVX-512, 1 = AVX2+FMA, 0 = off) at what the CPU has, and
+/// returns the level in effect — so tests can run the AVX2 build on an AVX-512 machine.
+int sequent_conv2d_limit_level(int limit);
+
 /// `y = x ⋆ w (+ bias)`, then ReLU when `relu` is nonzero; `y` is overwritten.
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
                            long c, long kh, long kw, long f, int relu);

@@ -1,5 +1,4 @@
 import CSequentSupport
-import Foundation
 
 /// 2-D convolution over NHWC input with an HWIO kernel `(KH, KW, C, F)` (Keras's layout).
 ///
@@ -78,21 +77,15 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// 16·k input channels (input gradient).
     private func chooseKernels() {
         let plain = g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0
-            && g.oh == g.h - g.kh + 1 && g.ow == g.w - g.kw + 1 && kernels != .im2col && sequent_conv2d_direct_available() != 0
-        let parts = Conv2D.directParts
-        directForward = plain && filters % 16 == 0 && parts.contains("forward")
-        directFilter = plain && filters % 16 == 0 && parts.contains("filter")
+            && g.oh == g.h - g.kh + 1 && g.ow == g.w - g.kw + 1
+            && kernels != .im2col && sequent_conv2d_direct_available() != 0
+        directForward = plain && filters % 16 == 0
+        directFilter = plain && filters % 16 == 0
         // The direct input gradient computes every input pixel from a zero-padded gradient, so on small images
         // it does up to 40 % more work than im2col's output pixels (Fashion-MNIST's 13×13 → 11×11: measured
         // 1.7 ms against 1.3 ms); it wins when the border is a small part of the image.
         directInput = plain && g.c % 16 == 0 && (kernels == .direct || 4 * g.h * g.w <= 5 * g.oh * g.ow)
-            && parts.contains("input")
     }
-
-    static let directParts: Set<String> = {
-        guard let v = ProcessInfo.processInfo.environment["SEQUENT_CONV_DIRECT"] else { return ["forward", "filter", "input"] }
-        return Set(v.split(separator: ",").map(String.init))
-    }()
 
     private var needsColumns: Bool { !(directForward && directFilter && directInput) }
 
