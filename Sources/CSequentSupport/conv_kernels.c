@@ -105,14 +105,15 @@ typedef struct {
 
 /* ---- gradient of the kernel ----------------------------------------------------------------------------------- */
 
-/* dw[r, f0 .. f0+16·NV) += Σ_(oy, ox) x[(oy, ox)·C + off[r]] · dy[oy, ox, …] for R kernel rows r (a row is one
- * (ky, kx, c)) over `rows` output rows: the accumulators stay in registers for the whole band. */
-AI void dw_block(const int R, const int NV, const float *x, long xrow, const long *off, long c, const float *dy,
+/* dw[r, f0 .. f0+16·NV) += Σ_(oy, ox) x[(oy, ox)·C + o[r]] · dy[oy, ox, …] for the R kernel rows r0 … r0+R−1
+ * (a row is one (ky, kx, c); `run` = KW·C of them per ky, contiguous in the image) over `rows` output rows: the
+ * accumulators stay in registers for the whole band. */
+AI void dw_block(const int R, const int NV, const float *x, long xrow, long r0, long run, long c, const float *dy,
                  long rows, long ow, long f, float *dw) {
     v16 acc[MAX_PX][MAX_NV];
     long o[MAX_PX];
     for (int r = 0; r < R; r++) {
-        o[r] = off[r];
+        o[r] = (r0 + r) / run * xrow + (r0 + r) % run;
         for (int v = 0; v < NV; v++) acc[r][v] = load16(dw + r * f + 16 * v);
     }
     for (long oy = 0; oy < rows; oy++) {
@@ -147,24 +148,20 @@ static long dw_band(long kh, long wd, long c, long ow, long f) {
             for (long f0 = 0; f0 < a->f; f0 += 16 * NV) {                                            \
                 long r0 = 0;                                                                         \
                 for (; r0 + RM <= patch; r0 += RM)                                                   \
-                    dw_block(RM, NV, xr, a->wd * a->c, offs + r0, a->c, dyr + f0, rows, ow, a->f,    \
+                    dw_block(RM, NV, xr, a->wd * a->c, r0, run, a->c, dyr + f0, rows, ow, a->f,      \
                              a->dw + r0 * a->f + f0);                                                \
                 REMAINDER_SWITCH(patch - r0, RM, DW_REM)                                             \
             }                                                                                        \
             if (a->db) bias_rows(dyr, rows * ow, a->f, a->db);                                       \
         }
-#define DW_REM(k) dw_block(k, NV_, xr, a->wd * a->c, offs + r0, a->c, dyr + f0, rows, ow, a->f, \
+#define DW_REM(k) dw_block(k, NV_, xr, a->wd * a->c, r0, run, a->c, dyr + f0, rows, ow, a->f, \
                            a->dw + r0 * a->f + f0)
 
 #define DW_BODY(P1, P2)                                                                          \
     long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, run = a->kw * a->c, patch = a->kh * run;     \
     long band = dw_band(a->kh, a->wd, a->c, ow, a->f);                                               \
-    long *offs = malloc(sizeof(long) * (size_t)patch);                                               \
-    if (!offs) return 0;                                                                             \
-    for (long r = 0; r < patch; r++) offs[r] = (r / run) * a->wd * a->c + r % run;                   \
     if (a->f % 32 == 0) { enum { NV_ = 2 }; DW_ROWS(P2, 2) }                                         \
-    else { enum { NV_ = 1 }; DW_ROWS(P1, 1) }                                                        \
-    free(offs);
+    else { enum { NV_ = 1 }; DW_ROWS(P1, 1) }
 
 /* db += Σ over `ow` gradient pixels (the bias gradient, while they are in cache). */
 AI void bias_rows(const float *dy, long ow, long f, float *db) {
