@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-
 #define AI static inline __attribute__((always_inline))
 
 /* Largest block dimensions. The accumulator arrays are declared at these fixed sizes rather than [PX][NV]: with
@@ -27,12 +25,135 @@
 #define MAX_NV 2
 
 typedef float v16 __attribute__((vector_size(64)));
-/* The same vector with 4-byte alignment: dereferencing it is an unaligned load or store. (Macros rather than
- * helper functions, because passing 64-byte vectors by value outside AVX-512 code changes the ABI.) */
+typedef int v16i __attribute__((vector_size(64)));
+typedef unsigned char v16b __attribute__((vector_size(16)));
+/* The same vectors with 1- or 4-byte alignment: dereferencing them is an unaligned load or store. (Macros rather
+ * than helper functions, because passing 64-byte vectors by value outside AVX-512 code changes the ABI.) */
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
+typedef unsigned char v16bu __attribute__((vector_size(16), aligned(1)));
 #define load16(p) (*(const v16u *)(p))
 #define store16(p, v) (*(v16u *)(p) = (v))
 #define zero16() ((v16){0})
+
+/* ---- 2×2 max-pooling, stride 2 ------------------------------------------------------------------------------ */
+
+/* Each output keeps the position (0 … 3, row-major in its window) of its window's first maximum as one byte:
+ * a quarter of the memory traffic of an input offset. Portable vector code: it builds for any target, and the
+ * dispatchers below pick an AVX-512 or AVX2 build of it. */
+
+/* `v > m`, then keep v and its position where it is (strictly) greater, so ties go to the first. */
+#define POOL_STEP(v, pos) { v16 v_ = (v); v16i gt = v_ > m; \
+    m = (v16)(((v16i)v_ & gt) | ((v16i)m & ~gt)); k = (k & ~gt) | (gt & (pos)); }
+
+/* One output row from the two input rows `r0`, `r1`: `pw` pixels of `c` channels. */
+AI void pool_row(const float *r0, const float *r1, long pw, long c, float *y, unsigned char *arg) {
+    for (long px = 0; px < pw; px++) {
+        const float *a0 = r0 + 2 * px * c, *a1 = a0 + c, *b0 = r1 + 2 * px * c, *b1 = b0 + c;
+        float *yp = y + px * c;
+        unsigned char *ap = arg + px * c;
+        long ch = 0;
+        for (; ch + 16 <= c; ch += 16) {
+            v16 m = load16(a0 + ch);
+            v16i k = {0};
+            POOL_STEP(load16(a1 + ch), 1)
+            POOL_STEP(load16(b0 + ch), 2)
+            POOL_STEP(load16(b1 + ch), 3)
+            store16(yp + ch, m);
+            *(v16bu *)(ap + ch) = __builtin_convertvector(k, v16b);
+        }
+        for (; ch < c; ch++) {
+            float m = a0[ch], v[3] = {a1[ch], b0[ch], b1[ch]};
+            unsigned char k = 0;
+            for (int i = 0; i < 3; i++)
+                if (v[i] > m) { m = v[i]; k = (unsigned char)(i + 1); }
+            yp[ch] = m;
+            ap[ch] = k;
+        }
+    }
+}
+
+AI void pool_forward(const float *x, float *y, unsigned char *arg, long n, long h, long w, long c) {
+    long ph = h / 2, pw = w / 2;
+    for (long s = 0; s < n; s++)
+        for (long py = 0; py < ph; py++) {
+            long o = (s * ph + py) * pw * c;
+            const float *r0 = x + ((s * h + 2 * py) * w) * c;
+            pool_row(r0, r0 + w * c, pw, c, y + o, arg + o);
+        }
+}
+
+/* Writes every value of dx: the gradient at each window's recorded position, zero elsewhere (including the last
+ * row and column when the input has an odd size), so dx needs no clearing first. */
+AI void pool_backward(const float *dy, const float *y, const unsigned char *arg, float *dx, long n, long h, long w,
+                      long c, int relu) {
+    long ph = h / 2, pw = w / 2;
+    for (long s = 0; s < n; s++) {
+        float *dxs = dx + s * h * w * c;
+        for (long py = 0; py < ph; py++) {
+            long o = (s * ph + py) * pw * c;
+            float *d0 = dxs + 2 * py * w * c, *d1 = d0 + w * c;
+            for (long px = 0; px < pw; px++, o += c) {
+                float *q[4] = {d0 + 2 * px * c, d0 + (2 * px + 1) * c, d1 + 2 * px * c, d1 + (2 * px + 1) * c};
+                long ch = 0;
+                for (; ch + 16 <= c; ch += 16) {
+                    v16i g = (v16i)load16(dy + o + ch);
+                    if (relu) g &= load16(y + o + ch) > zero16();
+                    v16i k = __builtin_convertvector(*(const v16bu *)(arg + o + ch), v16i);
+                    for (int i = 0; i < 4; i++) store16(q[i] + ch, (v16)(g & (k == i)));
+                }
+                for (; ch < c; ch++) {
+                    float g = relu && !(y[o + ch] > 0) ? 0 : dy[o + ch];
+                    for (int i = 0; i < 4; i++) q[i][ch] = arg[o + ch] == i ? g : 0;
+                }
+            }
+            if (w % 2) {
+                memset(d0 + (w - 1) * c, 0, sizeof(float) * (size_t)c);
+                memset(d1 + (w - 1) * c, 0, sizeof(float) * (size_t)c);
+            }
+        }
+        if (h % 2) memset(dxs + (h - 1) * w * c, 0, sizeof(float) * (size_t)(w * c));
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static void pool_forward_avx512(const float *x, float *y, unsigned char *arg,
+                                                                   long n, long h, long w, long c) {
+    pool_forward(x, y, arg, n, h, w, c);
+}
+__attribute__((target("avx2"))) static void pool_forward_avx2(const float *x, float *y, unsigned char *arg, long n,
+                                                              long h, long w, long c) {
+    pool_forward(x, y, arg, n, h, w, c);
+}
+__attribute__((target("avx512f"))) static void pool_backward_avx512(const float *dy, const float *y,
+                                                                    const unsigned char *arg, float *dx, long n,
+                                                                    long h, long w, long c, int relu) {
+    pool_backward(dy, y, arg, dx, n, h, w, c, relu);
+}
+__attribute__((target("avx2"))) static void pool_backward_avx2(const float *dy, const float *y,
+                                                               const unsigned char *arg, float *dx, long n, long h,
+                                                               long w, long c, int relu) {
+    pool_backward(dy, y, arg, dx, n, h, w, c, relu);
+}
+#endif
+
+void sequent_maxpool2_forward(const float *x, float *y, unsigned char *arg, long n, long h, long w, long c) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return pool_forward_avx512(x, y, arg, n, h, w, c);
+    if (__builtin_cpu_supports("avx2")) return pool_forward_avx2(x, y, arg, n, h, w, c);
+#endif
+    pool_forward(x, y, arg, n, h, w, c);
+}
+
+void sequent_maxpool2_backward(const float *dy, const float *y, const unsigned char *arg, float *dx, long n, long h,
+                               long w, long c, int relu) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return pool_backward_avx512(dy, y, arg, dx, n, h, w, c, relu);
+    if (__builtin_cpu_supports("avx2")) return pool_backward_avx2(dy, y, arg, dx, n, h, w, c, relu);
+#endif
+    pool_backward(dy, y, arg, dx, n, h, w, c, relu);
+}
+
+#if defined(__x86_64__)
 
 /* ---- forward ------------------------------------------------------------------------------------------------ */
 
@@ -77,26 +198,53 @@ AI void fwd_block(const int PX, const int NV, const float *x, long c, long row, 
 typedef struct {
     const float *x, *w, *bias, *dy;
     float *y, *dw, *db, *dx, *wt, *pad;
+    unsigned char *arg;
+    const float *py;            /* backward through a pool: its output, and its positions */
+    const unsigned char *parg;
     long n, h, wd, c, kh, kw, f;
     int relu;
 } conv_args;
+
+/* One output row of `width` pixels: `xr` is its first input row, `yr` where it goes. */
+#define FWD_ROW(PXM, NV, width)                                                                      \
+    for (long f0 = 0; f0 < a->f; f0 += 16 * NV) {                                                   \
+        const float *wf = a->w + f0, *bf = a->bias ? a->bias + f0 : 0;                               \
+        long ox = 0;                                                                                 \
+        for (; ox + PXM <= (width); ox += PXM)                                                       \
+            fwd_block(PXM, NV, xr + ox * a->c, a->c, a->wd * a->c, a->kh, run, wf, a->f, bf, a->relu,    \
+                      yr + ox * a->f + f0);                                                          \
+        REMAINDER_SWITCH((width) - ox, PXM, FWD_REM)                                                 \
+    }
+#define FWD_REM(k) fwd_block(k, NV_, xr + ox * a->c, a->c, a->wd * a->c, a->kh, run, wf, a->f, bf, a->relu, \
+                             yr + ox * a->f + f0)
 
 #define FWD_ROWS(PXM, NV)                                                                            \
     for (long s = 0; s < a->n; s++)                                                                  \
         for (long oy = 0; oy < oh; oy++) {                                                           \
             const float *xr = a->x + ((s * a->h + oy) * a->wd) * a->c;                               \
             float *yr = a->y + ((s * oh + oy) * ow) * a->f;                                          \
-            for (long f0 = 0; f0 < a->f; f0 += 16 * NV) {                                            \
-                const float *wf = a->w + f0, *bf = a->bias ? a->bias + f0 : 0;                       \
-                long ox = 0;                                                                         \
-                for (; ox + PXM <= ow; ox += PXM)                                                    \
-                    fwd_block(PXM, NV, xr + ox * a->c, a->c, a->wd * a->c, a->kh, run, wf, a->f, bf, \
-                              a->relu, yr + ox * a->f + f0);                                         \
-                REMAINDER_SWITCH(ow - ox, PXM, FWD_REM)                                              \
-            }                                                                                        \
+            FWD_ROW(PXM, NV, ow)                                                                     \
         }
-#define FWD_REM(k) fwd_block(k, NV_, xr + ox * a->c, a->c, a->wd * a->c, a->kh, run, wf, a->f, bf, a->relu, \
-                             yr + ox * a->f + f0)
+
+/* Convolution + 2×2 max-pool: each pair of output rows (only the columns the pool uses) goes to the small
+ * `rows` buffer, still in L1/L2, and is pooled from there, so the full-size convolution output is never
+ * written to memory and read back. */
+#define FWD_POOL_ROWS(PXM, NV)                                                                       \
+    for (long s = 0; s < a->n; s++)                                                                  \
+        for (long py = 0; py < ph; py++) {                                                           \
+            for (long r = 0; r < 2; r++) {                                                           \
+                const float *xr = a->x + ((s * a->h + 2 * py + r) * a->wd) * a->c;                   \
+                float *yr = a->pad + r * 2 * pw * a->f;                                              \
+                FWD_ROW(PXM, NV, 2 * pw)                                                             \
+            }                                                                                        \
+            long o = (s * ph + py) * pw * a->f;                                                      \
+            pool_row(a->pad, a->pad + 2 * pw * a->f, pw, a->f, a->y + o, a->arg + o);                \
+        }
+
+#define FWD_POOL_BODY(P1, P2)                                                                        \
+    long ph = (a->h - a->kh + 1) / 2, pw = (a->wd - a->kw + 1) / 2, run = a->kw * a->c;              \
+    if (a->f % 32 == 0) { enum { NV_ = 2 }; FWD_POOL_ROWS(P2, 2) }                                   \
+    else { enum { NV_ = 1 }; FWD_POOL_ROWS(P1, 1) }
 
 #define FWD_BODY(P1, P2)                                                                         \
     long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, run = a->kw * a->c;                          \
@@ -105,25 +253,24 @@ typedef struct {
 
 /* ---- gradient of the kernel ----------------------------------------------------------------------------------- */
 
-/* dw[r, f0 .. f0+16·NV) += Σ_(oy, ox) x[(oy, ox)·C + o[r]] · dy[oy, ox, …] for the R kernel rows r0 … r0+R−1
- * (a row is one (ky, kx, c); `run` = KW·C of them per ky, contiguous in the image) over `rows` output rows: the
- * accumulators stay in registers for the whole band. */
-AI void dw_block(const int R, const int NV, const float *x, long xrow, long r0, long run, long c, const float *dy,
+/* dw[r, f0 .. f0+16·NV) += Σ_(oy, ox) x[(oy, ox)·C + r] · dy[oy, ox, …] for R consecutive kernel rows r of one
+ * kernel row ky (a kernel row is one (ky, kx, c); the KW·C of one ky are contiguous in the image), over `rows`
+ * output rows: the accumulators stay in registers for the whole band. `x` is the block's first input value for
+ * output pixel (0, 0). Keeping a block within one ky makes its R input values fixed displacements from one
+ * pointer; blocks spanning two ky needed an offset register per row, which spilled and doubled the loads. */
+AI void dw_block(const int R, const int NV, const float *x, long xrow, long c, const float *dy, long dyrow,
                  long rows, long ow, long f, float *dw) {
     v16 acc[MAX_PX][MAX_NV];
-    long o[MAX_PX];
-    for (int r = 0; r < R; r++) {
-        o[r] = (r0 + r) / run * xrow + (r0 + r) % run;
+    for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = load16(dw + r * f + 16 * v);
-    }
     for (long oy = 0; oy < rows; oy++) {
-        const float *xr = x + oy * xrow, *dyr = dy + oy * ow * f;
+        const float *xr = x + oy * xrow, *dyr = dy + oy * dyrow;
         for (long ox = 0; ox < ow; ox++) {
             v16 d[MAX_NV];
             for (int v = 0; v < NV; v++) d[v] = load16(dyr + ox * f + 16 * v);
             const float *xq = xr + ox * c;
             for (int r = 0; r < R; r++) {
-                float s = xq[o[r]];
+                float s = xq[r];
                 for (int v = 0; v < NV; v++) acc[r][v] += d[v] * s;
             }
         }
@@ -139,39 +286,47 @@ static long dw_band(long kh, long wd, long c, long ow, long f) {
     return band < 1 ? 1 : band;
 }
 
-#define DW_ROWS(RM, NV)                                                                              \
-    for (long s = 0; s < a->n; s++)                                                                  \
-        for (long oy = 0; oy < oh; oy += band) {                                                     \
-            long rows = oh - oy < band ? oh - oy : band;                                             \
-            const float *xr = a->x + ((s * a->h + oy) * a->wd) * a->c;                               \
-            const float *dyr = a->dy + ((s * oh + oy) * ow) * a->f;                                  \
+/* The kernel gradient from one sample: `xs` its input, `dys` its output gradient with rows `dyrow` floats apart. */
+#define DW_SAMPLE(RM, NV, xs, dys, DYROW)                                                            \
+    for (long oy = 0, dyrow = (DYROW); oy < oh; oy += band) {                                        \
+        long rows = oh - oy < band ? oh - oy : band;                                                 \
+        const float *dyr = (dys) + oy * dyrow;                                                       \
+        for (long ky = 0; ky < a->kh; ky++) {                                                        \
+            const float *xr = (xs) + ((oy + ky) * a->wd) * a->c;                                     \
+            float *dwk = a->dw + ky * run * a->f;                                                    \
             for (long f0 = 0; f0 < a->f; f0 += 16 * NV) {                                            \
-                long r0 = 0;                                                                         \
-                for (; r0 + RM <= patch; r0 += RM)                                                   \
-                    dw_block(RM, NV, xr, a->wd * a->c, r0, run, a->c, dyr + f0, rows, ow, a->f,      \
-                             a->dw + r0 * a->f + f0);                                                \
-                REMAINDER_SWITCH(patch - r0, RM, DW_REM)                                             \
+                long j = 0;                                                                          \
+                for (; j + RM <= run; j += RM)                                                       \
+                    dw_block(RM, NV, xr + j, a->wd * a->c, a->c, dyr + f0, dyrow, rows, ow, a->f,    \
+                             dwk + j * a->f + f0);                                                   \
+                REMAINDER_SWITCH(run - j, RM, DW_REM)                                                \
             }                                                                                        \
-            if (a->db) bias_rows(dyr, rows * ow, a->f, a->db);                                       \
-        }
-#define DW_REM(k) dw_block(k, NV_, xr, a->wd * a->c, r0, run, a->c, dyr + f0, rows, ow, a->f, \
-                           a->dw + r0 * a->f + f0)
+        }                                                                                            \
+        if (a->db) bias_rows(dyr, dyrow, rows, ow, a->f, a->db);                                     \
+    }
+#define DW_REM(k) dw_block(k, NV_, xr + j, a->wd * a->c, a->c, dyr + f0, dyrow, rows, ow, a->f, dwk + j * a->f + f0)
+
+#define DW_ROWS(RM, NV)                                                                              \
+    for (long s = 0; s < a->n; s++) {                                                                \
+        const float *xs = a->x + s * a->h * a->wd * a->c, *dys = a->dy + s * oh * ow * a->f;         \
+        DW_SAMPLE(RM, NV, xs, dys, ow * a->f)                                                        \
+    }
 
 #define DW_BODY(P1, P2)                                                                          \
-    long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, run = a->kw * a->c, patch = a->kh * run;     \
+    long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, run = a->kw * a->c;                          \
     long band = dw_band(a->kh, a->wd, a->c, ow, a->f);                                               \
     if (a->f % 32 == 0) { enum { NV_ = 2 }; DW_ROWS(P2, 2) }                                         \
     else { enum { NV_ = 1 }; DW_ROWS(P1, 1) }
 
-/* db += Σ over `ow` gradient pixels (the bias gradient, while they are in cache). */
-AI void bias_rows(const float *dy, long ow, long f, float *db) {
+/* db += Σ over `rows` × `ow` gradient pixels (the bias gradient, while they are in cache). */
+AI void bias_rows(const float *dy, long dyrow, long rows, long ow, long f, float *db) {
     for (long f0 = 0; f0 < f; f0 += 16) {
         v16 acc = load16(db + f0);
-        for (long ox = 0; ox < ow; ox++) acc += load16(dy + ox * f + f0);
+        for (long r = 0; r < rows; r++)
+            for (long ox = 0; ox < ow; ox++) acc += load16(dy + r * dyrow + ox * f + f0);
         store16(db + f0, acc);
     }
 }
-
 /* ---- gradient of the input ------------------------------------------------------------------------------------ */
 
 /* dx for PX consecutive input pixels of one row, channels c0 .. c0+16·NV: the full correlation of dy with the
@@ -201,26 +356,29 @@ AI void dx_block(const int PX, const int NV, const float *dy, long prow, long f,
         for (int v = 0; v < NV; v++) store16(dx + p * c + 16 * v, acc[p][v]);
 }
 
+/* The input gradient of one sample, whose output gradient is in the middle of `pad` (zero border). */
+#define DX_SAMPLE(PXM, NV, dxs)                                                                      \
+    for (long iy = 0; iy < a->h; iy++) {                                                             \
+        const float *pr = pad + iy * prow * a->f;                                                    \
+        float *dxr = (dxs) + iy * a->wd * a->c;                                                      \
+        for (long c0 = 0; c0 < a->c; c0 += 16 * NV) {                                                \
+            const float *wc = a->wt + c0;                                                            \
+            long ix = 0;                                                                             \
+            for (; ix + PXM <= a->wd; ix += PXM)                                                     \
+                dx_block(PXM, NV, pr + ix * a->f, prow, a->f, wc, a->c, a->kh, a->kw, dxr + ix * a->c + c0); \
+            REMAINDER_SWITCH(a->wd - ix, PXM, DX_REM)                                                \
+        }                                                                                            \
+    }
+#define DX_REM(k) dx_block(k, NV_, pr + ix * a->f, prow, a->f, wc, a->c, a->kh, a->kw, dxr + ix * a->c + c0)
+
 #define DX_ROWS(PXM, NV)                                                                             \
     for (long s = 0; s < a->n; s++) {                                                                \
         const float *dys = a->dy + s * oh * ow * a->f;                                               \
         for (long oy = 0; oy < oh; oy++)                                                             \
             memcpy(pad + ((oy + a->kh - 1) * prow + a->kw - 1) * a->f, dys + oy * ow * a->f,        \
                    sizeof(float) * (size_t)(ow * a->f));                                             \
-        for (long iy = 0; iy < a->h; iy++) {                                                         \
-            const float *pr = pad + iy * prow * a->f;                                                \
-            float *dxr = a->dx + ((s * a->h + iy) * a->wd) * a->c;                                   \
-            for (long c0 = 0; c0 < a->c; c0 += 16 * NV) {                                            \
-                const float *wc = a->wt + c0;                                                        \
-                long ix = 0;                                                                         \
-                for (; ix + PXM <= a->wd; ix += PXM)                                                 \
-                    dx_block(PXM, NV, pr + ix * a->f, prow, a->f, wc, a->c, a->kh, a->kw,            \
-                             dxr + ix * a->c + c0);                                                  \
-                REMAINDER_SWITCH(a->wd - ix, PXM, DX_REM)                                            \
-            }                                                                                        \
-        }                                                                                            \
+        DX_SAMPLE(PXM, NV, a->dx + s * a->h * a->wd * a->c)                                          \
     }
-#define DX_REM(k) dx_block(k, NV_, pr + ix * a->f, prow, a->f, wc, a->c, a->kh, a->kw, dxr + ix * a->c + c0)
 
 #define DX_BODY(P1, P2)                                                                          \
     long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, prow = a->wd + a->kw - 1;                    \
@@ -228,13 +386,61 @@ AI void dx_block(const int PX, const int NV, const float *dy, long prow, long f,
     if (a->c % 32 == 0) { enum { NV_ = 2 }; DX_ROWS(P2, 2) }                                         \
     else { enum { NV_ = 1 }; DX_ROWS(P1, 1) }
 
+/* ---- backward through convolution + 2×2 max-pool --------------------------------------------------------------- */
+
+/* Row `oy` of sample `s`'s convolution-output gradient, from the pooled gradient `dy`, the pool's output `y` and
+ * positions `arg`: each pooled value goes to its window's recorded position when the maximum (the ReLU's
+ * output there) is positive, everything else is zero. */
+AI void unpool_row(const float *dy, const float *y, const unsigned char *arg, long s, long oy, long ph, long pw,
+                   long ow, long f, float *out) {
+    if (oy >= 2 * ph) { memset(out, 0, sizeof(float) * (size_t)(ow * f)); return; }
+    long o = (s * ph + oy / 2) * pw * f;
+    int k0 = 2 * (int)(oy % 2);
+    for (long px = 0; px < pw; px++, o += f)
+        for (long ch = 0; ch < f; ch += 16) {
+            v16i g = (v16i)load16(dy + o + ch) & (load16(y + o + ch) > zero16());
+            v16i k = __builtin_convertvector(*(const v16bu *)(arg + o + ch), v16i);
+            store16(out + 2 * px * f + ch, (v16)(g & (k == k0)));
+            store16(out + (2 * px + 1) * f + ch, (v16)(g & (k == k0 + 1)));
+        }
+    if (ow % 2) memset(out + (ow - 1) * f, 0, sizeof(float) * (size_t)f);
+}
+
+/* Per sample: its convolution-output gradient is rebuilt from the pooled one into the middle of `pad` (≤ a few
+ * MB, so it stays in cache), and both the kernel gradient and the input gradient read it from there. Separately,
+ * the pool's backward pass writes the whole batch's gradient (91 MB for 16 300×300 images at the first layer)
+ * and the convolution reads it back, and copies it again into `pad` for the input gradient. */
+#define BWD_POOL_BODY(P1, P2, Q1, Q2)                                                                \
+    long oh = a->h - a->kh + 1, ow = a->wd - a->kw + 1, run = a->kw * a->c, prow = a->wd + a->kw - 1;  \
+    long band = dw_band(a->kh, a->wd, a->c, ow, a->f), ph = oh / 2, pw = ow / 2;                     \
+    float *pad = a->pad;                                                                             \
+    float *dys = pad + ((a->kh - 1) * prow + a->kw - 1) * a->f;                                      \
+    for (long s = 0; s < a->n; s++) {                                                                \
+        for (long oy = 0; oy < oh; oy++)                                                             \
+            unpool_row(a->dy, a->py, a->parg, s, oy, ph, pw, ow, a->f, dys + oy * prow * a->f);      \
+        const float *xs = a->x + s * a->h * a->wd * a->c;                                            \
+        if (a->f % 32 == 0) { enum { NV_ = 2 }; DW_SAMPLE(P2, 2, xs, dys, prow * a->f) }             \
+        else { enum { NV_ = 1 }; DW_SAMPLE(P1, 1, xs, dys, prow * a->f) }                            \
+        if (a->dx) {                                                                                 \
+            float *dxs = a->dx + s * a->h * a->wd * a->c;                                            \
+            if (a->c % 32 == 0) { enum { NV_ = 2 }; DX_SAMPLE(Q2, 2, dxs) }                          \
+            else { enum { NV_ = 1 }; DX_SAMPLE(Q1, 1, dxs) }                                         \
+        }                                                                                            \
+    }
+
 /* Block widths for 1 and 2 vectors of 16 floats. AVX-512 has 32 vector registers: up to 24 accumulators
  * (measured: 12 pixels × 2 vectors beat 6 × 4 for 64 filters — half the weights per block, twice the reuse).
  * AVX2 has 16 registers of half the width, so a 16-float vector takes two: 6 accumulators. */
 __attribute__((target("avx512f"))) static int conv_fwd_avx512(const conv_args *a) { FWD_BODY(12, 12) return 1; }
 __attribute__((target("avx2,fma"))) static int conv_fwd_avx2(const conv_args *a) { FWD_BODY(6, 3) return 1; }
-__attribute__((target("avx512f"))) static int conv_dw_avx512(const conv_args *a) { DW_BODY(11, 11) return 1; }
+__attribute__((target("avx512f"))) static int conv_fwd_pool_avx512(const conv_args *a) { FWD_POOL_BODY(12, 12) return 1; }
+__attribute__((target("avx2,fma"))) static int conv_fwd_pool_avx2(const conv_args *a) { FWD_POOL_BODY(6, 3) return 1; }
+__attribute__((target("avx512f"))) static int conv_dw_avx512(const conv_args *a) { DW_BODY(12, 12) return 1; }
 __attribute__((target("avx2,fma"))) static int conv_dw_avx2(const conv_args *a) { DW_BODY(6, 3) return 1; }
+__attribute__((target("avx512f"))) static int conv_bwd_pool_avx512(const conv_args *a) {
+    BWD_POOL_BODY(12, 12, 12, 12) return 1;
+}
+__attribute__((target("avx2,fma"))) static int conv_bwd_pool_avx2(const conv_args *a) { BWD_POOL_BODY(6, 3, 6, 3) return 1; }
 __attribute__((target("avx512f"))) static int conv_dx_avx512(const conv_args *a) { DX_BODY(12, 12) return 1; }
 __attribute__((target("avx2,fma"))) static int conv_dx_avx2(const conv_args *a) { DX_BODY(6, 3) return 1; }
 
@@ -273,6 +479,21 @@ int sequent_conv2d_forward(const float *x, const float *w, const float *bias, fl
     }
 }
 
+long sequent_conv2d_forward_maxpool2_scratch(long w, long kw, long f) { return 2 * ((w - kw + 1) / 2 * 2) * f; }
+
+int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
+                                    float *scratch, long n, long h, long wd, long c, long kh, long kw, long f,
+                                    int relu) {
+    if (f % 16 != 0 || kh + 1 > h || kw + 1 > wd) return 0;
+    conv_args a = {.x = x, .w = w, .bias = bias, .y = y, .arg = arg, .pad = scratch, .n = n, .h = h, .wd = wd,
+                   .c = c, .kh = kh, .kw = kw, .f = f, .relu = relu};
+    switch (cpu_level()) {
+    case 2: return conv_fwd_pool_avx512(&a);
+    case 1: return conv_fwd_pool_avx2(&a);
+    default: return 0;
+    }
+}
+
 int sequent_conv2d_backward_filter(const float *x, const float *dy, float *dw, float *db, long n, long h, long wd,
                                    long c, long kh, long kw, long f) {
     if (f % 16 != 0 || kh > h || kw > wd) return 0;
@@ -285,6 +506,13 @@ int sequent_conv2d_backward_filter(const float *x, const float *dy, float *dw, f
     }
 }
 
+/* [KH][KW][C][F] → [KH][KW][F][C], so the input gradient's channels are contiguous: a few thousand floats. */
+static void transpose_kernel(const float *w, float *wt, long kh, long kw, long c, long f) {
+    for (long k = 0; k < kh * kw; k++)
+        for (long ci = 0; ci < c; ci++)
+            for (long fi = 0; fi < f; fi++) wt[(k * f + fi) * c + ci] = w[(k * c + ci) * f + fi];
+}
+
 long sequent_conv2d_backward_input_scratch(long h, long w, long c, long kh, long kw, long f) {
     return kh * kw * c * f + (h + kh - 1) * (w + kw - 1) * f;
 }
@@ -292,16 +520,25 @@ long sequent_conv2d_backward_input_scratch(long h, long w, long c, long kh, long
 int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratch, float *dx, long n, long h,
                                   long wd, long c, long kh, long kw, long f) {
     if (c % 16 != 0 || kh > h || kw > wd || cpu_level() == 0) return 0;
-    /* [KH][KW][C][F] → [KH][KW][F][C]: a few thousand floats, once per call. */
     float *wt = scratch, *pad = scratch + kh * kw * c * f;
-    for (long k = 0; k < kh * kw; k++)
-        for (long ci = 0; ci < c; ci++)
-            for (long fi = 0; fi < f; fi++) wt[(k * f + fi) * c + ci] = w[(k * c + ci) * f + fi];
+    transpose_kernel(w, wt, kh, kw, c, f);
     /* The border stays zero; each sample's gradient is copied into the middle. */
     memset(pad, 0, sizeof(float) * (size_t)((h + kh - 1) * (wd + kw - 1) * f));
     conv_args a = {.dy = dy, .wt = wt, .pad = pad, .dx = dx, .n = n, .h = h, .wd = wd, .c = c, .kh = kh, .kw = kw,
                    .f = f};
     return cpu_level() == 2 ? conv_dx_avx512(&a) : conv_dx_avx2(&a);
+}
+
+int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float *dy, const float *y,
+                                     const unsigned char *arg, float *dw, float *db, float *dx, float *scratch,
+                                     long n, long h, long wd, long c, long kh, long kw, long f) {
+    if (f % 16 != 0 || kh + 1 > h || kw + 1 > wd || (dx && c % 16 != 0) || cpu_level() == 0) return 0;
+    float *wt = scratch, *pad = scratch + kh * kw * c * f;
+    if (dx) transpose_kernel(w, wt, kh, kw, c, f);
+    memset(pad, 0, sizeof(float) * (size_t)((h + kh - 1) * (wd + kw - 1) * f));
+    conv_args a = {.x = x, .dy = dy, .py = y, .parg = arg, .dw = dw, .db = db, .dx = dx, .wt = wt, .pad = pad,
+                   .n = n, .h = h, .wd = wd, .c = c, .kh = kh, .kw = kw, .f = f};
+    return cpu_level() == 2 ? conv_bwd_pool_avx512(&a) : conv_bwd_pool_avx2(&a);
 }
 
 #else
@@ -313,7 +550,14 @@ int sequent_conv2d_forward(const float *x, const float *w, const float *bias, fl
 int sequent_conv2d_backward_filter(const float *x, const float *dy, float *dw, float *db, long n, long h, long wd,
                                    long c, long kh, long kw, long f) { return 0; }
 long sequent_conv2d_backward_input_scratch(long h, long w, long c, long kh, long kw, long f) { return 0; }
+long sequent_conv2d_forward_maxpool2_scratch(long w, long kw, long f) { return 0; }
+int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
+                                    float *scratch, long n, long h, long wd, long c, long kh, long kw, long f,
+                                    int relu) { return 0; }
 int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratch, float *dx, long n, long h,
                                   long wd, long c, long kh, long kw, long f) { return 0; }
+int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float *dy, const float *y,
+                                     const unsigned char *arg, float *dw, float *db, float *dx, float *scratch,
+                                     long n, long h, long wd, long c, long kh, long kw, long f) { return 0; }
 
 #endif

@@ -59,6 +59,8 @@ public final class Sequential: @unchecked Sendable {
     public let seed: UInt64
 
     private var replicas: [Workspace] = []
+    /// Layers (Conv2D) that `forward` computes together with the max-pooling after them (`Conv2D.canFuse`).
+    private(set) var fusedPools: [Bool] = []
     /// Whether `trainStep` fuses the largest Dense layer's backward products with its update (tests compare).
     var fusesLargeDense = true
 
@@ -101,12 +103,16 @@ public final class Sequential: @unchecked Sendable {
         parameterOffsets = offsets
         parameterCount = total
         firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
-        for (conv, pool) in zip(layers, layers.dropFirst()) {
+        var fused = Array(repeating: false, count: layers.count)
+        for (i, (conv, pool)) in zip(layers, layers.dropFirst()).enumerated() {
             if let conv = conv as? Conv2D, let pool = pool as? MaxPooling2D, conv.activation == .relu {
                 conv.reluGradientAppliedByNext = true
                 pool.appliesReLUGradient = true
+                fused[i] = conv.canFuse(pool)
+                conv.feedsPool = fused[i]
             }
         }
+        fusedPools = fused
     }
 
     /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).
@@ -232,17 +238,27 @@ public final class Sequential: @unchecked Sendable {
     }
 
     /// Forward pass of `n` samples on `ws`; returns the output pointer.
+    /// Unless `everyOutput` is set, a Conv2D(relu) followed by 2×2 max-pooling is computed in one pass that
+    /// leaves the convolution's output buffer unwritten (nothing after the forward pass reads it: the pool's
+    /// backward pass needs only its own output and positions).
     @discardableResult
-    func forward(_ ws: Workspace, x: UnsafeMutablePointer<Float>, n: Int, context: ForwardContext)
-        -> UnsafeMutablePointer<Float>
+    func forward(_ ws: Workspace, x: UnsafeMutablePointer<Float>, n: Int, context: ForwardContext,
+                 everyOutput: Bool = false) -> UnsafeMutablePointer<Float>
     {
         var cur = x
         let params = parameterBlock.pointer
+        var pooled = false
         for (i, layer) in layers.enumerated() {
             let out = layer.isReshape ? cur : ws.output(i)!
             ws.inputs[i] = cur
             ws.outputs[i] = out
-            if !layer.isReshape {
+            if pooled {
+                pooled = false
+            } else if !everyOutput, fusedPools[i], let conv = layer as? Conv2D,
+                      conv.forwardPooled(x: cur, y: ws.output(i + 1)!, argmax: ws.scratch(i + 1), n: n,
+                                         params: params + parameterOffsets[i], scratch: ws.scratch(i)) {
+                pooled = true
+            } else if !layer.isReshape {
                 layer.forward(x: cur, y: out, n: n, params: params + parameterOffsets[i], scratch: ws.scratch(i),
                               context: context)
             }
@@ -262,9 +278,21 @@ public final class Sequential: @unchecked Sendable {
     /// and of its input on return.
     func backward(_ ws: Workspace, n: Int, context: ForwardContext, layers range: Range<Int>) {
         let params = parameterBlock.pointer, grads = ws.grads!.pointer
+        var done = false
         for i in range.reversed() where i >= firstTrainable {
+            if done { done = false; continue }
             let layer = layers[i]
             if layer.isReshape { continue }
+            // A max-pool after a fused Conv2D: both backward passes at once (`Conv2D.backwardPooled`).
+            if i > firstTrainable, range.contains(i - 1), fusedPools[i - 1], let conv = layers[i - 1] as? Conv2D,
+               conv.backwardPooled(x: ws.inputs[i - 1], dy: ws.dy, poolY: ws.outputs[i], argmax: ws.scratch(i),
+                                   dx: i - 1 > firstTrainable ? ws.spare : nil, n: n,
+                                   params: params + parameterOffsets[i - 1], grads: grads + parameterOffsets[i - 1],
+                                   scratch: ws.scratch(i - 1)) {
+                swap(&ws.dy, &ws.spare)
+                done = true
+                continue
+            }
             let dx: UnsafeMutablePointer<Float>? = i > firstTrainable ? ws.spare : nil
             layer.backward(x: ws.inputs[i], y: ws.outputs[i], dy: ws.dy, dx: dx, n: n,
                            params: params + parameterOffsets[i], grads: grads + parameterOffsets[i],
@@ -612,7 +640,7 @@ extension Sequential {
         precondition(input.count == inputCount, "expected \(inputCount) input values, got \(input.count)")
         let ws = makeWorkspace(capacity: 1, training: false)
         var x = input
-        x.withUnsafeMutableBufferPointer { _ = forward(ws, x: $0.baseAddress!, n: 1, context: .inference) }
+        x.withUnsafeMutableBufferPointer { _ = forward(ws, x: $0.baseAddress!, n: 1, context: .inference, everyOutput: true) }
         return layers.enumerated().map { i, layer in
             var values = Array(UnsafeBufferPointer(start: ws.outputs[i], count: layer.outputCount))
             if layer.deferActivation { values.withUnsafeMutableBufferPointer { layer.activation.apply($0.baseAddress!, rows: 1, width: layer.outputCount) } }

@@ -68,6 +68,62 @@ import Testing
         for c in Self.cases { try directEqualsIm2col(c) }
     }
 
+    /// Conv2D(relu) → 2×2 max-pool, twice: the fused passes (`forwardPooled`, `backwardPooled`, byte positions)
+    /// against im2col + sgemm and the general pooling path. Odd sizes drop a row and a column; 48 filters take
+    /// the one-vector blocks, 32 the two-vector ones.
+    @Test(arguments: [([15, 17, 3], 16, 32), ([12, 11, 16], 48, 32), ([9, 9, 1], 32, 16)])
+    func fusedPoolingEqualsSeparate(input: [Int], f1: Int, f2: Int) throws {
+        try #require(sequent_conv2d_direct_available() != 0, "this CPU has no AVX2: the direct kernels are off")
+        func model(fused: Bool) throws -> Sequential {
+            let layers: [Layer] = [
+                try Conv2D(filters: f1, kernelSize: [3, 3], activation: .relu), try MaxPooling2D(),
+                try Conv2D(filters: f2, kernelSize: [2, 2], activation: .relu), try MaxPooling2D(), Flatten(),
+                try Dense(units: 3),
+            ]
+            for case let conv as Conv2D in layers { conv.kernels = fused ? .direct : .im2col }
+            for case let pool as MaxPooling2D in layers { pool.usesTwoByTwoKernels = fused }
+            let m = try Sequential(inputShape: input, layers: layers, seed: 5)
+            try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            for i in [0, 2] {
+                var w = m.weights(ofLayer: i)
+                w[1].scalars = randomArray(w[1].scalars.count, seed: UInt64(30 + i), scale: 0.1)
+                try m.setWeights(ofLayer: i, w)
+            }
+            return m
+        }
+        let fast = try model(fused: true), slow = try model(fused: false)
+        #expect(fast.fusedPools == [true, false, true, false, false, false])
+        #expect(slow.fusedPools.allSatisfy { !$0 })
+        let n = 4
+        let x = randomArray(n * input.reduce(1, *), seed: 8), y = labels(n, classes: 3, seed: 9)
+        let yFast = try fast.predict(Tensor(shape: [n] + input, scalars: x)).scalars
+        let ySlow = try slow.predict(Tensor(shape: [n] + input, scalars: x)).scalars
+        for (a, b) in zip(yFast, ySlow) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
+        let a = fast.lossAndGradients(x: x, y: y, n: n, context: .inference)
+        let b = slow.lossAndGradients(x: x, y: y, n: n, context: .inference)
+        #expect(abs(a.loss - b.loss) < 1e-5)
+        let scale = b.grads.map { abs($0) }.max() ?? 1
+        var worst: Float = 0
+        for (g1, g2) in zip(a.grads, b.grads) { worst = max(worst, abs(g1 - g2) / scale) }
+        #expect(worst < 1e-4, "worst gradient difference \(worst) of the largest")
+        #expect(b.grads.contains { $0 != 0 })
+        // Every layer's output as the dashboard shows them: the convolutions' own outputs are computed too.
+        let actsFast = fast.activations(for: Array(x[0..<input.reduce(1, *)]))
+        let actsSlow = slow.activations(for: Array(x[0..<input.reduce(1, *)]))
+        for (p, q) in zip(actsFast, actsSlow) {
+            for (u, v) in zip(p.values, q.values) { #expect(abs(u - v) <= 1e-4 * max(1, abs(v)), "\(p.name)") }
+        }
+    }
+
+    @Test func fusedPoolingAVX2BuildEqualsSeparate() throws {
+        let detected = sequent_conv2d_limit_level(2)
+        try #require(detected >= 1, "this CPU has no AVX2")
+        #expect(sequent_conv2d_limit_level(1) == 1)
+        defer { _ = sequent_conv2d_limit_level(2) }
+        try fusedPoolingEqualsSeparate(input: [15, 17, 3], f1: 16, f2: 32)
+        try fusedPoolingEqualsSeparate(input: [12, 11, 16], f1: 48, f2: 32)
+    }
+
     @Test func unsupportedShapesUseIm2col() throws {
         let strided = try Conv2D(filters: 16, kernelSize: [3, 3], strides: [2, 2])
         let same = try Conv2D(filters: 16, kernelSize: [3, 3], padding: .same)

@@ -42,3 +42,32 @@ int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratc
 
 /// Floats of scratch `sequent_conv2d_backward_input` needs: the transposed kernel and one padded gradient image.
 long sequent_conv2d_backward_input_scratch(long h, long w_, long c, long kh, long kw, long f);
+
+/// Convolution (as `sequent_conv2d_forward`) followed by 2×2 max-pooling with stride 2 and valid padding, without
+/// storing the convolution's output: `y` gets the pooled values and `arg` each one's window position, as
+/// `sequent_maxpool2_forward` writes them. `scratch` holds `sequent_conv2d_forward_maxpool2_scratch(w_, kw, f)`
+/// floats (two convolution rows). Returns 0, doing nothing, in the same cases as the unpooled forward.
+int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
+                                    float *scratch, long n, long h, long w_, long c, long kh, long kw, long f,
+                                    int relu);
+long sequent_conv2d_forward_maxpool2_scratch(long w_, long kw, long f);
+
+/// The backward pass through a ReLU convolution and the 2×2 max-pool after it (as `sequent_maxpool2_backward`
+/// with `relu`, then `sequent_conv2d_backward_filter` and, when `dx` is not null, `sequent_conv2d_backward_input`),
+/// without storing the convolution's output gradient for the batch. `dy`, `y` and `arg` are the pool's output
+/// gradient, output and positions; `dw` and `db` (if not null) are added to, `dx` is overwritten. `scratch`
+/// holds `sequent_conv2d_backward_input_scratch(…)` floats. Returns 0, doing nothing, when the shape or CPU is
+/// not supported (filters not a multiple of 16, or channels not one when `dx` is wanted).
+int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float *dy, const float *y,
+                                     const unsigned char *arg, float *dw, float *db, float *dx, float *scratch,
+                                     long n, long h, long w_, long c, long kh, long kw, long f);
+
+/// 2×2 max-pooling with stride 2, valid padding, NHWC (`h`, `w`: the input's size; a last odd row or column is
+/// dropped, as Keras does): `y` gets each window's maximum and `arg` the position (0–3, row-major) of its first
+/// maximum.
+void sequent_maxpool2_forward(const float *x, float *y, unsigned char *arg, long n, long h, long w, long c);
+
+/// The gradient of `sequent_maxpool2_forward`: writes all of `dx` (`dy` at each window's recorded position, zero
+/// elsewhere). With `relu`, a window whose maximum `y` is not positive passes nothing (the ReLU before the pool).
+void sequent_maxpool2_backward(const float *dy, const float *y, const unsigned char *arg, float *dx, long n, long h,
+                               long w, long c, int relu);

@@ -91,8 +91,38 @@ public final class Conv2D: Layer, @unchecked Sendable {
 
     public var forwardFlops: Int { 2 * pixels * patch * filters }
 
-    /// col for `min(n, chunk)` samples, then the same again for its gradient.
-    public func scratchCount(batch n: Int) -> Int { columnScratch(batch: n) + (directInput ? sequent_conv2d_backward_input_scratch(g.h, g.w, g.c, g.kh, g.kw, filters) : 0) }
+    /// col for `min(n, chunk)` samples, then the same again for its gradient; the direct input gradient's
+    /// padded image; two rows of output for `forwardPooled`.
+    public func scratchCount(batch n: Int) -> Int {
+        columnScratch(batch: n) + inputScratch + (directForward ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
+    }
+
+    private var inputScratch: Int {
+        directInput || feedsPool ? sequent_conv2d_backward_input_scratch(g.h, g.w, g.c, g.kh, g.kw, filters) : 0
+    }
+
+    /// Set by the model when `canFuse` holds for the pool after this layer, before workspaces are made: the
+    /// layer then needs scratch for `backwardPooled`.
+    var feedsPool = false
+
+    /// Whether `forwardPooled` can compute this layer together with `pool`, which follows it.
+    func canFuse(_ pool: MaxPooling2D) -> Bool {
+        directForward && activation == .relu && !deferActivation && pool.isTwoByTwo && g.oh >= 2 && g.ow >= 2
+    }
+
+    /// This layer's forward pass followed by `pool`'s (see `canFuse`), without writing this layer's output:
+    /// `y` and `argmax` receive what `pool.forward` would write. The convolution's output is the largest
+    /// activation of an image network (5.7 MB per 300×300 image for 16 filters), so not storing it and reading
+    /// it back saves more than the pooling itself costs. Returns false, doing nothing, when the kernels are
+    /// unavailable.
+    func forwardPooled(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Float>,
+                       n: Int, params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Bool {
+        let rows = scratch + columnScratch(batch: n) + inputScratch
+        return argmax.withMemoryRebound(to: UInt8.self, capacity: n * (g.oh / 2) * (g.ow / 2) * filters) { arg in
+            sequent_conv2d_forward_maxpool2(x, params, useBias ? params + patch * filters : nil, y, arg, rows, n,
+                                            g.h, g.w, g.c, g.kh, g.kw, filters, 1) != 0
+        }
+    }
 
     private func columnScratch(batch n: Int) -> Int { needsColumns ? 2 * min(n, chunk) * pixels * patch : 0 }
 
@@ -192,6 +222,22 @@ public final class Conv2D: Layer, @unchecked Sendable {
             // Bias and activation while the chunk's output is still in cache.
             act.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
             s0 += count
+        }
+    }
+
+    /// The backward pass of the pool after this layer (see `canFuse`) and of this layer, in one: `dy`, `poolY`
+    /// and `argmax` are the pool's output gradient, output and scratch. Returns false, doing nothing, when the
+    /// kernels cannot (the caller then runs both backward passes).
+    func backwardPooled(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, poolY: UnsafeMutablePointer<Float>,
+                        argmax: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, n: Int,
+                        params: UnsafePointer<Float>, grads: UnsafeMutablePointer<Float>,
+                        scratch: UnsafeMutablePointer<Float>) -> Bool {
+        guard feedsPool && directFilter && (dx == nil || directInput) else { return false }
+        grads.update(repeating: 0, count: parameterCount)
+        let pooled = n * (g.oh / 2) * (g.ow / 2) * filters
+        return argmax.withMemoryRebound(to: UInt8.self, capacity: pooled) { arg in
+            sequent_conv2d_backward_maxpool2(x, params, dy, poolY, arg, grads, useBias ? grads + patch * filters : nil, dx,
+                                             scratch + columnScratch(batch: n), n, g.h, g.w, g.c, g.kh, g.kw, filters) != 0
         }
     }
 

@@ -1,8 +1,12 @@
+import CSequentSupport
+
 /// Max pooling over NHWC windows.
 ///
-/// The forward pass records, per output value, the input offset of the first maximum of its window
-/// (branch-free compare-and-select across channels, which vectorises); the backward pass scatters the
-/// gradient to those offsets. The offsets live in this thread's scratch.
+/// The forward pass records, per output value, where in its window the first maximum was; the backward pass
+/// routes the gradient there. Keras's default — 2×2 windows, stride 2, valid padding — runs on the vector
+/// kernels of conv_kernels.c, which record the position as one byte (0–3) and write the whole input gradient
+/// in one pass; other windows record the input offset (branch-free compare-and-select across channels, which
+/// vectorises) and scatter to it. The positions live in this thread's scratch.
 public final class MaxPooling2D: Layer, @unchecked Sendable {
     public let typeName = "MaxPooling2D"
     public var name: String
@@ -31,11 +35,25 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
         outputShape = [g.oh, g.ow, g.c]
     }
 
-    /// One Int32 input offset per output value (same size as a Float).
-    public func scratchCount(batch n: Int) -> Int { n * outputCount }
+    /// Tests turn this off to compare the byte-position kernels with the general path.
+    var usesTwoByTwoKernels = true
+
+    /// 2×2 windows, stride 2, no padding: the case the byte-position kernels handle.
+    var isTwoByTwo: Bool {
+        usesTwoByTwoKernels && poolSize == [2, 2] && strides == [2, 2] && g.padTop == 0 && g.padLeft == 0 && g.oh == g.h / 2 && g.ow == g.w / 2
+    }
+
+    /// One Int32 input offset per output value (same size as a Float), or one byte for 2×2 windows.
+    public func scratchCount(batch n: Int) -> Int { isTwoByTwo ? (n * outputCount + 3) / 4 : n * outputCount }
 
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
+        if isTwoByTwo {
+            scratch.withMemoryRebound(to: UInt8.self, capacity: n * outputCount) { arg in
+                sequent_maxpool2_forward(x, y, arg, n, g.h, g.w, g.c)
+            }
+            return
+        }
         scratch.withMemoryRebound(to: Int32.self, capacity: n * outputCount) { argmax in
             pool(x: x, y: y, argmax: argmax, n: n)
         }
@@ -101,6 +119,12 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         guard let dx else { return }
+        if isTwoByTwo {
+            scratch.withMemoryRebound(to: UInt8.self, capacity: n * outputCount) { arg in
+                sequent_maxpool2_backward(dy, y, arg, dx, n, g.h, g.w, g.c, appliesReLUGradient ? 1 : 0)
+            }
+            return
+        }
         let total = n * outputCount, c = g.c
         scratch.withMemoryRebound(to: Int32.self, capacity: total) { argmax in
             guard tiles, c % 16 == 0 else {
