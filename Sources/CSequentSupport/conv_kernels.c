@@ -279,6 +279,31 @@ AI void dw_block(const int R, const int NV, const float *x, long xrow, long c, c
         for (int v = 0; v < NV; v++) store16(dw + r * f + 16 * v, acc[r][v]);
 }
 
+/* The first layer of an image network (3 × 3 kernel, ≤ 3 channels, so KW·C ≤ 9) with 16·k filters: all three
+ * kernel rows at once, 27 accumulators (AVX-512 has 32 registers), so each gradient vector is loaded once for
+ * 27 multiply-adds rather than 9. With 9 the loop streamed 64 bytes of gradient per 9 FMAs and ran at a third
+ * of the forward pass's rate. `dw` is this block's first row of kernel row 0; `dwky` floats separate the kernel
+ * rows. */
+AI void dw_block_3ky(const int R, const float *x, long xrow, long c, const float *dy, long dyrow, long rows, long ow,
+                     long f, float *dw, long dwky) {
+    v16 acc[3][9];
+    for (int b = 0; b < 3; b++)
+        for (int r = 0; r < R; r++) acc[b][r] = load16(dw + b * dwky + r * f);
+    for (long oy = 0; oy < rows; oy++) {
+        const float *x0 = x + oy * xrow, *x1 = x0 + xrow, *x2 = x1 + xrow, *dyr = dy + oy * dyrow;
+        for (long ox = 0; ox < ow; ox++) {
+            v16 d = load16(dyr + ox * f);
+            for (int r = 0; r < R; r++) {
+                acc[0][r] += d * x0[ox * c + r];
+                acc[1][r] += d * x1[ox * c + r];
+                acc[2][r] += d * x2[ox * c + r];
+            }
+        }
+    }
+    for (int b = 0; b < 3; b++)
+        for (int r = 0; r < R; r++) store16(dw + b * dwky + r * f, acc[b][r]);
+}
+
 /* Output rows per band: the band's input rows and gradient rows together fit in ~32 KB of L1, so every block of
  * kernel rows re-reads them from L1. */
 static long dw_band(long kh, long wd, long c, long ow, long f) {
@@ -291,6 +316,14 @@ static long dw_band(long kh, long wd, long c, long ow, long f) {
     for (long oy = 0, dyrow = (DYROW); oy < oh; oy += band) {                                        \
         long rows = oh - oy < band ? oh - oy : band;                                                 \
         const float *dyr = (dys) + oy * dyrow;                                                       \
+        if (NV == 1 && RM >= 12 && a->kh == 3 && run <= 9) {                                         \
+            const float *xr = (xs) + oy * a->wd * a->c;                                              \
+            switch (run) {                                                                           \
+            case 1: DW3(1); break; case 2: DW3(2); break; case 3: DW3(3); break;                     \
+            case 4: DW3(4); break; case 5: DW3(5); break; case 6: DW3(6); break;                     \
+            case 7: DW3(7); break; case 8: DW3(8); break; default: DW3(9); break;                    \
+            }                                                                                        \
+        } else                                                                                       \
         for (long ky = 0; ky < a->kh; ky++) {                                                        \
             const float *xr = (xs) + ((oy + ky) * a->wd) * a->c;                                     \
             float *dwk = a->dw + ky * run * a->f;                                                    \
@@ -304,6 +337,8 @@ static long dw_band(long kh, long wd, long c, long ow, long f) {
         }                                                                                            \
         if (a->db) bias_rows(dyr, dyrow, rows, ow, a->f, a->db);                                     \
     }
+#define DW3(R) for (long f0 = 0; f0 < a->f; f0 += 16)                                                \
+    dw_block_3ky(R, xr, a->wd * a->c, a->c, dyr + f0, dyrow, rows, ow, a->f, a->dw + f0, run * a->f)
 #define DW_REM(k) dw_block(k, NV_, xr + j, a->wd * a->c, a->c, dyr + f0, dyrow, rows, ow, a->f, dwk + j * a->f + f0)
 
 #define DW_ROWS(RM, NV)                                                                              \

@@ -174,7 +174,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--conv wants HxWxC:FILTERS:K, e.g. 28x28x1:64:3")
         }
         for direct in [false, true] {
-            let layer = try Conv2D(filters: filters, kernelSize: [k, k], activation: .relu)
+            // Linear: a ReLU would add its own gradient pass over the output to the kernel gradient's time.
+            let layer = try Conv2D(filters: filters, kernelSize: [k, k])
             layer.kernels = direct ? .direct : .im2col
             try layer.build(inputShape: dims)
             let t = timePasses(layer, input: dims, n: 16)
