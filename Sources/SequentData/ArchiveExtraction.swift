@@ -14,10 +14,14 @@ import Darwin
 public struct ArchiveError: Swift.Error, CustomStringConvertible, Equatable, Sendable {
     /// The message: the entry's path (when there is one), a colon, the problem.
     public var description: String
+    /// The disk (or the user's quota) filled up while extracting: the archive may be fine, and the same upload
+    /// can succeed once there is room (HTTP 507 rather than 400).
+    public var outOfSpace: Bool
 
     /// An error with `description` as its message.
-    public init(_ description: String) {
+    public init(_ description: String, outOfSpace: Bool = false) {
         self.description = description
+        self.outOfSpace = outOfSpace
     }
 }
 
@@ -248,8 +252,10 @@ final class ArchiveStaging {
         }
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            if errno == EEXIST { throw ArchiveError("\(path): appears more than once in the archive") }
-            throw ArchiveError("\(path): cannot be created (\(String(cString: strerror(errno))))")
+            let code = errno
+            if code == EEXIST { throw ArchiveError("\(path): appears more than once in the archive") }
+            throw ArchiveError("\(path): cannot be created (\(String(cString: strerror(code))))",
+                               outOfSpace: code == ENOSPC || code == EDQUOT)
         }
         return ArchiveOutputFile(fd: fd, path: path)
     }
@@ -297,8 +303,10 @@ final class ArchiveOutputFile {
         while offset < bytes.count {
             let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveError("\(path): cannot be written (\(String(cString: strerror(errno))))")
+                let code = errno
+                if code == EINTR { continue }
+                throw ArchiveError("\(path): cannot be written (\(String(cString: strerror(code))))",
+                                   outOfSpace: code == ENOSPC || code == EDQUOT)
             }
             offset += n
         }

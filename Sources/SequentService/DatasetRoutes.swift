@@ -149,6 +149,9 @@ extension HTTPApp {
                 if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
                     throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
                 }
+                if e.outOfSpace {
+                    throw ServiceError(507, "insufficient_storage", "no space left to extract the dataset: \(e.description)")
+                }
                 throw ServiceError(400, "invalid_archive", e.description, field: "file")
             }
             // An archive of one top-level folder ("shoes/boots/…") is unwrapped to the class folders.

@@ -5,6 +5,18 @@ import Testing
 /// Real archives come from GNU tar in each of its formats; hostile ones are written header by header here, so
 /// every field is exactly what the test says.
 @Suite struct TarArchiveTests {
+    /// A disk that fills up while an entry is written (/dev/full fails every write with ENOSPC) is reported as
+    /// such, so the upload gets 507 (try again later) rather than 400 (a bad archive).
+    @Test func aFullDiskIsOutOfSpaceNotABadArchive() throws {
+        let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try #require(fd >= 0, "no /dev/full")
+        let file = ArchiveOutputFile(fd: fd, path: "cats/1.png")
+        let bytes = [UInt8](repeating: 7, count: 4096)
+        let error = #expect(throws: ArchiveError.self) { try bytes.withUnsafeBytes { try file.write($0) } }
+        #expect(error?.outOfSpace == true)
+        #expect(error?.description.hasPrefix("cats/1.png: cannot be written") == true)
+    }
+
     // MARK: - Helpers
 
     func tempDir() throws -> URL {
