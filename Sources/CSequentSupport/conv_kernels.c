@@ -136,10 +136,18 @@ __attribute__((target("avx2"))) static void pool_backward_avx2(const float *dy, 
 }
 #endif
 
+#if defined(__x86_64__)
+static int cpu_level(void);
+#endif
+
+/* The same instruction-set level as the convolution kernels, so `sequent_conv2d_limit_level` covers these too. */
 void sequent_maxpool2_forward(const float *x, float *y, unsigned char *arg, long n, long h, long w, long c) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return pool_forward_avx512(x, y, arg, n, h, w, c);
-    if (__builtin_cpu_supports("avx2")) return pool_forward_avx2(x, y, arg, n, h, w, c);
+    switch (cpu_level()) {
+    case 2: pool_forward_avx512(x, y, arg, n, h, w, c); return;
+    case 1: pool_forward_avx2(x, y, arg, n, h, w, c); return;
+    default: break;
+    }
 #endif
     pool_forward(x, y, arg, n, h, w, c);
 }
@@ -147,8 +155,11 @@ void sequent_maxpool2_forward(const float *x, float *y, unsigned char *arg, long
 void sequent_maxpool2_backward(const float *dy, const float *y, const unsigned char *arg, float *dx, long n, long h,
                                long w, long c, int relu) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return pool_backward_avx512(dy, y, arg, dx, n, h, w, c, relu);
-    if (__builtin_cpu_supports("avx2")) return pool_backward_avx2(dy, y, arg, dx, n, h, w, c, relu);
+    switch (cpu_level()) {
+    case 2: pool_backward_avx512(dy, y, arg, dx, n, h, w, c, relu); return;
+    case 1: pool_backward_avx2(dy, y, arg, dx, n, h, w, c, relu); return;
+    default: break;
+    }
 #endif
     pool_backward(dy, y, arg, dx, n, h, w, c, relu);
 }

@@ -74,14 +74,15 @@ import Testing
     @Test(arguments: [([15, 17, 3], 16, 32), ([12, 11, 16], 48, 32), ([9, 9, 1], 32, 16)])
     func fusedPoolingEqualsSeparate(input: [Int], f1: Int, f2: Int) throws {
         try #require(sequent_conv2d_direct_available() != 0, "this CPU has no AVX2: the direct kernels are off")
-        func model(fused: Bool) throws -> Sequential {
+        // `poolKernels` alone: the byte-position pooling kernels after im2col convolutions, unfused.
+        func model(fused: Bool, poolKernels: Bool? = nil) throws -> Sequential {
             let layers: [Layer] = [
                 try Conv2D(filters: f1, kernelSize: [3, 3], activation: .relu), try MaxPooling2D(),
                 try Conv2D(filters: f2, kernelSize: [2, 2], activation: .relu), try MaxPooling2D(), Flatten(),
                 try Dense(units: 3),
             ]
             for case let conv as Conv2D in layers { conv.kernels = fused ? .direct : .im2col }
-            for case let pool as MaxPooling2D in layers { pool.usesTwoByTwoKernels = fused }
+            for case let pool as MaxPooling2D in layers { pool.usesTwoByTwoKernels = poolKernels ?? fused }
             let m = try Sequential(inputShape: input, layers: layers, seed: 5)
             try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
             for i in [0, 2] {
@@ -92,21 +93,24 @@ import Testing
             return m
         }
         let fast = try model(fused: true), slow = try model(fused: false)
+        let pooled = try model(fused: false, poolKernels: true)
         #expect(fast.fusedPools == [true, false, true, false, false, false])
-        #expect(slow.fusedPools.allSatisfy { !$0 })
+        #expect(slow.fusedPools.allSatisfy { !$0 } && pooled.fusedPools.allSatisfy { !$0 })
         let n = 4
         let x = randomArray(n * input.reduce(1, *), seed: 8), y = labels(n, classes: 3, seed: 9)
-        let yFast = try fast.predict(Tensor(shape: [n] + input, scalars: x)).scalars
         let ySlow = try slow.predict(Tensor(shape: [n] + input, scalars: x)).scalars
-        for (a, b) in zip(yFast, ySlow) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
-        let a = fast.lossAndGradients(x: x, y: y, n: n, context: .inference)
         let b = slow.lossAndGradients(x: x, y: y, n: n, context: .inference)
-        #expect(abs(a.loss - b.loss) < 1e-5)
-        let scale = b.grads.map { abs($0) }.max() ?? 1
-        var worst: Float = 0
-        for (g1, g2) in zip(a.grads, b.grads) { worst = max(worst, abs(g1 - g2) / scale) }
-        #expect(worst < 1e-4, "worst gradient difference \(worst) of the largest")
         #expect(b.grads.contains { $0 != 0 })
+        let scale = b.grads.map { abs($0) }.max() ?? 1
+        for candidate in [fast, pooled] {
+            let yFast = try candidate.predict(Tensor(shape: [n] + input, scalars: x)).scalars
+            for (a, b) in zip(yFast, ySlow) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
+            let a = candidate.lossAndGradients(x: x, y: y, n: n, context: .inference)
+            #expect(abs(a.loss - b.loss) < 1e-5)
+            var worst: Float = 0
+            for (g1, g2) in zip(a.grads, b.grads) { worst = max(worst, abs(g1 - g2) / scale) }
+            #expect(worst < 1e-4, "worst gradient difference \(worst) of the largest")
+        }
         // Every layer's output as the dashboard shows them: the convolutions' own outputs are computed too.
         let actsFast = fast.activations(for: Array(x[0..<input.reduce(1, *)]))
         let actsSlow = slow.activations(for: Array(x[0..<input.reduce(1, *)]))
