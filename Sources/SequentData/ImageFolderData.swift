@@ -47,25 +47,33 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
         let pre = Preprocessing(height: options.height, width: options.width, channels: options.channels, rescale: 1,
                                 interpolation: options.interpolation)
         let maxPixels = options.maxPixels
-        nonisolated(unsafe) var results = [Result<[UInt8], ImageFolderError>?](repeating: nil, count: listed.count)
-        results.withUnsafeMutableBufferPointer { out in
-            nonisolated(unsafe) let out = out
-            DispatchQueue.concurrentPerform(iterations: listed.count) { i in
-                out[i] = Result { try Self.decode(root.appendingPathComponent(listed[i].path), pre: pre, maxPixels: maxPixels) }
-                    .mapError { ($0 as? ImageFolderError) ?? ImageFolderError(reason: "\($0)") }
-            }
-        }
         var files: [File] = [], skipped: [(String, String)] = []
         let cache = Cache(count: listed.count, limit: cacheBytes)
-        for (i, entry) in listed.enumerated() {
-            switch results[i]! {
-            case .failure(let e): skipped.append((entry.path, e.reason))
-            case .success(let pixels):
-                if cache.bytes + pixels.count <= cache.limit {
-                    cache.images[files.count] = pixels
-                    cache.bytes += pixels.count
+        // In chunks, so that what is held at once is the cache plus one chunk of images, not every image of the
+        // folder (10,000 300×300 photos are 2.7 GB of pixels, most of which a 1 GiB cache drops).
+        let chunk = 256
+        for start in stride(from: 0, to: listed.count, by: chunk) {
+            let part = listed[start..<min(start + chunk, listed.count)]
+            nonisolated(unsafe) var results = [Result<[UInt8], ImageFolderError>?](repeating: nil, count: part.count)
+            results.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let out = out
+                DispatchQueue.concurrentPerform(iterations: part.count) { i in
+                    let url = root.appendingPathComponent(part[start + i].path)
+                    out[i] = Result { try Self.decode(url, pre: pre, maxPixels: maxPixels) }
+                        .mapError { ($0 as? ImageFolderError) ?? ImageFolderError(reason: "\($0)") }
                 }
-                files.append(File(path: entry.path, label: entry.label))
+            }
+            for (i, entry) in part.enumerated() {
+                switch results[i]! {
+                case .failure(let e): skipped.append((entry.path, e.reason))
+                case .success(let pixels):
+                    if cache.bytes + pixels.count <= cache.limit {
+                        cache.images[files.count] = pixels
+                        cache.bytes += pixels.count
+                    }
+                    files.append(File(path: entry.path, label: entry.label))
+                }
+                results[i] = nil
             }
         }
         guard !files.isEmpty else { throw TrainingError("no image in \(root.lastPathComponent) could be decoded") }

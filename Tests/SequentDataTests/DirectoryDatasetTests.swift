@@ -118,6 +118,25 @@ import Testing
         #expect(full.cacheMisses == 0)
     }
 
+    /// Opening decodes in chunks of 256 files: across chunk boundaries the samples, their order, the skipped
+    /// files and the cache budget come out as for one chunk.
+    @Test func foldersLargerThanADecodeChunkOpenInOrder() throws {
+        var files: [String: [UInt8]] = [:]
+        for i in 0..<600 { files[String(format: "%@/%03d.png", i % 2 == 0 ? "a" : "b", i)] = try gray(UInt8(i % 250), 1) }
+        for i in [1, 299, 555] { files[String(format: "%@/%03d.png", i % 2 == 0 ? "a" : "b", i)] = [0x89, 0x50] }
+        let root = try folder(files)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try open(root, .init(height: 1, width: 1, channels: 1, rescale: 1), cache: 500)
+        #expect(data.count == 597)
+        #expect(data.skipped.map(\.path).sorted() == ["b/001.png", "b/299.png", "b/555.png"])
+        #expect(data.cachedBytes == 500)
+        // Class "a" (even numbers) then "b" (odd ones, less the three broken), each in name order.
+        let expected = (0..<600).filter { $0 % 2 == 0 } + (0..<600).filter { $0 % 2 == 1 && ![1, 299, 555].contains($0) }
+        let (x, y) = try all(data)
+        #expect(x == expected.map { Float($0 % 250) })
+        #expect(y == expected.map { Float($0 % 2) })
+    }
+
     @Test func aFileRemovedDuringTrainingIsNamed() throws {
         let root = try numbered()
         defer { try? FileManager.default.removeItem(at: root) }
