@@ -82,37 +82,40 @@ AI void pool_forward(const float *x, float *y, unsigned char *arg, long n, long 
         }
 }
 
-/* Writes every value of dx: the gradient at each window's recorded position, zero elsewhere (including the last
- * row and column when the input has an odd size), so dx needs no clearing first. */
+/* Row `oy` of sample `s`'s input gradient (`ow` pixels of `c` channels) from the pooled gradient `dy`, the
+ * pool's output `y` and positions `arg` (`ph` × `pw` windows): each value goes to its window's recorded position
+ * — with `relu`, only where the maximum (the ReLU's output there) is positive — and everything else is zero,
+ * including a last odd row or column, so the row needs no clearing first. */
+AI void unpool_row(const float *dy, const float *y, const unsigned char *arg, long s, long oy, long ph, long pw,
+                   long ow, long c, int relu, float *out) {
+    if (oy >= 2 * ph) { memset(out, 0, sizeof(float) * (size_t)(ow * c)); return; }
+    long o = (s * ph + oy / 2) * pw * c;
+    int k0 = 2 * (int)(oy % 2);
+    for (long px = 0; px < pw; px++, o += c) {
+        float *q0 = out + 2 * px * c, *q1 = q0 + c;
+        long ch = 0;
+        for (; ch + 16 <= c; ch += 16) {
+            v16i g = (v16i)load16(dy + o + ch);
+            if (relu) g &= load16(y + o + ch) > zero16();
+            v16i k = __builtin_convertvector(*(const v16bu *)(arg + o + ch), v16i);
+            store16(q0 + ch, (v16)(g & (k == k0)));
+            store16(q1 + ch, (v16)(g & (k == k0 + 1)));
+        }
+        for (; ch < c; ch++) {
+            float g = relu && !(y[o + ch] > 0) ? 0 : dy[o + ch];
+            q0[ch] = arg[o + ch] == k0 ? g : 0;
+            q1[ch] = arg[o + ch] == k0 + 1 ? g : 0;
+        }
+    }
+    if (ow % 2) memset(out + (ow - 1) * c, 0, sizeof(float) * (size_t)c);
+}
+
+/* All of dx (`h` × `w` inputs per sample), so dx needs no clearing first. */
 AI void pool_backward(const float *dy, const float *y, const unsigned char *arg, float *dx, long n, long h, long w,
                       long c, int relu) {
-    long ph = h / 2, pw = w / 2;
-    for (long s = 0; s < n; s++) {
-        float *dxs = dx + s * h * w * c;
-        for (long py = 0; py < ph; py++) {
-            long o = (s * ph + py) * pw * c;
-            float *d0 = dxs + 2 * py * w * c, *d1 = d0 + w * c;
-            for (long px = 0; px < pw; px++, o += c) {
-                float *q[4] = {d0 + 2 * px * c, d0 + (2 * px + 1) * c, d1 + 2 * px * c, d1 + (2 * px + 1) * c};
-                long ch = 0;
-                for (; ch + 16 <= c; ch += 16) {
-                    v16i g = (v16i)load16(dy + o + ch);
-                    if (relu) g &= load16(y + o + ch) > zero16();
-                    v16i k = __builtin_convertvector(*(const v16bu *)(arg + o + ch), v16i);
-                    for (int i = 0; i < 4; i++) store16(q[i] + ch, (v16)(g & (k == i)));
-                }
-                for (; ch < c; ch++) {
-                    float g = relu && !(y[o + ch] > 0) ? 0 : dy[o + ch];
-                    for (int i = 0; i < 4; i++) q[i][ch] = arg[o + ch] == i ? g : 0;
-                }
-            }
-            if (w % 2) {
-                memset(d0 + (w - 1) * c, 0, sizeof(float) * (size_t)c);
-                memset(d1 + (w - 1) * c, 0, sizeof(float) * (size_t)c);
-            }
-        }
-        if (h % 2) memset(dxs + (h - 1) * w * c, 0, sizeof(float) * (size_t)(w * c));
-    }
+    for (long s = 0; s < n; s++)
+        for (long oy = 0; oy < h; oy++)
+            unpool_row(dy, y, arg, s, oy, h / 2, w / 2, w, c, relu, dx + (s * h + oy) * w * c);
 }
 
 #if defined(__x86_64__)
@@ -434,24 +437,6 @@ AI void dx_block(const int PX, const int NV, const float *dy, long prow, long f,
 
 /* ---- backward through convolution + 2×2 max-pool --------------------------------------------------------------- */
 
-/* Row `oy` of sample `s`'s convolution-output gradient, from the pooled gradient `dy`, the pool's output `y` and
- * positions `arg`: each pooled value goes to its window's recorded position when the maximum (the ReLU's
- * output there) is positive, everything else is zero. */
-AI void unpool_row(const float *dy, const float *y, const unsigned char *arg, long s, long oy, long ph, long pw,
-                   long ow, long f, float *out) {
-    if (oy >= 2 * ph) { memset(out, 0, sizeof(float) * (size_t)(ow * f)); return; }
-    long o = (s * ph + oy / 2) * pw * f;
-    int k0 = 2 * (int)(oy % 2);
-    for (long px = 0; px < pw; px++, o += f)
-        for (long ch = 0; ch < f; ch += 16) {
-            v16i g = (v16i)load16(dy + o + ch) & (load16(y + o + ch) > zero16());
-            v16i k = __builtin_convertvector(*(const v16bu *)(arg + o + ch), v16i);
-            store16(out + 2 * px * f + ch, (v16)(g & (k == k0)));
-            store16(out + (2 * px + 1) * f + ch, (v16)(g & (k == k0 + 1)));
-        }
-    if (ow % 2) memset(out + (ow - 1) * f, 0, sizeof(float) * (size_t)f);
-}
-
 /* Per sample: its convolution-output gradient is rebuilt from the pooled one into the middle of `pad` (≤ a few
  * MB, so it stays in cache), and both the kernel gradient and the input gradient read it from there. Separately,
  * the pool's backward pass writes the whole batch's gradient (91 MB for 16 300×300 images at the first layer)
@@ -463,7 +448,7 @@ AI void unpool_row(const float *dy, const float *y, const unsigned char *arg, lo
     float *dys = pad + ((a->kh - 1) * prow + a->kw - 1) * a->f;                                      \
     for (long s = 0; s < a->n; s++) {                                                                \
         for (long oy = 0; oy < oh; oy++)                                                             \
-            unpool_row(a->dy, a->py, a->parg, s, oy, ph, pw, ow, a->f, dys + oy * prow * a->f);      \
+            unpool_row(a->dy, a->py, a->parg, s, oy, ph, pw, ow, a->f, 1, dys + oy * prow * a->f);      \
         const float *xs = a->x + s * a->h * a->wd * a->c;                                            \
         if (a->f % 32 == 0) { enum { NV_ = 2 }; DW_SAMPLE(P2, 2, xs, dys, prow * a->f) }             \
         else { enum { NV_ = 1 }; DW_SAMPLE(P1, 1, xs, dys, prow * a->f) }                            \
@@ -552,6 +537,19 @@ int sequent_conv2d_backward_filter(const float *x, const float *dy, float *dw, f
     }
 }
 
+/* Zeroes the border of a padded gradient image (`oh` × `ow` pixels of `f` values in the middle of
+ * (oh + 2(kh − 1)) × (ow + 2(kw − 1))): the middle is overwritten for every sample. */
+static void zero_border(float *pad, long oh, long ow, long kh, long kw, long f) {
+    long prow = ow + 2 * (kw - 1);
+    size_t edge = sizeof(float) * (size_t)((kw - 1) * f);
+    memset(pad, 0, sizeof(float) * (size_t)((kh - 1) * prow * f));
+    memset(pad + (kh - 1 + oh) * prow * f, 0, sizeof(float) * (size_t)((kh - 1) * prow * f));
+    for (long r = kh - 1; r < kh - 1 + oh; r++) {
+        memset(pad + r * prow * f, 0, edge);
+        memset(pad + (r * prow + kw - 1 + ow) * f, 0, edge);
+    }
+}
+
 /* [KH][KW][C][F] → [KH][KW][F][C], so the input gradient's channels are contiguous: a few thousand floats. */
 static void transpose_kernel(const float *w, float *wt, long kh, long kw, long c, long f) {
     for (long k = 0; k < kh * kw; k++)
@@ -569,7 +567,7 @@ int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratc
     float *wt = scratch, *pad = scratch + kh * kw * c * f;
     transpose_kernel(w, wt, kh, kw, c, f);
     /* The border stays zero; each sample's gradient is copied into the middle. */
-    memset(pad, 0, sizeof(float) * (size_t)((h + kh - 1) * (wd + kw - 1) * f));
+    zero_border(pad, h - kh + 1, wd - kw + 1, kh, kw, f);
     conv_args a = {.dy = dy, .wt = wt, .pad = pad, .dx = dx, .n = n, .h = h, .wd = wd, .c = c, .kh = kh, .kw = kw,
                    .f = f};
     return cpu_level() == 2 ? conv_dx_avx512(&a) : conv_dx_avx2(&a);
@@ -581,7 +579,7 @@ int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float
     if (f % 16 != 0 || kh + 1 > h || kw + 1 > wd || (dx && c % 16 != 0) || cpu_level() == 0) return 0;
     float *wt = scratch, *pad = scratch + kh * kw * c * f;
     if (dx) transpose_kernel(w, wt, kh, kw, c, f);
-    memset(pad, 0, sizeof(float) * (size_t)((h + kh - 1) * (wd + kw - 1) * f));
+    zero_border(pad, h - kh + 1, wd - kw + 1, kh, kw, f);
     conv_args a = {.x = x, .dy = dy, .py = y, .parg = arg, .dw = dw, .db = db, .dx = dx, .wt = wt, .pad = pad,
                    .n = n, .h = h, .wd = wd, .c = c, .kh = kh, .kw = kw, .f = f};
     return cpu_level() == 2 ? conv_bwd_pool_avx512(&a) : conv_bwd_pool_avx2(&a);

@@ -73,7 +73,6 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
                     }
                     files.append(File(path: entry.path, label: entry.label))
                 }
-                results[i] = nil
             }
         }
         guard !files.isEmpty else { throw TrainingError("no image in \(root.lastPathComponent) could be decoded") }

@@ -94,7 +94,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// col for `min(n, chunk)` samples, then the same again for its gradient; the direct input gradient's
     /// padded image; two rows of output for `forwardPooled`.
     public func scratchCount(batch n: Int) -> Int {
-        columnScratch(batch: n) + inputScratch + (directForward ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
+        columnScratch(batch: n) + inputScratch + (feedsPool ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
     }
 
     private var inputScratch: Int {
@@ -102,7 +102,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     }
 
     /// Set by the model when `canFuse` holds for the pool after this layer, before workspaces are made: the
-    /// layer then needs scratch for `backwardPooled`.
+    /// layer then needs scratch for `forwardPooled` and `backwardPooled`.
     var feedsPool = false
 
     /// Whether `forwardPooled` can compute this layer together with `pool`, which follows it.
