@@ -154,6 +154,24 @@ public struct HTTPRequestParser {
         return false
     }
 
+    /// True while the request-line or header section of a request is arriving (some of it has, not all), which is
+    /// when the server applies its header deadline against slow-header (slowloris) clients.
+    public var isReadingHeaders: Bool {
+        switch state {
+        case .requestLine: return index < buffer.count
+        case .headers: return true
+        default: return false
+        }
+    }
+
+    /// Gives back the input buffer's memory between requests, so an idle keep-alive connection holds none.
+    public mutating func releaseBufferIfIdle() {
+        guard isIdle, buffer.capacity > 0 else { return }
+        buffer = []
+        index = 0
+        scanIndex = 0
+    }
+
     /// True once a `.failure` was returned.
     public var hasFailed: Bool {
         if case .failed = state { return true }

@@ -3,7 +3,8 @@
 /// The server adds `Content-Length` (or `Transfer-Encoding: chunked` for streams), `Date`, `Server` and
 /// `Connection` itself; values a handler sets for those framing headers are replaced.
 public struct HTTPResponse: Sendable {
-    /// Writes the body of a streamed response; runs on the connection's thread (see `ResponseStreamWriter`).
+    /// Starts the body of a streamed response: called once, on a handler thread, with the stream's writer. It may
+    /// return at once and keep the writer (see `ResponseStreamWriter`); the stream ends with `writer.close()`.
     public typealias Producer = @Sendable (ResponseStreamWriter) -> Void
 
     public var status: Int
@@ -38,8 +39,9 @@ public struct HTTPResponse: Sendable {
     }
 
     /// A streamed response sent with `Transfer-Encoding: chunked` (to HTTP/1.0 clients: unframed, then closed).
-    /// `producer` runs on the connection's thread after the headers are sent; each `writer.write` becomes one chunk.
-    /// When it returns the stream is ended, and the connection is kept alive or closed as for any other response.
+    /// `producer` is called on a handler thread once the headers are queued; each `writer.write` becomes one chunk.
+    /// The stream lasts until `writer.close()` (then the connection is kept alive or closed as for any other
+    /// response), the client leaves, or the server shuts down; `writer.onClose` hears of each.
     public static func stream(status: Int = 200, headers: HTTPHeaders = [:],
                               producer: @escaping Producer) -> HTTPResponse {
         var response = HTTPResponse(status: status, headers: headers)

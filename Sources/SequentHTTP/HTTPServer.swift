@@ -9,10 +9,15 @@ import Darwin
 
 /// A small HTTP/1.1 server on POSIX sockets and Dispatch queues.
 ///
-/// One thread accepts connections; each connection is then served by blocking reads and writes on its own serial
-/// `DispatchQueue` (user-created serial queues are overcommitting, so each gets its own thread and no connection
-/// waits for another). That design measured fastest on this project's machines (PLATFORM.md §6); it costs a
-/// thread per open connection, which `maxConnections` bounds.
+/// Waiting costs no thread. Each connection is watched by Dispatch read sources (epoll underneath) on one of a few
+/// serial event-loop queues, which parse requests and write responses without blocking; an idle keep-alive
+/// connection, a half-sent request or an open event stream is a descriptor and a few hundred bytes. Complete
+/// requests go to a bounded pool of handler threads, since handlers may block (SQLite, a forward pass, an upload
+/// being unpacked). Streamed responses are registered writers that any thread may write to.
+///
+/// Slow clients are bounded by deadlines rather than by threads: a total deadline for a request's headers
+/// (slowloris), a floor on the rate a body arrives at, the longest silence inside a request, an idle time between
+/// requests and the longest a write may make no progress.
 ///
 /// ```swift
 /// let router = Router()
@@ -23,10 +28,10 @@ import Darwin
 /// try server.start()
 /// ```
 public final class HTTPServer: @unchecked Sendable {
-    // @unchecked Sendable: the server is used from the caller's thread (start, shutdown), the accept queue and
-    // every connection queue. Its immutable properties are Sendable; every mutable one (`state`, the descriptors,
-    // the open-connection set) is read and written only while holding `condition`, which also lets `shutdown`
-    // wait for connections to finish.
+    // @unchecked Sendable: the server is used from the caller's thread (start, shutdown), the accept queue, the
+    // event loops and the handler pool. Its immutable properties are Sendable; every mutable one (`state`, the
+    // descriptors, the open-connection count) is read and written only while holding `condition`, which also lets
+    // `shutdown` wait for connections to finish.
 
     /// How the server listens and what it tolerates.
     public struct Configuration: Sendable {
@@ -35,18 +40,36 @@ public final class HTTPServer: @unchecked Sendable {
         /// Port to bind; 0 picks a free one (read it from `HTTPServer.port` after `start`).
         public var port: Int
         public var limits: HTTPLimits
-        /// Open connections served at once (each holds a thread). Past it a new connection gets `503` with
-        /// `Retry-After` and is closed.
+        /// Open connections at once. Past it a new connection gets `503` with `Retry-After` and is closed. The
+        /// server raises its descriptor limit (RLIMIT_NOFILE) at start to fit, and lowers this when it cannot.
         public var maxConnections: Int
         /// Pending-connection queue length passed to `listen`.
         public var backlog: Int
         /// Longest silence allowed in the middle of a request; then the client gets `408` and is closed.
         public var readTimeout: TimeInterval
-        /// How long a keep-alive connection may wait for its next request before it is closed.
+        /// Longest a request's line and headers may take to arrive in all, however steadily they trickle in
+        /// (the slowloris defence); then `408`.
+        public var headerTimeout: TimeInterval
+        /// The slowest a request body may arrive, in bytes per second averaged over `bodyRateWindow`; slower gets
+        /// `408`. 0 turns the floor off.
+        public var minBodyBytesPerSecond: Double
+        /// The window over which `minBodyBytesPerSecond` is measured, in seconds.
+        public var bodyRateWindow: TimeInterval
+        /// How long a keep-alive connection may wait for its next request (or a new one for its first) before it is
+        /// closed.
         public var idleTimeout: TimeInterval
-        /// Longest a single write may block on a client that does not read (then the connection is dropped).
+        /// Longest output may wait on a client that does not read (then the connection is dropped).
         public var writeTimeout: TimeInterval
-        /// Seconds in the `Retry-After` header of the `503` sent past `maxConnections`.
+        /// Unsent bytes a streamed response may pile up on a client that does not read; past it the client is
+        /// dropped, so a slow dashboard cannot make the server hold events without bound.
+        public var maxStreamBufferBytes: Int
+        /// Threads that run handlers (started on demand). Handlers may block, so this bounds how many run at once.
+        public var handlerThreads: Int
+        /// Complete requests that may wait for a handler thread; past it a request is answered `503`.
+        public var maxQueuedRequests: Int
+        /// Serial queues that do the connections' non-blocking I/O and parsing.
+        public var eventLoops: Int
+        /// Seconds in the `Retry-After` header of the `503`s sent past `maxConnections` or `maxQueuedRequests`.
         public var retryAfter: Int
         /// The largest request body accepted for `(method, path)`, asked after the headers; nil means
         /// `limits.maxBodyBytes`. Typically `{ router.bodyLimit(method: $0, path: $1) }`.
@@ -59,7 +82,7 @@ public final class HTTPServer: @unchecked Sendable {
         public var errorResponder: @Sendable (Int, String) -> HTTPResponse
 
         public init(host: String = "127.0.0.1", port: Int = 0, limits: HTTPLimits = HTTPLimits(),
-                    maxConnections: Int = 128, backlog: Int = 256, readTimeout: TimeInterval = 30,
+                    maxConnections: Int = 16_384, backlog: Int = 1024, readTimeout: TimeInterval = 30,
                     idleTimeout: TimeInterval = 60, writeTimeout: TimeInterval = 30, retryAfter: Int = 1,
                     bodyLimit: (@Sendable (String, String) -> Int)? = nil,
                     bodyPolicy: (@Sendable (String, String) -> HTTPBodyPolicy)? = nil,
@@ -70,8 +93,15 @@ public final class HTTPServer: @unchecked Sendable {
             self.maxConnections = maxConnections
             self.backlog = backlog
             self.readTimeout = readTimeout
+            headerTimeout = 10
+            minBodyBytesPerSecond = 1024
+            bodyRateWindow = 10
             self.idleTimeout = idleTimeout
             self.writeTimeout = writeTimeout
+            maxStreamBufferBytes = 4 << 20
+            handlerThreads = max(8, 4 * ProcessInfo.processInfo.activeProcessorCount)
+            maxQueuedRequests = 4096
+            eventLoops = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
             self.retryAfter = retryAfter
             self.bodyLimit = bodyLimit
             self.bodyPolicy = bodyPolicy
@@ -86,34 +116,36 @@ public final class HTTPServer: @unchecked Sendable {
     public let configuration: Configuration
     let logger: Logger
     let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    let pool: HandlerPool
 
     private let condition = NSCondition()
     private var state = State.idle
     private var listenFD: Int32 = -1
-    /// Written once at shutdown and never read, so it stays readable: every thread polling it wakes up.
-    private var wakeRead: Int32 = -1
-    private var wakeWrite: Int32 = -1
+    private var acceptSource: DispatchSourceRead?
+    private let acceptQueue = DispatchQueue(label: "sequent.http.accept")
+    private var loops: [EventLoop] = []
+    private var nextLoop = 0
     private var boundPort = 0
-    private var acceptLoopRunning = false
-    private var openConnections = Set<Int32>()
+    private var connectionLimit = 0
+    private var openConnections = 0
     private var pendingRejections = 0
-    private let rejectQueue = DispatchQueue(label: "sequent.http.reject")
+    private var acceptPaused = false
+    /// The accept source, when shutdown cancelled it while accepting was paused (it awaits its resume).
+    private var pausedSource: DispatchSourceRead?
 
     /// - Parameters:
     ///   - configuration: address, limits and timeouts.
     ///   - logger: receives one info line per request (the access log) and server errors.
-    ///   - handler: answers every request; called on the connection's thread, so it may block.
+    ///   - handler: answers every request; called on a handler-pool thread, so it may block.
     public init(configuration: Configuration, logger: Logger,
                 handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
         self.configuration = configuration
         self.logger = logger
         self.handler = handler
+        pool = HandlerPool(maxThreads: configuration.handlerThreads, maxQueued: configuration.maxQueuedRequests)
     }
 
     deinit {
-        // Connection threads retain the server, so by now none can be polling these descriptors.
-        if wakeRead >= 0 { close(wakeRead) }
-        if wakeWrite >= 0 { close(wakeWrite) }
         if listenFD >= 0 { close(listenFD) }
     }
 
@@ -131,14 +163,21 @@ public final class HTTPServer: @unchecked Sendable {
         return state == .shuttingDown || state == .stopped
     }
 
-    /// Connections currently being served.
+    /// Connections currently open.
     public var connectionCount: Int {
         condition.lock()
         defer { condition.unlock() }
-        return openConnections.count
+        return openConnections
     }
 
-    /// Binds, listens and starts accepting on a background queue; returns once the port is bound.
+    /// The connection limit in force: `maxConnections`, or less when the descriptor limit could not be raised.
+    public var effectiveMaxConnections: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return connectionLimit
+    }
+
+    /// Binds, listens and starts accepting; returns once the port is bound.
     public func start() throws {
         condition.lock()
         defer { condition.unlock() }
@@ -148,6 +187,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         // MSG_NOSIGNAL covers our own sends; ignoring SIGPIPE also covers any other write in the process.
         signal(SIGPIPE, SIG_IGN)
+        connectionLimit = Self.raiseDescriptorLimit(toFit: configuration.maxConnections, logger: logger)
 
         let fd = try Self.bind(host: configuration.host, port: configuration.port)
         guard listen(fd, Int32(max(1, configuration.backlog))) == 0 else {
@@ -155,144 +195,152 @@ public final class HTTPServer: @unchecked Sendable {
             close(fd)
             throw HTTPServerError("listen on \(configuration.host):\(configuration.port) failed: \(message)")
         }
-        var pipeFDs: [Int32] = [-1, -1]
-        guard pipe(&pipeFDs) == 0 else {
-            close(fd)
-            throw HTTPServerError("pipe failed: \(Socket.errorDescription)")
-        }
-        for p in pipeFDs { _ = fcntl(p, F_SETFD, FD_CLOEXEC) }
         listenFD = fd
-        wakeRead = pipeFDs[0]
-        wakeWrite = pipeFDs[1]
         boundPort = Socket.boundPort(fd)
         state = .running
-        acceptLoopRunning = true
-        let wake = wakeRead
-        DispatchQueue(label: "sequent.http.accept").async { [self] in acceptLoop(listenFD: fd, wakeFD: wake) }
-        logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(boundPort)"])
+        let sweep = Self.sweepInterval(configuration)
+        loops = (0..<max(1, configuration.eventLoops)).map { EventLoop(index: $0) }
+        for loop in loops { loop.startSweeping(every: sweep) }
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
+        source.setEventHandler { [self] in acceptAvailable(fd) }
+        source.setCancelHandler { close(fd) }
+        acceptSource = source
+        source.resume()
+        logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(boundPort)",
+                                            "max_connections": "\(connectionLimit)"])
     }
 
-    /// Stops accepting, lets requests in flight finish, closes idle keep-alive connections and ends event streams
-    /// (their writers start refusing writes), then returns. Connections still busy after `gracePeriod` seconds are
-    /// shut down forcibly. Do not call it from a handler: it waits for that handler's connection.
+    /// Stops accepting, lets requests in flight finish, closes idle keep-alive connections and ends event streams,
+    /// then returns. Connections still busy after `gracePeriod` seconds are closed forcibly. Do not call it from a
+    /// handler: it waits for that handler's connection.
     public func shutdown(gracePeriod: TimeInterval) {
         condition.lock()
-        defer { condition.unlock() }
         guard state == .running else {
             if state == .idle { state = .stopped }
+            condition.unlock()
             return
         }
         state = .shuttingDown
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        acceptSource?.cancel()
+        if acceptPaused { pausedSource = acceptSource }
+        acceptSource = nil
+        listenFD = -1
+        let loops = self.loops
+        condition.unlock()
+
+        for loop in loops { loop.queue.async { loop.forEach { $0.beginShutdown() } } }
+        condition.lock()
         let deadline = Date(timeIntervalSinceNow: max(0, gracePeriod))
-        while acceptLoopRunning || !openConnections.isEmpty {
+        while openConnections > 0 {
             if !condition.wait(until: deadline) { break }
         }
-        if !openConnections.isEmpty {
+        let stragglers = openConnections
+        condition.unlock()
+        if stragglers > 0 {
             logger.warning("shutdown grace period over, closing connections", metadata: [
-                "connections": "\(openConnections.count)",
+                "connections": "\(stragglers)",
             ])
-            // Wakes every blocked recv, send and poll on them; the descriptors stay open (and cannot be reused
-            // under us) until their connection closes them through `connectionFinished`.
-            for fd in openConnections { Socket.shutdownBoth(fd) }
+            for loop in loops { loop.queue.async { loop.forEach { $0.abort() } } }
+            condition.lock()
             let forced = Date(timeIntervalSinceNow: 1)
-            while !openConnections.isEmpty {
+            while openConnections > 0 {
                 if !condition.wait(until: forced) { break }
             }
+            condition.unlock()
         }
+        for loop in loops { loop.queue.sync { loop.stopSweeping() } }
+        pool.stop()
+        condition.lock()
         state = .stopped
+        condition.unlock()
         logger.info("stopped")
     }
 
     // MARK: - Accepting
 
-    private func acceptLoop(listenFD: Int32, wakeFD: Int32) {
-        while true {
-            switch Socket.waitReadable(listenFD, wake: wakeFD, timeout: 3600) {
-            case .readable:
-                acceptOne(listenFD)
-            case .timedOut:
-                continue
-            case .woken, .failed:
-                condition.lock()
-                close(listenFD)
-                self.listenFD = -1
-                acceptLoopRunning = false
-                condition.broadcast()
-                condition.unlock()
+    private func acceptAvailable(_ listenFD: Int32) {
+        // Bounded per wake-up; the source fires again while connections wait.
+        for _ in 0..<256 {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenFD, $0, &length) }
+            }
+            guard fd >= 0 else {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK { return }
+                if code == EINTR || code == ECONNABORTED { continue }
+                logger.error("accept failed", metadata: ["error": "\(Socket.errorDescription)"])
+                // Out of descriptors or memory: pause instead of spinning on a listener that stays readable.
+                pauseAccepting()
                 return
             }
+            Socket.configureAccepted(fd)
+            let remote = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, length: length) }
+            }
+            admit(fd, remote: remote)
         }
     }
 
-    private func acceptOne(_ listenFD: Int32) {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let fd = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenFD, $0, &length) }
-        }
-        guard fd >= 0 else {
-            let code = errno
-            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR || code == ECONNABORTED { return }
-            logger.error("accept failed", metadata: ["error": "\(Socket.errorDescription)"])
-            // Out of descriptors or memory: back off instead of spinning on a listener that stays readable.
-            usleep(50_000)
+    private func admit(_ fd: Int32, remote: String) {
+        condition.lock()
+        let running = state == .running
+        let admitted = running && openConnections < connectionLimit
+        let reject = running && !admitted && pendingRejections < 64
+        if admitted || reject { openConnections += 1 }
+        if reject { pendingRejections += 1 }
+        let loop = loops[nextLoop % loops.count]
+        nextLoop &+= 1
+        condition.unlock()
+
+        guard admitted || reject else {
+            close(fd)
             return
         }
-        Socket.configureAccepted(fd, writeTimeout: configuration.writeTimeout)
-        let remote = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, length: length) }
-        }
-
-        condition.lock()
-        let admitted = state == .running && openConnections.count < configuration.maxConnections
-        let reject = state == .running && !admitted && pendingRejections < 64
-        if admitted { openConnections.insert(fd) }
-        if reject { pendingRejections += 1 }
-        condition.unlock()
-
-        if admitted {
-            // One serial queue per connection: it blocks in recv/send, which must never happen on a shared queue.
-            DispatchQueue(label: "sequent.http.connection").async { [self] in
-                HTTPConnection(server: self, fd: fd, remoteAddress: remote).run()
-            }
-        } else if reject {
-            rejectQueue.async { [self] in rejectBusy(fd: fd, remote: remote) }
-        } else {
-            close(fd)
+        let refusal: HTTPResponse? = reject ? busyResponse("server busy, too many connections") : nil
+        let connection = HTTPConnection(fd: fd, remoteAddress: remote, loop: loop, server: self,
+                                        isRejection: reject)
+        loop.queue.async {
+            loop.add(connection)
+            connection.start(reject: refusal)
         }
     }
 
-    /// Answers 503 to a connection past `maxConnections`, on a queue of its own so accepting goes on.
-    private func rejectBusy(fd: Int32, remote: String) {
-        var response = configuration.errorResponder(503, "server busy, too many connections")
-        response.headers["Retry-After"] = "\(configuration.retryAfter)"
-        let head = ResponseHead.encode(response, bodyLength: response.body.count, chunked: false, keepAlive: false,
-                                       requestVersion: "HTTP/1.1")
-        _ = Socket.sendAll(fd, head + response.body)
-        Socket.lingeringClose(fd, timeout: 0.2)
-        close(fd)
-        logAccess(method: "-", path: "-", status: 503, bytes: response.body.count, nanoseconds: 0, remote: remote)
+    private func pauseAccepting() {
         condition.lock()
-        pendingRejections -= 1
-        condition.unlock()
+        defer { condition.unlock() }
+        guard !acceptPaused, let source = acceptSource else { return }
+        acceptPaused = true
+        source.suspend()
+        acceptQueue.asyncAfter(deadline: .now() + 0.1) { [self] in resumeAccepting() }
+    }
+
+    private func resumeAccepting() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard acceptPaused else { return }
+        acceptPaused = false
+        // Shutdown may have cancelled the source meanwhile; its suspension must still be balanced.
+        (acceptSource ?? pausedSource)?.resume()
+        pausedSource = nil
+    }
+
+    /// A `503` with `Retry-After`, for connections past the limit and requests past the queue.
+    func busyResponse(_ message: String) -> HTTPResponse {
+        var response = configuration.errorResponder(503, message)
+        response.headers["Retry-After"] = "\(configuration.retryAfter)"
+        return response
     }
 
     // MARK: - For connections
 
-    /// The descriptor connections poll (with their socket) while idle, to notice shutdown at once.
-    var wakeDescriptor: Int32 {
-        condition.lock()
-        defer { condition.unlock() }
-        return wakeRead
-    }
-
-    /// Closes `fd` and forgets it; under the lock, so `shutdown` never touches a reused descriptor.
-    func connectionFinished(_ fd: Int32) {
-        condition.lock()
+    /// Closes `fd` and forgets it; called once a connection's sources are cancelled.
+    func connectionFinished(_ fd: Int32, wasRejection: Bool) {
         close(fd)
-        openConnections.remove(fd)
+        condition.lock()
+        openConnections -= 1
+        if wasRejection { pendingRejections -= 1 }
         condition.broadcast()
         condition.unlock()
     }
@@ -303,6 +351,34 @@ public final class HTTPServer: @unchecked Sendable {
             "method": "\(method)", "path": "\(path)", "status": "\(status)", "bytes": "\(bytes)",
             "duration_ms": "\(milliseconds)", "remote": "\(remote)",
         ])
+    }
+
+    /// Often enough that the shortest deadline is kept to within a quarter of itself, and at most twice a second.
+    static func sweepInterval(_ c: Configuration) -> TimeInterval {
+        let shortest = [c.readTimeout, c.headerTimeout, c.idleTimeout, c.writeTimeout].filter { $0 > 0 }.min() ?? 1
+        return min(0.5, max(0.02, shortest / 4))
+    }
+
+    /// Raises RLIMIT_NOFILE's soft limit toward the hard one so `maxConnections` descriptors (plus a margin for
+    /// files, the database and the listener) can be open; returns the connection limit that fits.
+    static func raiseDescriptorLimit(toFit connections: Int, logger: Logger) -> Int {
+        let margin: rlim_t = 256
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return connections }
+        let wanted = rlim_t(max(0, connections)) + margin
+        if limit.rlim_cur < wanted {
+            let raised = min(wanted, limit.rlim_max)
+            var new = limit
+            new.rlim_cur = raised
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &new) == 0 { limit = new }
+        }
+        let fits = limit.rlim_cur > margin ? Int(limit.rlim_cur - margin) : 1
+        if fits < connections {
+            logger.warning("descriptor limit lowers max_connections", metadata: [
+                "max_connections": "\(connections)", "usable": "\(fits)", "rlimit_nofile": "\(limit.rlim_cur)",
+            ])
+        }
+        return max(1, min(connections, fits))
     }
 
     private static func bind(host: String, port: Int) throws -> Int32 {

@@ -1,90 +1,139 @@
 import Foundation
 
+/// Where a stream's bytes go: the connection that carries it, or a test's collector.
+protocol ResponseStreamSink: AnyObject, Sendable {
+    /// Queues `bytes` (one chunk); never blocks.
+    func streamWrite(_ bytes: [UInt8])
+    /// Ends the stream (the last chunk); the connection then serves its next request or closes.
+    func streamEnd()
+}
+
 /// Writes the body of a streamed response (`HTTPResponse.stream`), typically Server-Sent Events.
 ///
-/// The producer receives the writer on the connection's thread and may block there (waiting for events, sleeping
-/// between heartbeats). It may also hand the writer to callbacks on other threads while it waits: writes are
-/// serialised by a lock. Writes after the producer returned are refused, so such callbacks must be unsubscribed
-/// before it returns or simply find `write` returning false.
+/// A stream is a registered writer, not a thread: the server calls the response's producer once with the writer,
+/// and the producer may return at once and keep the writer, writing from any thread whenever it has something to
+/// send (an event hub's callback, a timer). The stream lasts until `close()`, the client's departure, a write the
+/// client is too slow to take, or server shutdown; `onClose` handlers run once when it ends, for whatever reason,
+/// which is where a producer unsubscribes. Writes never block: they are queued on the connection, which drops a
+/// client that lets more than the server's stream buffer limit pile up unread.
 public final class ResponseStreamWriter: @unchecked Sendable {
-    // @unchecked: `closed` and `bytesWritten` are only touched under `lock`; the closures are @Sendable.
+    // @unchecked: `ended`, `written`, `closeHandlers`, `lastWrite` and `heartbeat` are only touched under `lock`;
+    // the sink is Sendable and does its own hop to the connection's queue.
     private let lock = NSLock()
-    private let sink: @Sendable ([UInt8]) -> Bool
+    private let sink: (any ResponseStreamSink)?
+    private let testSink: (@Sendable ([UInt8]) -> Bool)?
     private let shuttingDown: @Sendable () -> Bool
-    private let peerHungUp: @Sendable () -> Bool
-    private let waiter: @Sendable (TimeInterval) -> Void
-    private var closed = false
+    private var ended = false
     private var written = 0
+    private var closeHandlers: [@Sendable () -> Void] = []
+    private var lastWrite = DispatchTime.now().uptimeNanoseconds
+    private var heartbeat: (interval: UInt64, bytes: [UInt8])?
 
     /// A writer that hands each write to `sink` (which returns false once its destination is gone). Meant for
-    /// testing producers without a socket.
-    public convenience init(sink: @escaping @Sendable ([UInt8]) -> Bool) {
-        self.init(sink: sink, shuttingDown: { false }, peerHungUp: { false },
-                  waiter: { Thread.sleep(forTimeInterval: $0) })
+    /// testing producers without a socket; `close()` ends it as on a connection.
+    public init(sink: @escaping @Sendable ([UInt8]) -> Bool) {
+        self.sink = nil
+        testSink = sink
+        shuttingDown = { false }
     }
 
-    init(sink: @escaping @Sendable ([UInt8]) -> Bool, shuttingDown: @escaping @Sendable () -> Bool,
-         peerHungUp: @escaping @Sendable () -> Bool, waiter: @escaping @Sendable (TimeInterval) -> Void) {
+    init(sink: any ResponseStreamSink, shuttingDown: @escaping @Sendable () -> Bool) {
         self.sink = sink
+        testSink = nil
         self.shuttingDown = shuttingDown
-        self.peerHungUp = peerHungUp
-        self.waiter = waiter
     }
 
-    /// Sends `bytes` as one chunk. False when the client is gone, the server is shutting down or the stream has
-    /// ended; the producer should then return. Writing nothing sends nothing (an empty chunk would end the stream).
+    /// Queues `bytes` as one chunk. False once the stream has ended (closed, client gone, shutdown); the producer
+    /// should then stop. Writing nothing sends nothing (an empty chunk would end the stream).
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         lock.lock()
-        defer { lock.unlock() }
-        guard !closed, !shuttingDown() else { return false }
-        guard !bytes.isEmpty else { return true }
-        guard sink(bytes) else {
-            closed = true
+        guard !ended else {
+            lock.unlock()
             return false
         }
+        guard !bytes.isEmpty else {
+            lock.unlock()
+            return true
+        }
         written += bytes.count
+        lastWrite = DispatchTime.now().uptimeNanoseconds
+        if let testSink, !testSink(bytes) {
+            lock.unlock()
+            terminate()
+            return false
+        }
+        // Under the lock, so writes from several threads reach the connection in the order they were accepted.
+        sink?.streamWrite(bytes)
+        lock.unlock()
         return true
     }
 
-    /// Sends the UTF-8 bytes of `text`.
+    /// Queues the UTF-8 bytes of `text`.
     @discardableResult
     public func write(_ text: String) -> Bool {
         write(Array(text.utf8))
     }
 
-    /// True once the server has begun shutting down; long-lived streams should end.
-    public var isShuttingDown: Bool { shuttingDown() }
-
-    /// Whether writing can still succeed: not ended, not shutting down, and the client has not hung up (checked
-    /// without writing, so a producer waiting for rare events notices a departed client).
-    public var isOpen: Bool {
+    /// Ends the stream after what was written so far; the connection goes on to its next request.
+    public func close() {
         lock.lock()
-        defer { lock.unlock() }
-        return !closed && !shuttingDown() && !peerHungUp()
+        guard !ended else {
+            lock.unlock()
+            return
+        }
+        sink?.streamEnd()
+        lock.unlock()
+        terminate()
     }
 
-    /// Waits up to `seconds`, returning early when the server shuts down or the client hangs up; then returns
-    /// `isOpen`. The natural loop for a polling producer: `while writer.sleep(1) { … write … }`.
-    @discardableResult
-    public func sleep(_ seconds: TimeInterval) -> Bool {
-        if isOpen { waiter(seconds) }
-        return isOpen
+    /// Runs `handler` once when the stream ends, whatever ends it; at once if it already has.
+    public func onClose(_ handler: @escaping @Sendable () -> Void) {
+        lock.lock()
+        if ended {
+            lock.unlock()
+            handler()
+            return
+        }
+        closeHandlers.append(handler)
+        lock.unlock()
+    }
+
+    /// Sends `bytes` whenever nothing was written for `interval` seconds (an SSE comment line keeps proxies from
+    /// timing the stream out and lets the server notice a departed client).
+    public func keepAlive(every interval: TimeInterval, _ bytes: [UInt8]) {
+        lock.withLock { heartbeat = (UInt64(max(0.01, interval) * 1e9), bytes) }
+    }
+
+    /// True once the server has begun shutting down; long-lived streams end then anyway.
+    public var isShuttingDown: Bool { shuttingDown() }
+
+    /// Whether writing can still succeed.
+    public var isOpen: Bool {
+        lock.withLock { !ended }
     }
 
     /// Body bytes written so far (before chunk framing).
     public var bytesWritten: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return written
+        lock.withLock { written }
     }
 
-    /// Ends the stream; returns whether every write succeeded.
-    func finish() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let ok = !closed
-        closed = true
-        return ok
+    /// Marks the stream ended and runs the close handlers; called by the connection when it ends the stream.
+    func terminate() {
+        let handlers: [@Sendable () -> Void] = lock.withLock {
+            guard !ended else { return [] }
+            ended = true
+            defer { closeHandlers = [] }
+            return closeHandlers
+        }
+        for handler in handlers { handler() }
+    }
+
+    /// The heartbeat due at `now`, if one is configured and nothing was written for its interval.
+    func dueHeartbeat(now: UInt64) -> [UInt8]? {
+        lock.withLock {
+            guard !ended, let heartbeat, now &- lastWrite >= heartbeat.interval else { return nil }
+            return heartbeat.bytes
+        }
     }
 }

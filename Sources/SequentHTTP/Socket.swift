@@ -11,93 +11,12 @@ enum Socket {
     #if os(Linux)
     /// Linux reports a write to a closed connection as EPIPE instead of SIGPIPE when asked per call.
     static let sendFlags = Int32(MSG_NOSIGNAL)
-    /// The peer closed its sending side; not exported by the Glibc module.
-    static let pollReadHangUp: Int16 = 0x2000
     #else
     static let sendFlags: Int32 = 0
-    static let pollReadHangUp: Int16 = 0
     #endif
-
-    enum Wait {
-        case readable
-        case timedOut
-        /// The wake descriptor became readable: the server is shutting down.
-        case woken
-        case failed
-    }
 
     static var errorDescription: String {
         String(cString: strerror(errno))
-    }
-
-    /// Sends every byte; false when the peer is gone or the write timed out (SO_SNDTIMEO).
-    static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, sendFlags)
-            if n > 0 {
-                offset += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                return false
-            }
-        }
-        return true
-    }
-
-    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { sendAll(fd, $0) }
-    }
-
-    /// Waits until `fd` has data (or a hang-up), `wake` is readable, or `timeout` seconds pass.
-    static func waitReadable(_ fd: Int32, wake: Int32?, timeout: TimeInterval, events: Int16 = Int16(POLLIN))
-        -> Wait {
-        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, timeout) * 1e9)
-        var fds = [pollfd(fd: fd, events: events, revents: 0)]
-        if let wake { fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
-        while true {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let remainingMs = now >= deadline
-                ? 0 : Int32(min(UInt64(Int32.max), (deadline - now + 999_999) / 1_000_000))
-            let rc = poll(&fds, nfds_t(fds.count), remainingMs)
-            if rc < 0 {
-                if errno == EINTR { continue }
-                return .failed
-            }
-            if rc == 0 { return .timedOut }
-            if fds.count > 1 && fds[1].revents != 0 { return .woken }
-            return .readable
-        }
-    }
-
-    /// Whether the peer has closed or reset the connection, without consuming anything it sent.
-    static func peerHungUp(_ fd: Int32) -> Bool {
-        var p = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
-        guard poll(&p, 1, 0) > 0 else { return false }
-        return p.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL)) != 0
-    }
-
-    /// Closes after an error response without destroying it: closing with unread input makes the kernel send RST,
-    /// which can discard the response before the client reads it. So half-close, discard what the client is still
-    /// sending for a moment, then close.
-    static func lingeringClose(_ fd: Int32, timeout: TimeInterval) {
-        _ = shutdown(fd, Int32(SHUT_WR))
-        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
-        var discarded = 0
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while discarded < 1 << 20 {
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0, case .readable = waitReadable(fd, wake: nil, timeout: left) else { break }
-            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 && !(n < 0 && errno == EINTR) { break }
-            discarded += max(0, n)
-        }
-    }
-
-    /// Ends both directions; blocked calls on `fd` in other threads return at once.
-    static func shutdownBoth(_ fd: Int32) {
-        _ = shutdown(fd, Int32(SHUT_RDWR))
     }
 
     static func bind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Bool {
@@ -113,24 +32,16 @@ enum Socket {
         _ = setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    static func setTimeout(_ fd: Int32, _ name: Int32, _ seconds: TimeInterval) {
-        let whole = max(0, seconds).rounded(.down)
-        var tv = timeval(tv_sec: Int(whole), tv_usec: .init((max(0, seconds) - whole) * 1e6))
-        _ = setsockopt(fd, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size))
-    }
-
     /// Options every accepted connection gets.
-    static func configureAccepted(_ fd: Int32, writeTimeout: TimeInterval) {
+    static func configureAccepted(_ fd: Int32) {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        // Connections use blocking I/O. Linux does not pass the listener's O_NONBLOCK on to accepted sockets, BSDs do.
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        // Connections do non-blocking I/O driven by Dispatch sources. (Glibc's module does not export accept4.)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Responses are written whole; Nagle would only delay the last segment of each.
         setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         #if !os(Linux)
         setOption(fd, SOL_SOCKET, SO_NOSIGPIPE, 1)
         #endif
-        // A client that stops reading must not hold a connection thread forever.
-        setTimeout(fd, SO_SNDTIMEO, writeTimeout)
     }
 
     /// `host:port` (IPv6 as `[host]:port`) for a socket address.

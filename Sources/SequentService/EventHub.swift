@@ -1,58 +1,45 @@
 import Foundation
 
 /// A server-sent event for a job: `progress`, `epoch` or `state`, with a JSON payload.
-public struct JobEvent: Sendable {
+public struct JobEvent: Sendable, Equatable {
     public var name: String
     public var data: String
+    /// Increases by one with every event published on the hub, in the order subscribers receive them.
     public var sequence: Int
 }
 
-/// Fans job events out to Server-Sent-Event subscribers. Each subscriber has a small bounded buffer: a slow
-/// client loses old `progress` events (the next one supersedes them) rather than stalling training.
+/// Fans job events out to subscribers (the Server-Sent-Event streams). Delivery is a callback on the publishing
+/// thread, which for training is the worker's: a subscriber must only queue the event (an SSE writer does), never
+/// block, so a slow client cannot stall training; the HTTP layer drops a client that lets its queue grow too long.
 public final class EventHub: @unchecked Sendable {
-    public final class Subscription: @unchecked Sendable {
+    // @unchecked: `subscribers` and `sequence` are only touched under `lock`.
+
+    /// One subscriber's registration; pass it to `unsubscribe`.
+    public final class Subscription: Sendable {
         let jobID: String
-        fileprivate var buffer: [JobEvent] = []
-        fileprivate var closed = false
-        fileprivate let condition = NSCondition()
+        fileprivate let deliver: @Sendable (JobEvent) -> Void
+        fileprivate let closed: @Sendable () -> Void
 
-        init(jobID: String) { self.jobID = jobID }
-
-        /// Waits up to `timeout` for events; returns them (empty on timeout) or nil once closed and drained.
-        public func next(timeout: TimeInterval) -> [JobEvent]? {
-            condition.lock()
-            defer { condition.unlock() }
-            if buffer.isEmpty && !closed { _ = condition.wait(until: Date().addingTimeInterval(timeout)) }
-            if buffer.isEmpty && closed { return nil }
-            let out = buffer
-            buffer.removeAll()
-            return out
-        }
-
-        fileprivate func push(_ e: JobEvent) {
-            condition.lock()
-            buffer.append(e)
-            if buffer.count > 256 { buffer.removeFirst(buffer.count - 256) }
-            condition.signal()
-            condition.unlock()
-        }
-
-        fileprivate func close() {
-            condition.lock()
-            closed = true
-            condition.broadcast()
-            condition.unlock()
+        init(jobID: String, deliver: @escaping @Sendable (JobEvent) -> Void,
+             closed: @escaping @Sendable () -> Void) {
+            self.jobID = jobID
+            self.deliver = deliver
+            self.closed = closed
         }
     }
 
-    private let lock = NSLock()
+    // Recursive: a subscriber's delivery may end its stream, whose close handler unsubscribes, on the same thread.
+    private let lock = NSRecursiveLock()
     private var subscribers: [String: [ObjectIdentifier: Subscription]] = [:]
     private var sequence = 0
 
     public init() {}
 
-    public func subscribe(jobID: String) -> Subscription {
-        let s = Subscription(jobID: jobID)
+    /// Calls `deliver` with each event of `jobID` from now on and `closed` once when the job's stream ends (it
+    /// finished, or the hub shut down), unless unsubscribed first.
+    public func subscribe(jobID: String, deliver: @escaping @Sendable (JobEvent) -> Void,
+                          closed: @escaping @Sendable () -> Void) -> Subscription {
+        let s = Subscription(jobID: jobID, deliver: deliver, closed: closed)
         lock.withLock { subscribers[jobID, default: [:]][ObjectIdentifier(s)] = s }
         return s
     }
@@ -61,14 +48,18 @@ public final class EventHub: @unchecked Sendable {
         lock.withLock { _ = subscribers[s.jobID]?.removeValue(forKey: ObjectIdentifier(s)) }
     }
 
+    /// Delivers an event to the job's subscribers. Numbering and delivery happen under the hub's lock, so every
+    /// subscriber sees events in sequence order even when several threads publish at once.
     public func publish(jobID: String, name: String, data: String) {
-        let targets: [Subscription] = lock.withLock {
+        lock.withLock {
             sequence += 1
-            return Array(subscribers[jobID]?.values ?? [:].values)
+            let event = JobEvent(name: name, data: data, sequence: sequence)
+            for s in (subscribers[jobID] ?? [:]).values { s.deliver(event) }
         }
-        let event = JobEvent(name: name, data: data, sequence: sequence)
-        for t in targets { t.push(event) }
     }
+
+    /// The number of the last event published (0 before the first).
+    public var lastSequence: Int { lock.withLock { sequence } }
 
     /// Ends every stream of a job (it finished) — or of all jobs (`jobID == nil`, shutdown).
     public func close(jobID: String?) {
@@ -77,6 +68,6 @@ public final class EventHub: @unchecked Sendable {
             defer { subscribers.removeAll() }
             return subscribers.values.flatMap { Array($0.values) }
         }
-        for t in targets { t.close() }
+        for t in targets { t.closed() }
     }
 }

@@ -132,28 +132,23 @@ public final class HTTPApp: @unchecked Sendable {
     }
 
     /// `text/event-stream` of a job's `state`, `progress` and `epoch` events; ends when the job finishes (after a
-    /// final `state` event), when the client goes away, or at shutdown. A comment line every 15 s keeps proxies
-    /// from timing the stream out.
+    /// final `state` event), when the client goes away, or at shutdown. The stream is a registered writer fed by
+    /// the event hub, so an open dashboard costs no thread; a comment line after 15 s of silence keeps proxies
+    /// from timing it out.
     static func events(service: TrainingService, jobID: String) -> HTTPResponse {
         guard let job = try? service.store.job(id: jobID) else {
             return render(APIResult.error(ServiceError.notFound("job", jobID)))
         }
-        let subscription = service.events.subscribe(jobID: jobID)
         return ServerSentEvents.response(headers: ["Cache-Control": "no-cache"]) { writer in
-            defer { service.events.unsubscribe(subscription) }
+            writer.keepAlive(every: 15, ServerSentEvents.heartbeat)
+            // Subscribe before reading the state, so no event between the two is missed.
+            let subscription = service.events.subscribe(jobID: jobID, deliver: { e in
+                writer.write(ServerSentEvents.event(e.name, data: e.data, id: String(e.sequence)))
+            }, closed: { writer.close() })
+            writer.onClose { service.events.unsubscribe(subscription) }
             let current = (try? service.store.job(id: jobID)) ?? job
-            guard writer.write(ServerSentEvents.event("state", data: JobView.json(current, service: service).serialized())) else { return }
-            if current.state.isFinished { return }
-            while !writer.isShuttingDown {
-                guard let batch = subscription.next(timeout: 15) else { return }
-                if batch.isEmpty {
-                    guard writer.write(ServerSentEvents.heartbeat) else { return }
-                    continue
-                }
-                for e in batch {
-                    guard writer.write(ServerSentEvents.event(e.name, data: e.data, id: String(e.sequence))) else { return }
-                }
-            }
+            writer.write(ServerSentEvents.event("state", data: JobView.json(current, service: service).serialized()))
+            if current.state.isFinished { writer.close() }
         }
     }
 }

@@ -25,7 +25,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var metricsEvery = 20
     /// When set, mutating routes require `Authorization: Bearer <token>`.
     public var token: String?
-    public var maxConnections = 256
+    public var maxConnections = 16_384
     public var maxBodyBytes = 8 << 20
     /// Largest predict upload (all parts together).
     public var maxUploadBytes = 32 << 20

@@ -278,9 +278,13 @@ import Testing
         let handler: @Sendable (HTTPRequest) -> HTTPResponse = { request in
             guard request.path == "/events" else { return .text("after") }
             return ServerSentEvents.response { writer in
-                for i in 1...3 {
-                    #expect(writer.write(ServerSentEvents.event("epoch", data: "{\"epoch\":\(i)}", id: "\(i)")))
-                    Thread.sleep(forTimeInterval: 0.01)
+                // Written from another thread after the producer returned: the stream is a registered writer.
+                Thread.detachNewThread {
+                    for i in 1...3 {
+                        #expect(writer.write(ServerSentEvents.event("epoch", data: "{\"epoch\":\(i)}", id: "\(i)")))
+                    }
+                    writer.close()
+                    #expect(!writer.write("after the end"))
                 }
             }
         }
@@ -300,7 +304,7 @@ import Testing
     }
 
     @Test func streamToHTTP10ClientIsUnframedAndClosed() throws {
-        try withServer(handler: { _ in .stream { $0.write("one"); $0.write("two") } }) { server in
+        try withServer(handler: { _ in .stream { $0.write("one"); $0.write("two"); $0.close() } }) { server in
             let client = try RawClient(port: server.port)
             try client.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             let response = try client.readResponse()
@@ -313,8 +317,7 @@ import Testing
         let handler: @Sendable (HTTPRequest) -> HTTPResponse = { _ in
             ServerSentEvents.response { writer in
                 writer.write(ServerSentEvents.event("hello", data: "1"))
-                while writer.sleep(10) { writer.write(ServerSentEvents.heartbeat) }
-                #expect(!writer.write("late"))
+                writer.onClose { #expect(!writer.write("late")) }
             }
         }
         try withServer(handler: handler) { server in
@@ -335,9 +338,8 @@ import Testing
         let handler: @Sendable (HTTPRequest) -> HTTPResponse = { _ in
             ServerSentEvents.response { writer in
                 writer.write(ServerSentEvents.event(data: "first"))
-                // Waits for events that never come; the client's departure must still end the loop.
-                while writer.sleep(10) {}
-                ended.signal()
+                // No event ever comes; the client's departure must still end the stream.
+                writer.onClose { ended.signal() }
             }
         }
         try withServer(handler: handler) { server in

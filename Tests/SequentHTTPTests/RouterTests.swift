@@ -137,6 +137,10 @@ import Testing
         #expect(collected.text == "event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\nevent: tick\ndata: 3\n\n")
         #expect(writer.bytesWritten == collected.text.utf8.count)
         #expect(writer.isOpen)
+        let closed = Collector()
+        writer.onClose { _ = closed.append([1]) }
+        writer.close()
+        #expect(!writer.isOpen && !writer.write("late") && closed.text == "\u{1}")
     }
 }
 

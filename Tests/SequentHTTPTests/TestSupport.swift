@@ -88,8 +88,8 @@ final class RawClient {
     init(port: Int, timeout: TimeInterval = 3) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
-        Socket.setTimeout(fd, SO_RCVTIMEO, timeout)
-        Socket.setTimeout(fd, SO_SNDTIMEO, timeout)
+        Self.setTimeout(fd, SO_RCVTIMEO, timeout)
+        Self.setTimeout(fd, SO_SNDTIMEO, timeout)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -112,7 +112,19 @@ final class RawClient {
     }
 
     func send(_ bytes: [UInt8]) throws {
-        guard Socket.sendAll(fd, bytes) else { throw TestFailure("send failed: \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw TestFailure("send failed: \(String(cString: strerror(errno)))") }
+            offset += n
+        }
+    }
+
+    static func setTimeout(_ fd: Int32, _ name: Int32, _ seconds: TimeInterval) {
+        let whole = max(0, seconds).rounded(.down)
+        var tv = timeval(tv_sec: Int(whole), tv_usec: .init((max(0, seconds) - whole) * 1e6))
+        _ = setsockopt(fd, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Reads more into the buffer; false at end of stream. Throws on timeout.
