@@ -291,7 +291,8 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
                 return
             }
             let shuttingDown: @Sendable () -> Bool = { [server] in server.isShuttingDown }
-            let writer = ResponseStreamWriter(sink: self, shuttingDown: shuttingDown)
+            let writer = ResponseStreamWriter(sink: self, limit: server.configuration.maxStreamBufferBytes,
+                                              shuttingDown: shuttingDown)
             phase = .streaming(writer, chunked: chunked, keepAlive: keepAlive)
             loop.streams += 1
             flush()
@@ -326,7 +327,8 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
 
     func streamWrite(_ bytes: [UInt8]) {
         loop.queue.async { [self] in
-            guard case .streaming(_, let chunked, _) = phase else { return }
+            guard case .streaming(let writer, let chunked, _) = phase else { return }
+            writer.delivered(bytes.count)
             if chunked {
                 var framed = Array(String(bytes.count, radix: 16).utf8)
                 framed.reserveCapacity(framed.count + bytes.count + 4)
@@ -338,14 +340,25 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
                 enqueue(bytes)
             }
             if outputBytes > server.configuration.maxStreamBufferBytes {
-                server.logger.info("dropping a stream client that does not read", metadata: [
-                    "remote": "\(remoteAddress)", "pending_bytes": "\(outputBytes)",
-                ])
-                abort()
+                overflowed()
                 return
             }
             flush()
         }
+    }
+
+    func streamOverflow() {
+        loop.queue.async { [self] in
+            guard case .streaming = phase else { return }
+            overflowed()
+        }
+    }
+
+    private func overflowed() {
+        server.logger.info("dropping a stream client that does not read", metadata: [
+            "remote": "\(remoteAddress)", "pending_bytes": "\(outputBytes)",
+        ])
+        abort()
     }
 
     func streamEnd() {
@@ -542,15 +555,15 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
                 return
             }
             if parser.isReadingHeaders && elapsed(requestStarted) > configuration.headerTimeout {
-                fail(HTTPParseError(status: 408, "request headers not received in time"), linger: false)
+                fail(HTTPParseError(status: 408, "request headers not received in time"), linger: true)
             } else if elapsed(lastRead) > configuration.readTimeout {
-                fail(HTTPParseError(status: 408, "request not received in time"), linger: false)
+                fail(HTTPParseError(status: 408, "request not received in time"), linger: true)
             } else if !parser.isReadingHeaders, configuration.minBodyBytesPerSecond > 0 {
                 // A body must keep arriving at a useful rate, measured over windows of a few seconds.
                 let window = elapsed(bodyWindowStart)
                 if window >= configuration.bodyRateWindow {
                     if Double(bodyWindowBytes) < configuration.minBodyBytesPerSecond * window {
-                        fail(HTTPParseError(status: 408, "request body arriving too slowly"), linger: false)
+                        fail(HTTPParseError(status: 408, "request body arriving too slowly"), linger: true)
                         return
                     }
                     bodyWindowStart = now

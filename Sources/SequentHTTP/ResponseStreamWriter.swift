@@ -6,6 +6,8 @@ protocol ResponseStreamSink: AnyObject, Sendable {
     func streamWrite(_ bytes: [UInt8])
     /// Ends the stream (the last chunk); the connection then serves its next request or closes.
     func streamEnd()
+    /// The client let too much pile up unread: drop it.
+    func streamOverflow()
 }
 
 /// Writes the body of a streamed response (`HTTPResponse.stream`), typically Server-Sent Events.
@@ -28,6 +30,9 @@ public final class ResponseStreamWriter: @unchecked Sendable {
     private var closeHandlers: [@Sendable () -> Void] = []
     private var lastWrite = DispatchTime.now().uptimeNanoseconds
     private var heartbeat: (interval: UInt64, bytes: [UInt8])?
+    /// Bytes handed to the sink that the connection has not taken into its output yet, and the most allowed.
+    private var inFlight = 0
+    private let inFlightLimit: Int
 
     /// A writer that hands each write to `sink` (which returns false once its destination is gone). Meant for
     /// testing producers without a socket; `close()` ends it as on a connection.
@@ -35,12 +40,14 @@ public final class ResponseStreamWriter: @unchecked Sendable {
         self.sink = nil
         testSink = sink
         shuttingDown = { false }
+        inFlightLimit = .max
     }
 
-    init(sink: any ResponseStreamSink, shuttingDown: @escaping @Sendable () -> Bool) {
+    init(sink: any ResponseStreamSink, limit: Int, shuttingDown: @escaping @Sendable () -> Bool) {
         self.sink = sink
         testSink = nil
         self.shuttingDown = shuttingDown
+        inFlightLimit = limit
     }
 
     /// Queues `bytes` as one chunk. False once the stream has ended (closed, client gone, shutdown); the producer
@@ -56,6 +63,14 @@ public final class ResponseStreamWriter: @unchecked Sendable {
             lock.unlock()
             return true
         }
+        // A producer can write far faster than the connection's queue runs; bound what is queued between them.
+        guard inFlight <= inFlightLimit - bytes.count else {
+            lock.unlock()
+            sink?.streamOverflow()
+            terminate()
+            return false
+        }
+        inFlight += bytes.count
         written += bytes.count
         lastWrite = DispatchTime.now().uptimeNanoseconds
         if let testSink, !testSink(bytes) {
@@ -116,6 +131,11 @@ public final class ResponseStreamWriter: @unchecked Sendable {
     /// Body bytes written so far (before chunk framing).
     public var bytesWritten: Int {
         lock.withLock { written }
+    }
+
+    /// The connection took `count` bytes of a write into its output.
+    func delivered(_ count: Int) {
+        lock.withLock { inFlight -= count }
     }
 
     /// Marks the stream ended and runs the close handlers; called by the connection when it ends the stream.
