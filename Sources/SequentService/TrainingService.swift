@@ -25,6 +25,10 @@ public final class TrainingService: @unchecked Sendable {
         var metrics: [String: Double] = [:]
     }
 
+    /// Runs on the worker after it has claimed a job and before the job is registered as live: tests hold the
+    /// worker here to land a cancel in that window. Nil in production.
+    var afterClaimHook: (@Sendable (JobRecord) -> Void)?
+
     private let lock = NSLock()
     private var live: [String: LiveJob] = [:]
     private let wake = NSCondition()
@@ -187,9 +191,23 @@ public final class TrainingService: @unchecked Sendable {
 
     private func run(_ claimed: JobRecord) {
         var job = claimed
+        afterClaimHook?(job)
         let liveJob = LiveJob()
         lock.withLock { live[job.id] = liveJob }
         defer { lock.withLock { _ = live.removeValue(forKey: job.id) } }
+        // A cancel that came after the claim but before the registration above found no token to cancel; it left
+        // only the stored state. `cancel` writes the state before it looks for the token and this reads the state
+        // after registering it, so whichever runs second sees the other.
+        if let stored = try? store.job(id: job.id), stored.state == .cancelling {
+            job = stored
+            job.state = .cancelled
+            job.finishedAt = Date()
+            job.stopReason = "cancelled before training started"
+            do { try store.update(job) } catch { logger.error("job \(job.id): cannot record its cancellation: \(error)") }
+            publishState(job)
+            events.close(jobID: job.id)
+            return
+        }
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
@@ -232,11 +250,15 @@ public final class TrainingService: @unchecked Sendable {
             }
             job.finishedAt = Date()
             job.stopReason = outcome.history.stopReason
-            if outcome.history.cancelled {
+            // A cancel after the last batch still counts: the user was told the job is cancelling.
+            if outcome.history.cancelled || job.state == .cancelling {
                 job.state = .cancelled
+                if !outcome.history.cancelled { job.stopReason = "cancelled after its last epoch" }
+                try store.update(job)
             } else if let failure = outcome.history.failure {
                 job.state = .failed
                 job.error = failure
+                try store.update(job)
             } else {
                 job.modelID = try registerModel(run: run, job: job, test: outcome.test)
                 job.state = .succeeded
@@ -245,8 +267,13 @@ public final class TrainingService: @unchecked Sendable {
                     for (k, v) in outcome.test { m["test_" + k] = .number(v) }
                     job.metricsJSON = JSONValue.object(m).serialized()
                 }
+                // Only over `running`: a cancel may have come while the model was being saved.
+                if try !store.update(job, ifStateIn: [.running]) {
+                    job.state = .cancelled
+                    job.stopReason = "cancelled after its last epoch (the model was saved)"
+                    try store.update(job)
+                }
             }
-            try store.update(job)
             try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
         } catch {
             let message = (error as? ConfigError)?.message ?? "\(error)"

@@ -211,6 +211,30 @@ import Testing
         #expect(done.error?.contains("cannot resume from the checkpoint of epoch 1") == true)
     }
 
+    @Test func aCancelBetweenClaimAndRegistrationIsHonoured() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try Self.makeService(dir)
+        let claimed = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        // Holds the worker after the claim, before the job is registered as live: where a cancel used to be lost.
+        service.afterClaimHook = { _ in
+            claimed.signal()
+            release.wait()
+        }
+        try service.start()
+        defer { service.shutdown() }
+        defer { release.signal() }   // never leave the worker held, even when an expectation fails
+        let job = try service.submit(Self.spec(epochs: 2))
+        try #require(claimed.wait(timeout: .now() + 30) == .success)
+        #expect(try service.store.job(id: job.id)?.state == .running)
+        #expect(try service.cancel(id: job.id).state == .cancelling)
+        release.signal()
+        let done = try Self.wait(service, job.id, for: [.cancelled, .succeeded, .failed])
+        #expect(done.state == .cancelled)
+        #expect(done.modelID == nil)
+        #expect(try service.store.epochs(jobID: job.id).isEmpty)
+    }
+
     @Test func metricsDownsamplingKeepsEndsAndExtremes() {
         let points = (0..<1000).map { MetricPoint(key: "loss", step: $0, wallTime: Double($0), value: $0 == 500 ? 99 : Double($0 % 7)) }
         let d = API.downsample(points, to: 100)
