@@ -211,9 +211,16 @@ public final class TrainingService: @unchecked Sendable {
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
-                                                                       datasetsRoot: configuration.datasetsRoot,
-                                                                       imageCacheBytes: configuration.imageCacheBytes))
+            let sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+                                      datasetsRoot: configuration.datasetsRoot,
+                                      imageCacheBytes: configuration.imageCacheBytes)
+            let run = try JobFailure.during(
+                spec.dataset.directory.map { "the dataset \"\($0)\" could not be read on the server" }
+                    ?? "Fashion-MNIST is not installed on the server or cannot be read",
+                remedy: spec.dataset.directory == nil
+                    ? "ask the operator to install the package dataset-fashion-mnist, then resubmit the job"
+                    : "upload the dataset again, then resubmit the job",
+                keepingUserErrors: true) { try TrainingRun(spec: spec, sources: sources) }
             run.model.threads = configuration.threadsPerJob
             if !run.skippedImages.isEmpty {
                 let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }
@@ -223,10 +230,9 @@ public final class TrainingService: @unchecked Sendable {
                 logger.warning("job \(job.id): skipped \(run.skippedImages.count) unreadable image(s), e.g. \(run.skippedImages[0].path): \(run.skippedImages[0].reason)")
             }
             if job.checkpointEpoch > 0 {
-                do {
+                try JobFailure.during("the checkpoint of epoch \(job.checkpointEpoch) is missing or unreadable",
+                                      remedy: "resubmit the job to train from the start") {
                     try run.restore(from: checkpointDirectory(job.id, epoch: job.checkpointEpoch))
-                } catch {
-                    throw TrainingError("cannot resume from the checkpoint of epoch \(job.checkpointEpoch): \(error)")
                 }
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
@@ -260,7 +266,9 @@ public final class TrainingService: @unchecked Sendable {
                 job.error = failure
                 try store.update(job)
             } else {
-                job.modelID = try registerModel(run: run, job: job, test: outcome.test)
+                job.modelID = try JobFailure.during("the trained model could not be saved", remedy: "resubmit the job") {
+                    try registerModel(run: run, job: job, test: outcome.test)
+                }
                 job.state = .succeeded
                 if !outcome.test.isEmpty {
                     var m = (try? JSONValue.parse(job.metricsJSON ?? "{}"))?.objectValue ?? [:]
@@ -276,8 +284,9 @@ public final class TrainingService: @unchecked Sendable {
             }
             try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
         } catch {
-            let message = (error as? ConfigError)?.message ?? "\(error)"
-            logger.error("job \(job.id) failed: \(message)")
+            let message = JobFailure.text(for: error, jobID: job.id)
+            let cause = (error as? JobFailure)?.cause ?? error
+            logger.error("job \(job.id) failed: \(message) (cause: \(String(describing: cause)))")
             job = (try? store.job(id: job.id)) ?? job
             job.state = .failed
             job.error = message

@@ -208,7 +208,11 @@ import Testing
         defer { service.shutdown() }
         let done = try Self.wait(service, job.id, for: [.succeeded, .failed])
         #expect(done.state == .failed)
-        #expect(done.error?.contains("cannot resume from the checkpoint of epoch 1") == true)
+        let error = try #require(done.error)
+        // Written for the user: what failed and what to do, no Foundation error text, no server path.
+        #expect(error.contains("the checkpoint of epoch 1 is missing or unreadable"), "\(error)")
+        #expect(error.contains("resubmit the job"), "\(error)")
+        #expect(!error.contains("Domain=") && !error.contains("/"), "\(error)")
     }
 
     @Test func aCancelBetweenClaimAndRegistrationIsHonoured() throws {
