@@ -14,10 +14,12 @@ public struct APIResult: Sendable {
         self.headers = headers
     }
 
-    /// The error body of Sequent's own routes: `{"error": {"code", "message", "field"}}`.
-    public static func error(_ e: ServiceError) -> APIResult {
+    /// The error body of Sequent's own routes: `{"error": {"code", "message", "field", "request_id"}}`, the
+    /// request id on 5xx answers (`HTTPApp.errorResponse` decides).
+    public static func error(_ e: ServiceError, requestID: String? = nil) -> APIResult {
         var inner: [String: JSONValue] = ["code": .string(e.code), "message": .string(e.message)]
         if let f = e.field { inner["field"] = .string(f) }
+        if let requestID { inner["request_id"] = .string(requestID) }
         return APIResult(e.status, .object(["error": .object(inner)]))
     }
 }

@@ -11,33 +11,24 @@ extension HTTPApp {
         for (path, file, type) in [("/", "index.html", "text/html; charset=utf-8"),
                                    ("/app.js", "app.js", "text/javascript; charset=utf-8"),
                                    ("/style.css", "style.css", "text/css; charset=utf-8")] {
-            router.add("GET", path) { request, _ in DashboardFiles.response(file: file, contentType: type, request: request) }
+            router.add("GET", path) { [logger] request, _ in
+                HTTPApp.answering(request, logger: logger) {
+                    try DashboardFiles.response(file: file, contentType: type, request: request)
+                }
+            }
         }
 
         let fashionDirectory = service.configuration.fashionMNISTDirectory
-        router.add("GET", "/v1/datasets/fashion_mnist/samples") { request, _ in
-            HTTPApp.dashboardJSON { try DashboardAPI.samples(query: request.query, directory: fashionDirectory) }
+        route("GET", "/v1/datasets/fashion_mnist/samples") { request, _ in
+            try DashboardAPI.samples(query: request.query, directory: fashionDirectory)
         }
 
         let predict = self.predict, uploadLimit = service.configuration.maxUploadBytes
-        router.add("POST", "/v1/models/{id}/preprocess", bodyLimit: uploadLimit) { request, p in
-            HTTPApp.dashboardJSON { try DashboardAPI.preprocess(request, modelID: p["id"]!, predict: predict) }
+        route("POST", "/v1/models/{id}/preprocess", bodyLimit: uploadLimit) { request, p in
+            try DashboardAPI.preprocess(request, modelID: p["id"]!, predict: predict)
         }
-        router.add("POST", "/v1/models/{id}/feature-maps", bodyLimit: uploadLimit) { request, p in
-            HTTPApp.dashboardJSON { try DashboardAPI.featureMaps(request, modelID: p["id"]!, predict: predict) }
-        }
-    }
-
-    /// Runs a handler and renders its answer or its error in the service's JSON format.
-    static func dashboardJSON(_ body: () throws -> APIResult) -> HTTPResponse {
-        do {
-            return render(try body())
-        } catch let e as ServiceError {
-            return render(APIResult.error(e))
-        } catch let e as ConfigError {
-            return render(APIResult.error(ServiceError(400, "invalid_request", e.message, field: e.field)))
-        } catch {
-            return render(APIResult.error(ServiceError(500, "internal", "the server failed: \(error)")))
+        route("POST", "/v1/models/{id}/feature-maps", bodyLimit: uploadLimit) { request, p in
+            try DashboardAPI.featureMaps(request, modelID: p["id"]!, predict: predict)
         }
     }
 }
@@ -76,11 +67,11 @@ enum DashboardFiles {
     }
 
     /// The file, read on every request (edits show on reload), with `Cache-Control: no-cache` and an ETag so the
-    /// revalidation costs a 304; 404 JSON when the file is missing.
-    static func response(file: String, contentType: String, request: HTTPRequest) -> HTTPResponse {
+    /// revalidation costs a 304; a 404 `ServiceError` when the file is missing.
+    static func response(file: String, contentType: String, request: HTTPRequest) throws -> HTTPResponse {
         guard let url = locate(file), let data = FileManager.default.contents(atPath: url.path) else {
-            return HTTPApp.render(APIResult.error(ServiceError(404, "not_found",
-                "the dashboard file \(file) was not found (looked in Public/ under the working directory and beside the executable; set SEQUENT_PUBLIC_DIR)")))
+            throw ServiceError(404, "not_found",
+                "the dashboard file \(file) was not found (looked in Public/ under the working directory and beside the executable; set SEQUENT_PUBLIC_DIR)")
         }
         let bytes = [UInt8](data)
         let etag = "\"\(SHA256.hex(data).prefix(16))\""
@@ -121,16 +112,12 @@ final class FashionSamples: @unchecked Sendable {
                 let url = dir.appendingPathComponent(candidate)
                 if FileManager.default.fileExists(atPath: url.path) { return url }
             }
-            throw ServiceError(503, "dataset_unavailable",
-                               "Fashion-MNIST file \(name).gz not found in \(directory) (install the Debian package dataset-fashion-mnist)")
+            // The server's directory stays out of the message: the operator knows it, the client need not.
+            throw ServiceError(503, "dataset_unavailable", "Fashion-MNIST is not installed on the server (\(name).gz is "
+                               + "missing); install the Debian package dataset-fashion-mnist")
         }
-        let images: IDX.Array, labels: IDX.Array
-        do {
-            images = try IDX.read(contentsOf: try file("\(prefix)-images-idx3-ubyte"))
-            labels = try IDX.read(contentsOf: try file("\(prefix)-labels-idx1-ubyte"))
-        } catch let e as IDX.Error {
-            throw ServiceError(503, "dataset_unavailable", "Fashion-MNIST cannot be read: \(e.description)")
-        }
+        let images = try IDX.read(contentsOf: try file("\(prefix)-images-idx3-ubyte"))
+        let labels = try IDX.read(contentsOf: try file("\(prefix)-labels-idx1-ubyte"))
         guard images.shape.count == 3, labels.shape.count == 1, images.shape[0] == labels.shape[0] else {
             throw ServiceError(503, "dataset_unavailable", "Fashion-MNIST \(split): images \(images.shape) and labels \(labels.shape) do not match")
         }
@@ -234,7 +221,7 @@ enum DashboardAPI {
             case .image(let name, let bytes):
                 let image: DecodedImage
                 do { image = try ImageDecoder.decode(bytes, maxPixels: predict.maxPixels) } catch let e as ImageDecodingError {
-                    throw PredictService.error(e, part: name)
+                    throw ServiceError(image: e, part: name)
                 }
                 let t = model.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
                                                    sourceChannels: image.channels, invert: invert)

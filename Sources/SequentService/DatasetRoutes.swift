@@ -111,15 +111,12 @@ extension HTTPApp {
             var range: Range<Int>?
             let type = (request.header("content-type") ?? "").lowercased()
             if type.hasPrefix("multipart/form-data") {
-                let parts: [MultipartFilePart]
-                do {
-                    let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
-                    parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 8)
-                    if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
-                        name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
-                            .trimmingCharacters(in: .whitespacesAndNewlines)
-                    }
-                } catch let e as MultipartError { throw ServiceError(400, "invalid_multipart", e.description) }
+                let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+                let parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 8)
+                if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
+                    name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                }
                 guard let file = parts.first(where: { $0.name == "file" || $0.filename != nil }) else {
                     throw ServiceError(400, "no_file", "the form has no file part: curl -F name=shoes -F file=@shoes.tar.gz")
                 }
@@ -149,10 +146,7 @@ extension HTTPApp {
                 if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
                     throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
                 }
-                if e.outOfSpace {
-                    throw ServiceError(507, "insufficient_storage", "no space left to extract the dataset: \(e.description)")
-                }
-                throw ServiceError(400, "invalid_archive", e.description, field: "file")
+                throw ServiceError(from: e)
             }
             // An archive of one top-level folder ("shoes/boots/…") is unwrapped to the class folders.
             let fm = FileManager.default
@@ -172,7 +166,9 @@ extension HTTPApp {
                                  headers: [("Location", "/v1/datasets/\(name)")])
             } catch {
                 try? fm.removeItem(at: dest)
-                throw ServiceError(400, "invalid_dataset", "the archive is not a dataset of class folders: \(error)", field: "file")
+                // The scan's own errors are about the folders the user sent; any other is the server's.
+                guard let e = error as? TrainingError else { throw error }
+                throw ServiceError(400, "invalid_dataset", "the archive is not a dataset of class folders: \(e.message)", field: "file")
             }
         }
         route("DELETE", "/v1/datasets/{name}", mutating: true) { _, p in

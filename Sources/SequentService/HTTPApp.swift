@@ -22,21 +22,19 @@ public final class HTTPApp: @unchecked Sendable {
         let config = service.configuration
         predict = PredictService(store: service.store, cache: ModelCache(budgetBytes: config.modelCacheBytes),
                                  maxPixels: config.maxImagePixels)
-        let router = Router(defaultBodyLimit: 64 << 10, errorResponder: HTTPApp.errorResponse)
+        let errorResponder: @Sendable (Int, String) -> HTTPResponse = { [logger] status, message in
+            HTTPApp.errorResponse(status: status, message: message, logger: logger)
+        }
+        let router = Router(defaultBodyLimit: 64 << 10, errorResponder: errorResponder)
         self.router = router
         var serverConfig = HTTPServer.Configuration(host: config.host, port: config.port,
                                                     maxConnections: config.maxConnections,
                                                     bodyPolicy: { router.bodyPolicy(method: $0, path: $1) },
-                                                    errorResponder: HTTPApp.errorResponse)
+                                                    errorResponder: errorResponder)
         serverConfig.limits.maxBodyBytes = max(config.maxBodyBytes, config.maxUploadBytes, config.maxDatasetBytes, 64 << 10)
         let telemetry = self.telemetry
         server = HTTPServer(configuration: serverConfig, logger: logger) { request in
-            let start = Date()
-            let response = router.handle(request)
-            let route: String
-            if case .found(let r, _) = router.match(method: request.method, path: request.path) { route = r.pattern } else { route = "unmatched" }
-            telemetry.record(method: request.method, route: route, status: response.status, seconds: Date().timeIntervalSince(start))
-            return response
+            HTTPApp.handle(request, router: router, telemetry: telemetry)
         }
         registerRoutes()
         registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
@@ -46,25 +44,24 @@ public final class HTTPApp: @unchecked Sendable {
 
     public func start() throws { try server.start() }
 
-    /// Renders errors from the router and the server (404, 405, 413, …) in the API's JSON format.
-    @Sendable static func errorResponse(status: Int, message: String) -> HTTPResponse {
-        let code: String
-        switch status {
-        case 400: code = "bad_request"
-        case 401: code = "unauthorized"
-        case 404: code = "not_found"
-        case 405: code = "method_not_allowed"
-        case 408: code = "request_timeout"
-        case 411: code = "length_required"
-        case 413: code = "payload_too_large"
-        case 414: code = "uri_too_long"
-        case 415: code = "unsupported_media_type"
-        case 431: code = "headers_too_large"
-        case 503: code = "unavailable"
-        case 505: code = "http_version_not_supported"
-        default: code = "error"
-        }
-        return render(APIResult.error(ServiceError(status, code, message)))
+    /// Answers one request: gives it its id (`X-Request-Id`, the client's when well formed), routes it, records it
+    /// for /metrics, and returns the id on the response whatever produced it.
+    static func handle(_ request: HTTPRequest, router: Router, telemetry: Telemetry) -> HTTPResponse {
+        let start = Date()
+        let requestID = HTTPApp.requestID(accepting: request.header(requestIDHeader))
+        var request = request
+        request.headers[requestIDHeader] = requestID
+        var response = router.handle(request)
+        response.headers[requestIDHeader] = requestID
+        let route: String
+        if case .found(let r, _) = router.match(method: request.method, path: request.path) { route = r.pattern } else { route = "unmatched" }
+        telemetry.record(method: request.method, route: route, status: response.status, seconds: Date().timeIntervalSince(start))
+        return response
+    }
+
+    /// Answers a request as the server would, without a socket (tests).
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        HTTPApp.handle(request, router: router, telemetry: telemetry)
     }
 
     static func render(_ result: APIResult) -> HTTPResponse {
@@ -81,20 +78,11 @@ public final class HTTPApp: @unchecked Sendable {
         let token = service.configuration.token
         let logger = self.logger
         router.add(method, pattern, bodyLimit: bodyLimit, spoolBodyTo: spoolDirectory) { request, params in
-            if mutating, let token, request.header("authorization") != "Bearer \(token)" {
-                var r = HTTPApp.render(APIResult.error(ServiceError(401, "unauthorized", "this route needs the header Authorization: Bearer <token>")))
-                r.headers["WWW-Authenticate"] = "Bearer"
-                return r
-            }
-            do {
+            HTTPApp.answering(request, logger: logger) {
+                if mutating, let token, request.header("authorization") != "Bearer \(token)" {
+                    throw ServiceError(401, "unauthorized", "this route needs the header Authorization: Bearer <token>")
+                }
                 return HTTPApp.render(try body(request, params))
-            } catch let e as ServiceError {
-                return HTTPApp.render(APIResult.error(e))
-            } catch let e as ConfigError {
-                return HTTPApp.render(APIResult.error(ServiceError(400, "invalid_request", e.message, field: e.field)))
-            } catch {
-                logger.error("\(method) \(request.path) failed: \(error)")
-                return HTTPApp.render(APIResult.error(ServiceError(500, "internal", "the server failed: \(error)")))
             }
         }
     }

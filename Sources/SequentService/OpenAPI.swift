@@ -157,7 +157,8 @@ public enum OpenAPI {
             "Dataset": ["type": "object", "properties": ["name": ["type": "string"], "builtin": ["type": "boolean"],
                                                          "classes": ["type": "array", "items": ["type": "string"]], "splits": ["type": "object"]]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
-                "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"]]]]],
+                "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"],
+                "request_id": ["type": "string"]]]]],
             "JobSpec": ["type": "object", "required": ["model"], "properties": [
                 "name": ["type": "string"], "dataset": ["type": "object"],
                 "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],

@@ -13,14 +13,8 @@ extension HTTPApp {
     static func predictInputs(_ request: HTTPRequest) throws -> [PredictInput] {
         let type = (request.header("content-type") ?? "").lowercased()
         if type.hasPrefix("multipart/form-data") {
-            let boundary: String
-            let parts: [MultipartPart]
-            do {
-                boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
-                parts = try Multipart.parse(request.body, boundary: boundary, maxParts: 256)
-            } catch let e as MultipartError {
-                throw ServiceError(400, "invalid_multipart", e.description)
-            }
+            let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+            let parts = try Multipart.parse(request.body, boundary: boundary, maxParts: 256)
             let files = parts.filter { $0.filename != nil || filePartNames.contains($0.name ?? "") }
             guard !files.isEmpty else {
                 throw ServiceError(400, "no_image", "the form has no file part: send images as parts named image, file or data (curl -F image=@photo.jpg)")
@@ -75,37 +69,29 @@ extension HTTPApp {
     }
 
     func registerPredictRoutes(predict: PredictService, uploadLimit: Int) {
-        router.add("POST", "/v1/models/{id}/predict", bodyLimit: uploadLimit) { request, p in
-            do {
-                let topK: Int
-                if let s = request.query["top_k"] {
-                    guard let k = Int(s), k >= 1 else { throw ServiceError(400, "invalid_query", "top_k must be a positive integer, got \"\(s)\"", field: "top_k") }
-                    topK = k
-                } else { topK = 5 }
-                let invertText = request.query["invert"] ?? "auto"
-                guard let invert = Preprocessing.Invert(rawValue: invertText) else {
-                    throw ServiceError(400, "invalid_query", "invert must be auto, true or false, got \"\(invertText)\"", field: "invert")
-                }
-                let model = try predict.model(p["id"]!)
-                let inputs = try HTTPApp.predictInputs(request)
-                let tensors = try inputs.map { try predict.prepare($0, for: model, invert: invert) }
-                let outputs = predict.outputs(tensors, model: model)
-                let names = inputs.map { input -> String in
-                    switch input { case .image(let n, _), .tensor(let n, _): return n }
-                }
-                let predictions = zip(outputs, names).map { PredictService.prediction($0, name: $1, model: model, topK: topK) }
-                return HTTPApp.render(APIResult(200, ["model_id": .string(model.id), "predictions": .array(predictions)]))
-            } catch let e as ServiceError {
-                return HTTPApp.render(APIResult.error(e))
-            } catch {
-                return HTTPApp.render(APIResult.error(ServiceError(500, "internal", "\(error)")))
+        route("POST", "/v1/models/{id}/predict", bodyLimit: uploadLimit) { request, p in
+            let topK: Int
+            if let s = request.query["top_k"] {
+                guard let k = Int(s), k >= 1 else { throw ServiceError(400, "invalid_query", "top_k must be a positive integer, got \"\(s)\"", field: "top_k") }
+                topK = k
+            } else { topK = 5 }
+            let invertText = request.query["invert"] ?? "auto"
+            guard let invert = Preprocessing.Invert(rawValue: invertText) else {
+                throw ServiceError(400, "invalid_query", "invert must be auto, true or false, got \"\(invertText)\"", field: "invert")
             }
+            let model = try predict.model(p["id"]!)
+            let inputs = try HTTPApp.predictInputs(request)
+            let tensors = try inputs.map { try predict.prepare($0, for: model, invert: invert) }
+            let outputs = predict.outputs(tensors, model: model)
+            let names = inputs.map { input -> String in
+                switch input { case .image(let n, _), .tensor(let n, _): return n }
+            }
+            let predictions = zip(outputs, names).map { PredictService.prediction($0, name: $1, model: model, topK: topK) }
+            return APIResult(200, ["model_id": .string(model.id), "predictions": .array(predictions)])
         }
         // TF Serving: errors are {"error": "message"}; predictions are the raw output vectors.
+        let logger = self.logger
         router.add("POST", "/v1/models/{id}:predict", bodyLimit: uploadLimit) { request, p in
-            func tfError(_ status: Int, _ message: String) -> HTTPResponse {
-                HTTPResponse.json(bytes: Array(JSONValue.object(["error": .string(message)]).serialized().utf8), status: status)
-            }
             do {
                 let model = try predict.model(p["id"]!)
                 let inputs = try HTTPApp.jsonInputs(request.body)
@@ -113,10 +99,9 @@ extension HTTPApp {
                 let outputs = predict.outputs(tensors, model: model)
                 let rows: [JSONValue] = outputs.map { .array($0.map { .number(Double($0)) }) }
                 return HTTPResponse.json(bytes: Array(JSONValue.object(["predictions": .array(rows)]).serialized().utf8))
-            } catch let e as ServiceError {
-                return tfError(e.status, e.message)
             } catch {
-                return tfError(500, "\(error)")
+                return HTTPApp.tfServingErrorResponse(error, requestID: request.requestID, logger: logger,
+                                                      context: "POST \(request.path)")
             }
         }
     }

@@ -178,18 +178,10 @@ public final class PredictService: @unchecked Sendable {
         case .image(let name, let bytes):
             let image: DecodedImage
             do { image = try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch let e as ImageDecodingError {
-                throw PredictService.error(e, part: name)
+                throw ServiceError(image: e, part: name)
             }
             return m.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
                                           sourceChannels: image.channels, invert: invert).values
-        }
-    }
-
-    static func error(_ e: ImageDecodingError, part: String) -> ServiceError {
-        switch e.kind {
-        case .unsupportedFormat: return ServiceError(415, "unsupported_image", "\(part): \(e.message)", field: part)
-        case .tooLarge: return ServiceError(413, "image_too_large", "\(part): \(e.message)", field: part)
-        case .empty, .corrupt: return ServiceError(400, "invalid_image", "\(part): \(e.message)", field: part)
         }
     }
 

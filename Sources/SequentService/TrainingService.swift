@@ -25,6 +25,10 @@ public final class TrainingService: @unchecked Sendable {
         var metrics: [String: Double] = [:]
     }
 
+    /// Runs on the worker after it has claimed a job and before the job is registered as live: tests hold the
+    /// worker here to land a cancel in that window. Nil in production.
+    var afterClaimHook: (@Sendable (JobRecord) -> Void)?
+
     private let lock = NSLock()
     private var live: [String: LiveJob] = [:]
     private let wake = NSCondition()
@@ -187,15 +191,36 @@ public final class TrainingService: @unchecked Sendable {
 
     private func run(_ claimed: JobRecord) {
         var job = claimed
+        afterClaimHook?(job)
         let liveJob = LiveJob()
         lock.withLock { live[job.id] = liveJob }
         defer { lock.withLock { _ = live.removeValue(forKey: job.id) } }
+        // A cancel that came after the claim but before the registration above found no token to cancel; it left
+        // only the stored state. `cancel` writes the state before it looks for the token and this reads the state
+        // after registering it, so whichever runs second sees the other.
+        if let stored = try? store.job(id: job.id), stored.state == .cancelling {
+            job = stored
+            job.state = .cancelled
+            job.finishedAt = Date()
+            job.stopReason = "cancelled before training started"
+            do { try store.update(job) } catch { logger.error("job \(job.id): cannot record its cancellation: \(error)") }
+            publishState(job)
+            events.close(jobID: job.id)
+            return
+        }
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            let run = try TrainingRun(spec: spec, sources: DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
-                                                                       datasetsRoot: configuration.datasetsRoot,
-                                                                       imageCacheBytes: configuration.imageCacheBytes))
+            let sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+                                      datasetsRoot: configuration.datasetsRoot,
+                                      imageCacheBytes: configuration.imageCacheBytes)
+            let run = try JobFailure.during(
+                spec.dataset.directory.map { "the dataset \"\($0)\" could not be read on the server" }
+                    ?? "Fashion-MNIST is not installed on the server or cannot be read",
+                remedy: spec.dataset.directory == nil
+                    ? "ask the operator to install the package dataset-fashion-mnist, then resubmit the job"
+                    : "upload the dataset again, then resubmit the job",
+                keepingUserErrors: true) { try TrainingRun(spec: spec, sources: sources) }
             run.model.threads = configuration.threadsPerJob
             if !run.skippedImages.isEmpty {
                 let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }
@@ -205,10 +230,9 @@ public final class TrainingService: @unchecked Sendable {
                 logger.warning("job \(job.id): skipped \(run.skippedImages.count) unreadable image(s), e.g. \(run.skippedImages[0].path): \(run.skippedImages[0].reason)")
             }
             if job.checkpointEpoch > 0 {
-                do {
+                try JobFailure.during("the checkpoint of epoch \(job.checkpointEpoch) is missing or unreadable",
+                                      remedy: "resubmit the job to train from the start") {
                     try run.restore(from: checkpointDirectory(job.id, epoch: job.checkpointEpoch))
-                } catch {
-                    throw TrainingError("cannot resume from the checkpoint of epoch \(job.checkpointEpoch): \(error)")
                 }
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
@@ -232,25 +256,37 @@ public final class TrainingService: @unchecked Sendable {
             }
             job.finishedAt = Date()
             job.stopReason = outcome.history.stopReason
-            if outcome.history.cancelled {
+            // A cancel after the last batch still counts: the user was told the job is cancelling.
+            if outcome.history.cancelled || job.state == .cancelling {
                 job.state = .cancelled
+                if !outcome.history.cancelled { job.stopReason = "cancelled after its last epoch" }
+                try store.update(job)
             } else if let failure = outcome.history.failure {
                 job.state = .failed
                 job.error = failure
+                try store.update(job)
             } else {
-                job.modelID = try registerModel(run: run, job: job, test: outcome.test)
+                job.modelID = try JobFailure.during("the trained model could not be saved", remedy: "resubmit the job") {
+                    try registerModel(run: run, job: job, test: outcome.test)
+                }
                 job.state = .succeeded
                 if !outcome.test.isEmpty {
                     var m = (try? JSONValue.parse(job.metricsJSON ?? "{}"))?.objectValue ?? [:]
                     for (k, v) in outcome.test { m["test_" + k] = .number(v) }
                     job.metricsJSON = JSONValue.object(m).serialized()
                 }
+                // Only over `running`: a cancel may have come while the model was being saved.
+                if try !store.update(job, ifStateIn: [.running]) {
+                    job.state = .cancelled
+                    job.stopReason = "cancelled after its last epoch (the model was saved)"
+                    try store.update(job)
+                }
             }
-            try store.update(job)
             try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
         } catch {
-            let message = (error as? ConfigError)?.message ?? "\(error)"
-            logger.error("job \(job.id) failed: \(message)")
+            let message = JobFailure.text(for: error, jobID: job.id)
+            let cause = (error as? JobFailure)?.cause ?? error
+            logger.error("job \(job.id) failed: \(message) (cause: \(String(describing: cause)))")
             job = (try? store.job(id: job.id)) ?? job
             job.state = .failed
             job.error = message

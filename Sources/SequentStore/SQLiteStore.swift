@@ -149,6 +149,16 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
                   .int(Int64(job.checkpointEpoch)), SQLValue(job.warningsJSON), .text(job.id)])
     }
 
+    /// Writes `job` only if its stored state is one of `states`, and says whether it did (compare-and-set, like
+    /// `transition`): a worker finishing a job must not overwrite a cancel that arrived in the meantime.
+    public func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool {
+        try database.transaction {
+            guard let current = try self.job(id: job.id), states.contains(current.state) else { return false }
+            try update(job)
+            return true
+        }
+    }
+
     /// Moves a job to `cancelling`/`cancelled` only if it is still in the expected state (compare-and-set:
     /// the worker may finish the job between the API's read and this write).
     public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date? = nil) throws -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 @testable import SequentData
 @testable import SequentHTTP
@@ -37,14 +38,16 @@ import Testing
 
     @Test func staticFilesRevalidateWithETagAnd404WhenMissing() throws {
         let get = try HTTPRequest(method: "GET", target: "/app.js")
-        let first = DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: get)
+        let first = try DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: get)
         #expect(first.status == 200)
         let etag = try #require(first.headers["ETag"])
         let again = try HTTPRequest(method: "GET", target: "/app.js", headers: ["If-None-Match": etag])
-        let second = DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: again)
+        let second = try DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: again)
         #expect(second.status == 304)
         #expect(second.body.isEmpty)
-        let missing = DashboardFiles.response(file: "no-such-file.html", contentType: "text/html", request: get)
+        let missing = HTTPApp.answering(get, logger: Logger(label: "test")) {
+            try DashboardFiles.response(file: "no-such-file.html", contentType: "text/html", request: get)
+        }
         #expect(missing.status == 404)
         let body = try JSONValue.parse(Data(missing.body))
         #expect(body["error"]?["code"] == "not_found")

@@ -208,7 +208,35 @@ import Testing
         defer { service.shutdown() }
         let done = try Self.wait(service, job.id, for: [.succeeded, .failed])
         #expect(done.state == .failed)
-        #expect(done.error?.contains("cannot resume from the checkpoint of epoch 1") == true)
+        let error = try #require(done.error)
+        // Written for the user: what failed and what to do, no Foundation error text, no server path.
+        #expect(error.contains("the checkpoint of epoch 1 is missing or unreadable"), "\(error)")
+        #expect(error.contains("resubmit the job"), "\(error)")
+        #expect(!error.contains("Domain=") && !error.contains("/"), "\(error)")
+    }
+
+    @Test func aCancelBetweenClaimAndRegistrationIsHonoured() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try Self.makeService(dir)
+        let claimed = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        // Holds the worker after the claim, before the job is registered as live: where a cancel used to be lost.
+        service.afterClaimHook = { _ in
+            claimed.signal()
+            release.wait()
+        }
+        try service.start()
+        defer { service.shutdown() }
+        defer { release.signal() }   // never leave the worker held, even when an expectation fails
+        let job = try service.submit(Self.spec(epochs: 2))
+        try #require(claimed.wait(timeout: .now() + 30) == .success)
+        #expect(try service.store.job(id: job.id)?.state == .running)
+        #expect(try service.cancel(id: job.id).state == .cancelling)
+        release.signal()
+        let done = try Self.wait(service, job.id, for: [.cancelled, .succeeded, .failed])
+        #expect(done.state == .cancelled)
+        #expect(done.modelID == nil)
+        #expect(try service.store.epochs(jobID: job.id).isEmpty)
     }
 
     @Test func metricsDownsamplingKeepsEndsAndExtremes() {
