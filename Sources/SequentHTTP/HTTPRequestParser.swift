@@ -406,9 +406,10 @@ public struct HTTPRequestParser {
                 value = parsed
             }
             length = value ?? 0
-        } else if method == "POST" || method == "PUT" || method == "PATCH" {
-            throw HTTPParseError(status: 411, "\(method) requires Content-Length or chunked transfer coding")
         }
+        // Neither header: the body is empty (RFC 9112 §6.3, rule 7), whatever the method — `curl -X POST …/cancel`
+        // sends exactly that. Refusing with 411 would break such clients and buy nothing: without framing there is
+        // nothing to smuggle, and the next bytes on the connection are the next request.
 
         var expectsContinue = false
         let expectations = headers.values(for: "Expect")

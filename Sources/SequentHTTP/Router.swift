@@ -8,8 +8,13 @@ import Foundation
 /// specific wins, comparing segments left to right: literal, then affixed parameter, then bare parameter. So
 /// `GET /v1/models/{id}:predict` is chosen over `GET /v1/models/{id}` for `/v1/models/abc:predict`.
 ///
-/// An unknown path is answered with 404; a known path with another method with 405 and an `Allow` header. `HEAD`
-/// is served by the `GET` route when there is no `HEAD` route (the server drops the body).
+/// A path belongs to the most specific pattern that matches it, whatever the method: `/v1/models/abc:predict` is the
+/// TF Serving resource, so `GET` there is 405 rather than a lookup of a model called `abc:predict`. That keeps each
+/// URL one resource with one set of methods, as the OpenAPI document lists them per path.
+///
+/// An unknown path is answered with 404; a known path with another method with 405 and an `Allow` header; `OPTIONS`
+/// on a known path (without an `OPTIONS` route) with 204 and the same `Allow`. `HEAD` is served by the `GET` route
+/// when there is no `HEAD` route (the server drops the body).
 public final class Router: @unchecked Sendable {
     // @unchecked: `entries` is read and written only under `lock`. Routes are normally added before the server
     // starts, but the lock makes late additions safe too.
@@ -108,11 +113,13 @@ public final class Router: @unchecked Sendable {
         }
     }
 
-    /// Calls the matching handler, or answers 404 / 405.
+    /// Calls the matching handler, or answers 404 / 405, or 204 to `OPTIONS`.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         switch resolve(method: request.method, path: request.path) {
         case .found(let entry, let parameters):
             return entry.handler(request, parameters)
+        case .methodNotAllowed(let allowed) where request.method == "OPTIONS":
+            return HTTPResponse(status: 204, headers: ["Allow": allowed.joined(separator: ", ")])
         case .methodNotAllowed(let allowed):
             var response = errorResponder(405, "method \(request.method) not allowed for \(request.path)")
             response.headers["Allow"] = allowed.joined(separator: ", ")
@@ -152,14 +159,17 @@ public final class Router: @unchecked Sendable {
             Self.match(entry.segments, pathSegments).map { (entry, $0) }
         }
         lock.unlock()
-        guard !matching.isEmpty else { return .notFound }
+        let ranks = { (candidate: (entry: Entry, parameters: [String: String])) in candidate.entry.segments.map(\.rank) }
+        guard let best = matching.max(by: { ranks($0).lexicographicallyPrecedes(ranks($1)) }) else { return .notFound }
+        // The resource: every pattern as specific as the best one (the same shape, registered per method).
+        let resource = matching.filter { ranks($0) == ranks(best) }
         for candidate in method == "HEAD" ? ["HEAD", "GET"] : [method] {
-            let best = matching.filter { $0.entry.route.method == candidate }.max { a, b in
-                a.entry.segments.map(\.rank).lexicographicallyPrecedes(b.entry.segments.map(\.rank))
+            if let found = resource.first(where: { $0.entry.route.method == candidate }) {
+                return .found(found.entry, found.parameters)
             }
-            if let best { return .found(best.entry, best.parameters) }
         }
-        var allowed = Set(matching.map(\.entry.route.method))
+        var allowed = Set(resource.map(\.entry.route.method))
+        allowed.insert("OPTIONS")
         if allowed.contains("GET") { allowed.insert("HEAD") }
         return .methodNotAllowed(allowed.sorted())
     }

@@ -50,10 +50,10 @@ public struct API: Sendable {
             }
             state = st
         }
-        let limit = try intQuery(query, "limit", default: 50, range: 1...500)
+        let limit = try intQuery(query, "limit", default: 50, range: Self.jobPageLimit)
         var cursor: Int?
         if let c = query["cursor"] {
-            guard let v = Int(c), v > 0 else { throw ServiceError(400, "invalid_query", "cursor must come from a previous page's next_cursor, got \"\(c)\"", field: "cursor") }
+            guard let v = Int(c), Self.cursorRange.contains(v) else { throw ServiceError(400, "invalid_query", "cursor must come from a previous page's next_cursor, got \"\(c)\"", field: "cursor") }
             cursor = v
         }
         let jobs = try service.store.jobs(state: state, limit: limit, before: cursor)
@@ -61,6 +61,11 @@ public struct API: Sendable {
         body["next_cursor"] = jobs.count == limit ? .string(String(jobs.last!.sequence)) : .null
         return APIResult(200, .object(body))
     }
+
+    /// Bounds of the query parameters, shared with the OpenAPI document.
+    static let jobPageLimit = 1...500, modelPageLimit = 1...1000, maxPointsRange = 2...100_000
+    /// A job's sequence number; the bound keeps it exact in the document's JSON numbers.
+    static let cursorRange = 1...999_999_999_999_999
 
     func intQuery(_ query: [String: String], _ key: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let s = query[key] else { return def }
@@ -91,7 +96,7 @@ public struct API: Sendable {
     /// reduced to at most `max_points` by keeping each bucket's minimum and maximum (spikes stay visible).
     public func metrics(id: String, query: [String: String]) throws -> APIResult {
         _ = try job(id)
-        let maxPoints = try intQuery(query, "max_points", default: 1000, range: 2...100_000)
+        let maxPoints = try intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
         let points = try service.store.metrics(jobID: id, key: query["key"])
         var series: [String: [MetricPoint]] = [:]
         for p in points { series[p.key, default: []].append(p) }
@@ -130,7 +135,7 @@ public struct API: Sendable {
 
     /// `GET /v1/models`
     public func listModels(query: [String: String]) throws -> APIResult {
-        let limit = try intQuery(query, "limit", default: 100, range: 1...1000)
+        let limit = try intQuery(query, "limit", default: 100, range: Self.modelPageLimit)
         return APIResult(200, .object(["models": .array(try service.store.models(limit: limit).map(ModelView.json))]))
     }
 

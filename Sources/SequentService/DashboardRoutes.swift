@@ -149,13 +149,11 @@ enum DashboardAPI {
         let count = try int("count", 24, 1...maxSampleCount)
         let offset = try int("offset", 0, 0...Int(Int32.max))
         let data = try FashionSamples.shared.split(splitName, directory: directory)
-        guard offset < data.count else {
-            throw ServiceError(400, "invalid_query", "offset must be in 0...\(data.count - 1) for the \(splitName) split, got \(offset)", field: "offset")
-        }
-        let end = min(data.count, offset + count)
+        // Past the end is an empty page, as for any paged list: the bounds do not depend on the split.
+        let start = min(offset, data.count), end = min(data.count, offset + count)
         let size = data.height * data.width
         var samples: [JSONValue] = []
-        for i in offset..<end {
+        for i in start..<end {
             let pixels = Array(data.images[(i * size)..<((i + 1) * size)])
             let png = try ImageDecoder.encodePNG(pixels, width: data.width, height: data.height, colorType: .gray)
             let label = Int(data.labels[i])

@@ -7,12 +7,24 @@ import SequentStore
 /// `GET /v1/datasets`, `POST /v1/datasets` (a zip, tar or tar.gz of class folders, streamed to disk) and
 /// `DELETE /v1/datasets/{name}`.
 extension HTTPApp {
-    /// Dataset names: what a job spec's `dataset.directory` refers to.
+    /// What `checkDatasetName` accepts, for the OpenAPI document.
+    static let datasetNamePattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
+
+    /// Dataset names: what a job spec's `dataset.directory` refers to, and a folder name under the datasets root.
+    /// ASCII only, so a name means the same folder whatever the file system's Unicode normalisation.
     static func checkDatasetName(_ name: String) throws {
-        guard (1...64).contains(name.count), name != "fashion_mnist",
-              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }),
-              !name.hasPrefix(".") else {
-            throw ServiceError(400, "invalid_dataset_name", "name must be 1–64 letters, digits, '-', '_' or '.' (not starting with '.', not fashion_mnist), got \"\(name)\"", field: "name")
+        func allowed(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E
+        }
+        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(allowed), !name.hasPrefix(".") else {
+            throw ServiceError(400, "invalid_dataset_name", "name must be 1–64 ASCII letters, digits, '-', '_' or '.' (not starting with '.'), got \"\(name)\"", field: "name")
+        }
+    }
+
+    /// The built-in dataset exists under its name without a folder: neither uploaded over nor deleted.
+    static func checkNotBuiltin(_ name: String) throws {
+        guard name != "fashion_mnist" else {
+            throw ServiceError(409, "builtin_dataset", "fashion_mnist is built in: it cannot be replaced or deleted")
         }
     }
 
@@ -128,6 +140,7 @@ extension HTTPApp {
             }
             guard let name else { throw ServiceError(400, "invalid_dataset_name", "a dataset name is required (form field name or ?name=)", field: "name") }
             try HTTPApp.checkDatasetName(name)
+            try HTTPApp.checkNotBuiltin(name)
             let dest = root.appendingPathComponent(name)
             guard !FileManager.default.fileExists(atPath: dest.path) else {
                 throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
@@ -174,6 +187,7 @@ extension HTTPApp {
         route("DELETE", "/v1/datasets/{name}", mutating: true) { _, p in
             let name = p["name"]!
             try HTTPApp.checkDatasetName(name)
+            try HTTPApp.checkNotBuiltin(name)
             let dest = root.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: dest.path) else { throw ServiceError.notFound("dataset", name) }
             for state in [JobState.queued, .running, .cancelling] {

@@ -90,7 +90,8 @@ public final class HTTPApp: @unchecked Sendable {
     private func registerRoutes() {
         let api = self.api, service = self.service, telemetry = self.telemetry
         route("GET", "/healthz") { _, _ in api.health() }
-        route("GET", "/openapi.json") { _, _ in APIResult(200, OpenAPI.document) }
+        let openAPI = OpenAPI.document(tokenRequired: service.configuration.token != nil)
+        route("GET", "/openapi.json") { _, _ in APIResult(200, openAPI) }
         router.add("GET", "/metrics") { _, _ in
             let text = telemetry.render(jobs: (try? service.store.countByState()) ?? [:],
                                         queued: (try? service.store.queuedCount()) ?? 0,

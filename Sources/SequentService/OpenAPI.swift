@@ -1,192 +1,353 @@
 import SequentNN
+import SequentStore
 
-/// The OpenAPI 3.1 description served at `/openapi.json`. A test compares its paths with the router's routes,
-/// so a route cannot ship undocumented.
+/// The OpenAPI 3.1 description served at `/openapi.json`: every route with the parameters, bounds, bodies,
+/// status codes and headers it is served with. Tests compare its operations with the router's routes both ways, and
+/// `scripts/schemathesis.sh` checks a running server against it.
+///
+/// The document follows the configuration it describes: with a bearer token configured, the routes that change
+/// state (submit, cancel, upload, delete) carry the `bearer` security requirement and their 401; without one they
+/// are open and say so.
 public enum OpenAPI {
     static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
-    static func json(_ schema: JSONValue, _ description: String) -> JSONValue {
-        ["description": .string(description), "content": ["application/json": ["schema": schema]]]
+    static func json(_ schema: JSONValue, _ description: String, headers: [String: JSONValue]? = nil,
+                     links: [String: JSONValue]? = nil) -> JSONValue {
+        var r: [String: JSONValue] = ["description": .string(description),
+                                      "content": ["application/json": ["schema": schema]]]
+        if let headers { r["headers"] = .object(headers) }
+        if let links { r["links"] = .object(links) }
+        return .object(r)
     }
 
-    static let errorResponse: JSONValue = json(ref("Error"), "Error")
+    static func error(_ description: String) -> JSONValue { json(ref("Error"), description) }
+    static func tfError(_ description: String) -> JSONValue { json(ref("TFServingError"), description) }
+
+    /// `Location` of a created resource.
+    static let locationHeader: [String: JSONValue] = [
+        "Location": ["required": true, "description": "Path of the created resource", "schema": ["type": "string"]],
+    ]
 
     static func idParam(_ what: String) -> JSONValue {
-        ["name": "id", "in": "path", "required": true, "schema": ["type": "string"], "description": .string("\(what) id")]
+        ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "minLength": 1],
+         "description": .string("\(what) id")]
     }
 
-    static func query(_ name: String, _ type: String, _ description: String) -> JSONValue {
-        ["name": .string(name), "in": "query", "required": false, "schema": ["type": .string(type)],
-         "description": .string(description)]
+    /// Dataset names as `HTTPApp.checkDatasetName` accepts them.
+    static let datasetNameSchema: JSONValue = ["type": "string", "pattern": .string(HTTPApp.datasetNamePattern)]
+
+    static func query(_ name: String, _ schema: JSONValue, _ description: String) -> JSONValue {
+        ["name": .string(name), "in": "query", "required": false, "schema": schema, "description": .string(description)]
     }
 
-    static func op(_ summary: String, params: [JSONValue] = [], body: JSONValue? = nil, responses: [String: JSONValue],
-                   secured: Bool = false) -> JSONValue {
-        var o: [String: JSONValue] = ["summary": .string(summary), "responses": .object(responses)]
-        if !params.isEmpty { o["parameters"] = .array(params) }
-        if let body { o["requestBody"] = ["required": true, "content": ["application/json": ["schema": body]]] }
-        if secured { o["security"] = [["bearer": []]] }
-        return .object(o)
+    /// An integer query parameter with the bounds the handler enforces (out of range is 400).
+    static func intQuery(_ name: String, _ range: ClosedRange<Int>, default def: Int?, _ description: String)
+        -> JSONValue {
+        var schema: [String: JSONValue] = ["type": "integer", "minimum": .number(Double(range.lowerBound)),
+                                           "maximum": .number(Double(range.upperBound))]
+        if let def { schema["default"] = .number(Double(def)) }
+        return query(name, .object(schema), description)
     }
 
-    /// The whole document.
-    public static var document: JSONValue {
-        let jobResponses: [String: JSONValue] = ["200": json(ref("Job"), "The job"), "404": errorResponse]
+    static func enumQuery(_ name: String, _ values: [String], default def: String, _ description: String) -> JSONValue {
+        query(name, ["type": "string", "enum": .array(values.map { .string($0) }), "default": .string(def)],
+              description)
+    }
+
+    static let invertQuery = enumQuery("invert", ["auto", "true", "false"], default: "auto",
+                                       "Invert uploads whose background differs from the training data's (auto), always or never")
+
+    /// A link from a response to the operation `operationID`, filling `parameter` from `expression`.
+    static func link(_ operationID: String, _ parameter: String, _ expression: String) -> JSONValue {
+        ["operationId": .string(operationID), "parameters": [parameter: .string(expression)]]
+    }
+
+    /// The request forms of predict, preprocess and feature-maps; `several` says whether a form may carry many files.
+    static func imageBody(several: Bool) -> JSONValue {
+        let file: JSONValue = ["type": "string", "format": "binary", "description": "JPEG or PNG, recognised by its bytes"]
+        let part: JSONValue = several ? ["type": "array", "items": file] : file
+        return ["required": true, "content": [
+            "multipart/form-data": ["schema": ["type": "object", "properties": ["image": part]]],
+            "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
+            "image/png": ["schema": ["type": "string", "format": "binary"]],
+            "application/octet-stream": ["schema": ["type": "string", "format": "binary", "description": "JPEG or PNG"]],
+            "application/json": ["schema": ref("Instances")]]]
+    }
+
+    /// The statuses every image route shares.
+    static let imageErrors: [String: JSONValue] = [
+        "400": error("Bad query parameter, or an image or instance that cannot be read (the error names the part)"),
+        "404": error("No model with this id or job name"),
+        "413": error("Body larger than max_upload_bytes, an image above max_image_pixels, or more than 1024 instances"),
+        "415": error("Unsupported Content-Type or image format"),
+    ]
+
+    /// The whole document; `tokenRequired` when the server is configured with a bearer token.
+    public static func document(tokenRequired: Bool) -> JSONValue {
+        /// An operation; `secured` ones need the token when one is configured.
+        func op(_ id: String, _ summary: String, params: [JSONValue] = [], body: JSONValue? = nil,
+                description: String? = nil, responses: [String: JSONValue], secured: Bool = false) -> JSONValue {
+            var responses = responses
+            var o: [String: JSONValue] = ["operationId": .string(id), "summary": .string(summary)]
+            if let description { o["description"] = .string(description) }
+            if !params.isEmpty { o["parameters"] = .array(params) }
+            if let body { o["requestBody"] = body }
+            if secured && tokenRequired {
+                o["security"] = [["bearer": []]]
+                responses["401"] = ["description": "Missing or wrong bearer token",
+                                    "headers": ["WWW-Authenticate": ["required": true, "schema": ["type": "string"]]],
+                                    "content": ["application/json": ["schema": ref("Error")]]]
+            }
+            o["responses"] = .object(responses)
+            return .object(o)
+        }
+        func staticFile(_ id: String, _ summary: String, _ type: String) -> JSONValue {
+            op(id, summary, responses: [
+                "200": ["description": .string(summary), "headers": ["ETag": ["required": true, "schema": ["type": "string"]]],
+                        "content": .object([type: ["schema": ["type": "string"]]])],
+                "304": ["description": "Not modified (If-None-Match matched the ETag)"],
+                "404": error("The file is missing from Public/")])
+        }
+        let jobID = "$response.body#/id"
+        let jobLinks: [String: JSONValue] = [
+            "GetJob": link("getJob", "id", jobID), "GetJobEpochs": link("getJobEpochs", "id", jobID),
+            "GetJobMetrics": link("getJobMetrics", "id", jobID), "GetJobEvents": link("getJobEvents", "id", jobID),
+            "CancelJob": link("cancelJob", "id", jobID),
+        ]
+        let firstJob = "$response.body#/jobs/0/id", firstModel = "$response.body#/models/0/id"
+        let created = json(ref("Job"), "Queued; Location points at the job", headers: locationHeader, links: jobLinks)
+        let cancelled = json(ref("Job"), "Cancellation accepted: cancelling until the worker stops, then cancelled",
+                             links: ["GetJob": link("getJob", "id", jobID)])
+        let jobList = json(["type": "object", "required": ["jobs", "next_cursor"], "properties": [
+            "jobs": ["type": "array", "items": ref("Job")],
+            "next_cursor": ["type": ["string", "null"], "description": "cursor of the next page; null on the last"]]],
+                           "A page of jobs",
+                           links: ["GetJob": link("getJob", "id", firstJob), "CancelJob": link("cancelJob", "id", firstJob),
+                                   "GetJobEpochs": link("getJobEpochs", "id", firstJob)])
+        let modelList = json(["type": "object", "required": ["models"],
+                              "properties": ["models": ["type": "array", "items": ref("Model")]]], "Models, newest first",
+                             links: ["GetModel": link("getModel", "id", firstModel), "Predict": link("predict", "id", firstModel),
+                                     "TFServingPredict": link("tfServingPredict", "id", firstModel)])
+        let datasetCreated = json(ref("Dataset"), "The dataset's classes and counts", headers: locationHeader,
+                                  links: ["DeleteDataset": link("deleteDataset", "name", "$response.body#/name")])
+        let jobNotFound = error("No job with this id")
+
         let paths: [String: JSONValue] = [
-            "/healthz": ["get": op("Liveness check", responses: ["200": json(["type": "object", "properties": ["status": ["type": "string"]]], "OK")])],
-            "/openapi.json": ["get": op("This document", responses: ["200": ["description": "OpenAPI 3.1 document"]])],
-            "/metrics": ["get": op("Prometheus metrics (text exposition format)", responses: ["200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]]])],
+            "/": ["get": staticFile("dashboard", "The dashboard (Public/index.html)", "text/html")],
+            "/app.js": ["get": staticFile("dashboardScript", "The dashboard's script (Public/app.js)", "text/javascript")],
+            "/style.css": ["get": staticFile("dashboardStyle", "The dashboard's style sheet (Public/style.css)", "text/css")],
+            "/healthz": ["get": op("health", "Liveness check", responses: [
+                "200": json(["type": "object", "required": ["status"], "properties": ["status": ["const": "ok"]]], "OK")])],
+            "/openapi.json": ["get": op("openAPI", "This document", responses: [
+                "200": json(["type": "object"], "OpenAPI 3.1 document")])],
+            "/metrics": ["get": op("metrics", "Prometheus metrics (text exposition format)", responses: [
+                "200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]]])],
+            "/v1/recipes": ["get": op("recipes", "Seed job specs from config/jobs", responses: [
+                "200": json(["type": "object", "required": ["recipes"], "properties": ["recipes": ["type": "array", "items": [
+                    "type": "object", "properties": ["name": ["type": "string"], "spec": ["type": "object"]]]]]], "Recipes")])],
             "/v1/datasets": [
-                "get": op("Datasets the server can train on: built-in and uploaded, with class names and counts", responses: [
-                    "200": json(["type": "object", "properties": ["datasets": ["type": "array", "items": ref("Dataset")]]], "Datasets")]),
-                "post": [
-                    "summary": "Upload a zip, tar or tar.gz of class folders (optionally under train/ and validation/)",
-                    "description": "The format is recognised by its bytes, whatever the Content-Type. The body is streamed to disk (chunked uploads too) and checked entry by entry: no absolute paths, '..', links, devices or FIFOs, bounded entry count, size and compression ratio; a refused archive leaves nothing behind.",
-                    "parameters": [query("name", "string", "Dataset name (for a raw, non-multipart body)")],
-                    "requestBody": ["required": true, "content": [
-                        "multipart/form-data": ["schema": ["type": "object", "properties": ["name": ["type": "string"], "file": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
+                "get": op("listDatasets", "Datasets the server can train on: built-in and uploaded, with class names and counts", responses: [
+                    "200": json(["type": "object", "required": ["datasets"],
+                                 "properties": ["datasets": ["type": "array", "items": ref("Dataset")]]], "Datasets")]),
+                "post": op("uploadDataset", "Upload a zip, tar or tar.gz of class folders (optionally under train/ and validation/)",
+                    params: [query("name", datasetNameSchema, "Dataset name (for a raw, non-multipart body)")],
+                    body: ["required": true, "content": [
+                        "multipart/form-data": ["schema": ["type": "object", "required": ["file"], "properties": [
+                            "name": datasetNameSchema,
+                            "file": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
                         "application/zip": ["schema": ["type": "string", "format": "binary"]],
                         "application/gzip": ["schema": ["type": "string", "format": "binary", "description": "tar.gz (also application/x-gzip)"]],
                         "application/x-tar": ["schema": ["type": "string", "format": "binary"]],
                         "application/octet-stream": ["schema": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
-                    "responses": ["201": json(ref("Dataset"), "The dataset's classes and counts"), "400": errorResponse, "409": errorResponse,
-                                  "413": errorResponse, "415": errorResponse, "507": errorResponse],
-                    "security": [["bearer": []]]],
+                    description: "The format is recognised by its bytes, whatever the Content-Type. The body is streamed to disk (chunked uploads too) and checked entry by entry: no absolute paths, '..', links, devices or FIFOs, bounded entry count, size and compression ratio; a refused archive leaves nothing behind.",
+                    responses: [
+                        "201": datasetCreated,
+                        "400": error("No name, a bad name, no file part, or an archive that is not a dataset of class folders"),
+                        "409": error("A dataset of this name exists (fashion_mnist is built in)"),
+                        "413": error("Body larger than max_dataset_bytes"),
+                        "415": error("Unsupported Content-Type, or bytes that are not a zip, tar or tar.gz"),
+                        "507": error("No space left to extract the dataset")],
+                    secured: true),
             ],
-            "/v1/datasets/{name}": ["delete": [
-                "summary": "Remove an uploaded dataset no queued or running job uses",
-                "parameters": [["name": "name", "in": "path", "required": true, "schema": ["type": "string"]]],
-                "responses": ["200": json(["type": "object"], "Deleted"), "404": errorResponse, "409": errorResponse],
-                "security": [["bearer": []]]]],
-            "/v1/recipes": ["get": op("Seed job specs from config/jobs", responses: ["200": json(["type": "object"], "Recipes")])],
+            "/v1/datasets/{name}": ["delete": op("deleteDataset", "Remove an uploaded dataset no queued or running job uses",
+                params: [["name": "name", "in": "path", "required": true, "schema": datasetNameSchema]],
+                responses: [
+                    "200": json(["type": "object", "required": ["deleted"], "properties": ["deleted": ["type": "string"]]], "Deleted"),
+                    "400": error("Not a valid dataset name"), "404": error("No uploaded dataset of this name"),
+                    "409": error("A queued or running job uses the dataset, or it is the built-in fashion_mnist")],
+                secured: true)],
+            "/v1/datasets/fashion_mnist/samples": ["get": op("fashionMNISTSamples", "Fashion-MNIST images with their labels, as 28×28 grayscale PNGs",
+                params: [intQuery("offset", 0...Int(Int32.max), default: 0, "Index of the first sample; past the end gives an empty page"),
+                         intQuery("count", 1...DashboardAPI.maxSampleCount, default: 24, "How many"),
+                         enumQuery("split", ["train", "test"], default: "train", "Which split")],
+                responses: ["200": json(ref("Samples"), "Samples"), "400": error("Bad query parameter"),
+                            "503": error("Fashion-MNIST is not installed on the server")])],
             "/v1/jobs": [
-                "post": op("Submit a training job", body: ref("JobSpec"), responses: [
-                    "201": json(ref("Job"), "Queued; Location points at the job"), "400": errorResponse, "401": errorResponse,
-                    "422": errorResponse, "429": errorResponse], secured: true),
-                "get": op("List jobs, newest first", params: [
-                    query("state", "string", "Only jobs in this state"), query("limit", "integer", "Page size (1–500, default 50)"),
-                    query("cursor", "string", "next_cursor of the previous page")],
-                    responses: ["200": json(["type": "object", "properties": ["jobs": ["type": "array", "items": ref("Job")], "next_cursor": ["type": ["string", "null"]]]], "A page of jobs"), "400": errorResponse]),
+                "post": op("submitJob", "Submit a training job",
+                    body: ["required": true, "content": ["application/json": ["schema": ref("JobSpec"), "example": jobSpecExample]]],
+                    description: "The whole spec is validated before the job is queued; errors name the field. The schema gives the spec's shape: that the layers fit together and the data matches the model is checked by the server (400).",
+                    responses: [
+                        "201": created,
+                        "400": error("Invalid JSON or job spec (the error names the field)"),
+                        "413": error("Body larger than 1 MiB"),
+                        "415": error("Not sent as JSON"),
+                        "422": error("The model's parameter count or activation memory is above the configured limits"),
+                        "429": error("The queue is full (max_queued_jobs)")],
+                    secured: true),
+                "get": op("listJobs", "List jobs, newest first", params: [
+                    query("state", ["type": "string", "enum": .array(JobState.allCases.map { .string($0.rawValue) })],
+                          "Only jobs in this state"),
+                    intQuery("limit", API.jobPageLimit, default: 50, "Page size"),
+                    intQuery("cursor", API.cursorRange, default: nil, "next_cursor of the previous page")],
+                    responses: ["200": jobList, "400": error("Bad query parameter")]),
             ],
-            "/v1/jobs/{id}": ["get": op("One job", params: [idParam("Job")], responses: jobResponses)],
-            "/v1/jobs/{id}/epochs": ["get": op("The job's History: one row per finished epoch", params: [idParam("Job")], responses: [
-                "200": json(["type": "object", "properties": ["job_id": ["type": "string"], "epochs": ["type": "array", "items": ref("Epoch")]]], "Epochs"), "404": errorResponse])],
-            "/v1/jobs/{id}/metrics": ["get": op("Step-level series [[wall_time, step, value], …] per key, downsampled", params: [
-                idParam("Job"), query("max_points", "integer", "Points per series (default 1000)"), query("key", "string", "Only this series")],
-                responses: ["200": json(["type": "object"], "Series"), "404": errorResponse])],
-            "/v1/jobs/{id}/events": ["get": op("Server-Sent Events: progress, epoch and state while the job lives", params: [idParam("Job")], responses: [
-                "200": ["description": "Event stream", "content": ["text/event-stream": ["schema": ["type": "string"]]]], "404": errorResponse])],
-            "/v1/jobs/{id}/cancel": ["post": op("Cancel a job (cancelling until the worker stops, then cancelled)", params: [idParam("Job")], responses: [
-                "202": json(ref("Job"), "Cancellation accepted"), "404": errorResponse, "409": errorResponse, "401": errorResponse], secured: true)],
-            "/v1/models": ["get": op("List trained models", params: [query("limit", "integer", "At most this many")], responses: [
-                "200": json(["type": "object", "properties": ["models": ["type": "array", "items": ref("Model")]]], "Models")])],
-            "/v1/models/{id}": ["get": op("One model, by id or by job name (latest)", params: [idParam("Model")], responses: [
-                "200": json(ref("Model"), "The model"), "404": errorResponse])],
-            "/v1/models/{id}/predict": ["post": [
-                "summary": "Classify images: multipart (several files → one batch), a raw image/jpeg or image/png body, or JSON {\"instances\": [...]}",
-                "parameters": [idParam("Model (or job name)"), query("top_k", "integer", "Length of top (default 5)"),
-                               query("invert", "string", "auto (default), true or false: invert uploads whose background differs from the training data's")],
-                "requestBody": ["required": true, "content": [
-                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "array", "items": ["type": "string", "format": "binary"]]]]],
-                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
-                    "image/png": ["schema": ["type": "string", "format": "binary"]],
-                    "application/json": ["schema": ref("Instances")]]],
-                "responses": ["200": json(ref("Predictions"), "One prediction per input"), "400": errorResponse, "404": errorResponse,
-                              "413": errorResponse, "415": errorResponse]]],
-            "/v1/models/{id}:predict": ["post": [
-                "summary": "TF Serving REST predict: {\"instances\": [...]} of numbers or {\"b64\": …} images",
-                "parameters": [idParam("Model (or job name)")],
-                "requestBody": ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
-                "responses": ["200": json(["type": "object", "properties": ["predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]]], "Output vectors"),
-                              "400": json(ref("TFServingError"), "Error"), "404": json(ref("TFServingError"), "Error")]]],
-            "/": ["get": op("The dashboard (Public/index.html)", responses: [
-                "200": ["description": "HTML page", "content": ["text/html": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
-            "/app.js": ["get": op("The dashboard's script (Public/app.js)", responses: [
-                "200": ["description": "JavaScript", "content": ["text/javascript": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
-            "/style.css": ["get": op("The dashboard's style sheet (Public/style.css)", responses: [
-                "200": ["description": "CSS", "content": ["text/css": ["schema": ["type": "string"]]]], "304": ["description": "Not modified (ETag)"], "404": errorResponse])],
-            "/v1/datasets/fashion_mnist/samples": ["get": op("Fashion-MNIST images with their labels, as 28×28 grayscale PNGs", params: [
-                query("offset", "integer", "Index of the first sample (default 0)"), query("count", "integer", "How many (1–100, default 24)"),
-                query("split", "string", "train (default) or test")],
-                responses: ["200": json(ref("Samples"), "Samples"), "400": errorResponse, "503": errorResponse])],
-            "/v1/models/{id}/preprocess": ["post": [
-                "summary": "The uploaded images as the model sees them (colour mode, size, inversion) — same request forms as predict",
-                "parameters": [idParam("Model (or job name)"), query("invert", "string", "auto (default), true or false")],
-                "requestBody": ["required": true, "content": [
-                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "array", "items": ["type": "string", "format": "binary"]]]]],
-                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
-                    "image/png": ["schema": ["type": "string", "format": "binary"]],
-                    "application/json": ["schema": ref("Instances")]]],
-                "responses": ["200": json(["type": "object", "properties": ["model_id": ["type": "string"], "inputs": ["type": "array", "items": ref("InputImage")]]], "One image per input"),
-                              "400": errorResponse, "404": errorResponse, "413": errorResponse, "415": errorResponse]]],
-            "/v1/models/{id}/feature-maps": ["post": [
-                "summary": "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most 16 channels per layer, each min-max normalised) — same request forms as predict",
-                "parameters": [idParam("Model (or job name)"), query("invert", "string", "auto (default), true or false")],
-                "requestBody": ["required": true, "content": [
-                    "multipart/form-data": ["schema": ["type": "object", "properties": ["image": ["type": "string", "format": "binary"]]]],
-                    "image/jpeg": ["schema": ["type": "string", "format": "binary"]],
-                    "image/png": ["schema": ["type": "string", "format": "binary"]],
-                    "application/json": ["schema": ref("Instances")]]],
-                "responses": ["200": json(ref("FeatureMaps"), "Input and feature maps"), "400": errorResponse, "404": errorResponse,
-                              "413": errorResponse, "415": errorResponse]]],
+            "/v1/jobs/{id}": ["get": op("getJob", "One job", params: [idParam("Job")], responses: [
+                "200": json(ref("Job"), "The job"), "404": jobNotFound])],
+            "/v1/jobs/{id}/epochs": ["get": op("getJobEpochs", "The job's History: one row per finished epoch", params: [idParam("Job")], responses: [
+                "200": json(["type": "object", "required": ["job_id", "epochs"], "properties": [
+                    "job_id": ["type": "string"], "epochs": ["type": "array", "items": ref("Epoch")]]], "Epochs"),
+                "404": jobNotFound])],
+            "/v1/jobs/{id}/metrics": ["get": op("getJobMetrics", "Step-level series [[wall_time, step, value], …] per key, downsampled",
+                params: [idParam("Job"), intQuery("max_points", API.maxPointsRange, default: 1000, "Points per series"),
+                         query("key", ["type": "string"], "Only this series")],
+                responses: [
+                    "200": json(["type": "object", "required": ["job_id", "series"], "properties": [
+                        "job_id": ["type": "string"],
+                        "series": ["type": "object", "additionalProperties": ["type": "array", "items": [
+                            "type": "array", "items": ["type": "number"], "minItems": 3, "maxItems": 3]]]]], "Series"),
+                    "400": error("Bad query parameter"), "404": jobNotFound])],
+            "/v1/jobs/{id}/events": ["get": op("getJobEvents", "Server-Sent Events: progress, epoch and state while the job lives",
+                params: [idParam("Job")], responses: [
+                    "200": ["description": "Event stream; the first event is the job's state, the last (once it finishes) too",
+                            "content": ["text/event-stream": ["schema": [
+                                "type": "object", "required": ["event", "data"], "properties": [
+                                    "event": ["type": "string", "enum": ["state", "progress", "epoch"]],
+                                    "data": ["type": "string", "description": "JSON: the Job (state), its progress, or an Epoch row"],
+                                    "id": ["type": "string"]]]]]],
+                    "404": jobNotFound])],
+            "/v1/jobs/{id}/cancel": ["post": op("cancelJob", "Cancel a job (cancelling until the worker stops, then cancelled)",
+                params: [idParam("Job")], responses: [
+                    "202": cancelled, "404": jobNotFound, "409": error("The job has already finished")],
+                secured: true)],
+            "/v1/models": ["get": op("listModels", "List trained models", params: [
+                intQuery("limit", API.modelPageLimit, default: 100, "At most this many")],
+                responses: ["200": modelList, "400": error("Bad query parameter")])],
+            "/v1/models/{id}": ["get": op("getModel", "One model, by id or by job name (its latest model)", params: [idParam("Model")], responses: [
+                "200": json(ref("Model"), "The model"), "404": error("No model with this id or job name")])],
+            "/v1/models/{id}/predict": ["post": op("predict",
+                "Classify images: multipart (several files → one batch), a raw image/jpeg or image/png body, or JSON {\"instances\": [...]}",
+                params: [idParam("Model (or job name)"),
+                         intQuery("top_k", HTTPApp.topKRange, default: 5, "Length of top (capped at the class count)"),
+                         invertQuery],
+                body: imageBody(several: true),
+                responses: imageErrors.merging(["200": json(ref("Predictions"), "One prediction per input")]) { $1 })],
+            "/v1/models/{id}:predict": ["post": op("tfServingPredict", "TF Serving REST predict: {\"instances\": [...]} of numbers or {\"b64\": …} images",
+                params: [idParam("Model (or job name)")],
+                body: ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
+                responses: [
+                    "200": json(["type": "object", "required": ["predictions"], "properties": [
+                        "predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]]], "Output vectors"),
+                    "400": tfError("Invalid JSON or instance"), "404": tfError("No model with this id or job name"),
+                    "413": tfError("Body larger than max_upload_bytes, an image above max_image_pixels, or more than 1024 instances"),
+                    "415": tfError("Unsupported image format")])],
+            "/v1/models/{id}/preprocess": ["post": op("preprocess",
+                "The uploaded images as the model sees them (colour mode, size, inversion) — same request forms as predict",
+                params: [idParam("Model (or job name)"), invertQuery], body: imageBody(several: true),
+                responses: imageErrors.merging(["200": json(["type": "object", "required": ["model_id", "inputs"], "properties": [
+                    "model_id": ["type": "string"], "inputs": ["type": "array", "items": ref("InputImage")]]], "One image per input")]) { $1 })],
+            "/v1/models/{id}/feature-maps": ["post": op("featureMaps",
+                "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most 16 channels per layer, each min-max normalised) — same request forms as predict",
+                params: [idParam("Model (or job name)"), invertQuery], body: imageBody(several: false),
+                responses: imageErrors.merging(["200": json(ref("FeatureMaps"), "Input and feature maps")]) { $1 })],
         ]
-        let schemas: [String: JSONValue] = [
-            "Instances": ["type": "object", "required": ["instances"], "properties": ["instances": ["type": "array", "items": [
-                "oneOf": [["type": "array"], ["type": "object", "properties": ["b64": ["type": "string"]]]]]]]],
-            "Predictions": ["type": "object", "properties": ["model_id": ["type": "string"], "predictions": ["type": "array", "items": [
-                "type": "object", "properties": ["input": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
-                                                 "probability": ["type": "number"], "top": ["type": "array"]]]]]],
-            "Samples": ["type": "object", "properties": [
-                "dataset": ["type": "string"], "split": ["type": "string"], "offset": ["type": "integer"], "count": ["type": "integer"],
-                "total": ["type": "integer"], "class_names": ["type": "array", "items": ["type": "string"]],
-                "samples": ["type": "array", "items": ["type": "object", "properties": [
-                    "index": ["type": "integer"], "label": ["type": "string"], "class_index": ["type": "integer"],
-                    "png_base64": ["type": "string", "description": "28×28 grayscale PNG, base64"]]]]]],
-            "InputImage": ["type": "object", "properties": [
-                "input": ["type": "string"], "width": ["type": "integer"], "height": ["type": "integer"], "channels": ["type": "integer"],
-                "inverted": ["type": ["boolean", "null"]], "png_base64": ["type": "string"]]],
-            "FeatureMaps": ["type": "object", "properties": [
-                "model_id": ["type": "string"], "input_name": ["type": "string"],
-                "input": ["type": "object", "properties": ["width": ["type": "integer"], "height": ["type": "integer"],
-                                                           "channels": ["type": "integer"], "png_base64": ["type": "string"]]],
-                "layers": ["type": "array", "items": ["type": "object", "properties": [
-                    "name": ["type": "string"], "type": ["type": "string"], "shape": ["type": "array", "items": ["type": "integer"]],
-                    "channels_shown": ["type": "integer"], "maps": ["type": "array", "items": ["type": "string", "description": "grayscale PNG, base64"]]]]],
-                "prediction": ["type": "object"]]],
-            "TFServingError": ["type": "object", "properties": ["error": ["type": "string"]]],
-            "Dataset": ["type": "object", "properties": ["name": ["type": "string"], "builtin": ["type": "boolean"],
-                                                         "classes": ["type": "array", "items": ["type": "string"]], "splits": ["type": "object"]]],
-            "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
-                "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"],
-                "request_id": ["type": "string"]]]]],
-            "JobSpec": ["type": "object", "required": ["model"], "properties": [
-                "name": ["type": "string"], "dataset": ["type": "object"],
-                "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
-                "compile": ["type": "object"], "fit": ["type": "object"], "callbacks": ["type": "array", "items": ["type": "object"]]]],
-            "Job": ["type": "object", "properties": [
-                "id": ["type": "string"], "name": ["type": "string"],
-                "state": ["type": "string", "enum": ["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]],
-                "created_at": ["type": "string", "format": "date-time"], "started_at": ["type": ["string", "null"]],
-                "finished_at": ["type": ["string", "null"]], "progress": ["type": ["object", "null"]], "metrics": ["type": "object"],
-                "stop_reason": ["type": ["string", "null"]], "error": ["type": ["string", "null"]], "model_id": ["type": ["string", "null"]],
-                "checkpoint_epoch": ["type": "integer"], "spec": ref("JobSpec")]],
-            "Epoch": ["type": "object", "properties": [
-                "epoch": ["type": "integer"], "loss": ["type": "number"], "learning_rate": ["type": "number"],
-                "duration_seconds": ["type": "number"], "samples_per_second": ["type": "number"], "finished_at": ["type": "string"]],
-                "additionalProperties": ["type": "number"]],
-            "Model": ["type": "object", "properties": [
-                "id": ["type": "string"], "job_id": ["type": "string"], "name": ["type": "string"], "created_at": ["type": "string"],
-                "sha256": ["type": "string"], "class_names": ["type": "array", "items": ["type": "string"]],
-                "input_shape": ["type": "array", "items": ["type": "integer"]], "preprocessing": ["type": "object"],
-                "summary": ["type": "array"], "test_metrics": ["type": "object"], "final_metrics": ["type": "object"]]],
-        ]
+        var components: [String: JSONValue] = ["schemas": .object(schemas)]
+        if tokenRequired {
+            components["securitySchemes"] = ["bearer": ["type": "http", "scheme": "bearer",
+                                                        "description": "The token the server was started with (--token, SEQUENT_TOKEN)"]]
+        }
         return [
             "openapi": "3.1.0",
             "info": ["title": "Sequent", "version": "0.1.0",
                      "description": "Train Keras-style Sequential models on the CPU, track them, and serve them."],
             "paths": .object(paths),
-            "components": ["schemas": .object(schemas),
-                           "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]]],
+            "components": .object(components),
         ]
     }
+
+    /// A small spec that trains in seconds: the example schemathesis and readers start from.
+    static let jobSpecExample: JSONValue = [
+        "name": "example-dense",
+        "dataset": ["name": "fashion_mnist", "validation": "test", "train_limit": 256, "test_limit": 64],
+        "model": ["input_shape": [28, 28, 1], "layers": [["type": "Flatten"], ["type": "Dense", "units": 10, "activation": "softmax"]]],
+        "compile": ["optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]],
+        "fit": ["epochs": 1, "batch_size": 32],
+    ]
+
+    static let schemas: [String: JSONValue] = [
+        "Instances": ["type": "object", "required": ["instances"], "properties": ["instances": [
+            "type": "array", "minItems": 1, "maxItems": 1024, "items": [
+                "oneOf": [["type": ["array", "number"], "description": "numbers, nested in the model's input shape"],
+                          ["type": "object", "required": ["b64"], "properties": ["b64": ["type": "string", "description": "base64 JPEG or PNG"]]]]]]]],
+        "Predictions": ["type": "object", "required": ["model_id", "predictions"], "properties": [
+            "model_id": ["type": "string"], "predictions": ["type": "array", "items": [
+                "type": "object", "properties": ["input": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
+                                                 "probability": ["type": "number"], "top": ["type": "array"]]]]]],
+        "Samples": ["type": "object", "properties": [
+            "dataset": ["type": "string"], "split": ["type": "string"], "offset": ["type": "integer"], "count": ["type": "integer"],
+            "total": ["type": "integer"], "class_names": ["type": "array", "items": ["type": "string"]],
+            "samples": ["type": "array", "items": ["type": "object", "properties": [
+                "index": ["type": "integer"], "label": ["type": "string"], "class_index": ["type": "integer"],
+                "png_base64": ["type": "string", "description": "28×28 grayscale PNG, base64"]]]]]],
+        "InputImage": ["type": "object", "properties": [
+            "input": ["type": "string"], "width": ["type": "integer"], "height": ["type": "integer"], "channels": ["type": "integer"],
+            "inverted": ["type": ["boolean", "null"]], "png_base64": ["type": "string"]]],
+        "FeatureMaps": ["type": "object", "properties": [
+            "model_id": ["type": "string"], "input_name": ["type": "string"],
+            "input": ["type": "object", "properties": ["width": ["type": "integer"], "height": ["type": "integer"],
+                                                       "channels": ["type": "integer"], "png_base64": ["type": "string"]]],
+            "layers": ["type": "array", "items": ["type": "object", "properties": [
+                "name": ["type": "string"], "type": ["type": "string"], "shape": ["type": "array", "items": ["type": "integer"]],
+                "channels_shown": ["type": "integer"], "maps": ["type": "array", "items": ["type": "string", "description": "grayscale PNG, base64"]]]]],
+            "prediction": ["type": "object"]]],
+        "TFServingError": ["type": "object", "required": ["error"], "properties": ["error": ["type": "string"]]],
+        "Dataset": ["type": "object", "required": ["name", "builtin", "classes", "splits"], "properties": [
+            "name": ["type": "string"], "builtin": ["type": "boolean"],
+            "classes": ["type": "array", "items": ["type": "string"]], "splits": ["type": "object"]]],
+        "Error": ["type": "object", "required": ["error"], "properties": ["error": ["type": "object", "required": ["code", "message"], "properties": [
+            "code": ["type": "string"], "message": ["type": "string"], "field": ["type": "string"],
+            "request_id": ["type": "string", "description": "On 5xx answers: the id the server's log has the detail under"]]]]],
+        // null means "the default" throughout, as for an absent field.
+        "JobSpec": ["type": "object", "required": ["model"], "additionalProperties": false, "properties": [
+            "name": ["type": ["string", "null"], "minLength": 1, "maxLength": 100, "description": "letters, digits, spaces, '-', '_' or '.'; default job"],
+            "dataset": ["type": ["object", "null"], "description": "{name: fashion_mnist, validation, train_limit, test_limit} (the default) or an image-folder dataset {directory, target_size, …}"],
+            "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
+            "compile": ["type": ["object", "null"], "properties": [
+                "optimizer": ["type": ["string", "object", "null"]], "loss": ["type": ["string", "object", "null"]],
+                "metrics": ["type": ["array", "null"], "items": ["type": "string"]]]],
+            "fit": ["type": ["object", "null"], "properties": [
+                "epochs": ["type": ["integer", "null"], "minimum": 1, "maximum": 100_000],
+                "batch_size": ["type": ["integer", "null"], "minimum": 1, "maximum": 65_536],
+                "shuffle": ["type": ["boolean", "null"]], "seed": ["type": ["integer", "null"], "minimum": 0],
+                "validation_split": ["type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1],
+                "steps_per_epoch": ["type": ["integer", "null"], "minimum": 1],
+                "validation_steps": ["type": ["integer", "null"], "minimum": 1]]],
+            "callbacks": ["type": ["array", "null"], "items": ["type": "object", "required": ["type"], "properties": ["type": ["type": "string", "enum": [
+                "threshold_stop", "early_stopping", "reduce_lr_on_plateau", "terminate_on_nan", "model_checkpoint"]]]]]]],
+        "Job": ["type": "object", "required": ["id", "name", "state", "created_at"], "properties": [
+            "id": ["type": "string"], "name": ["type": "string"],
+            "state": ["type": "string", "enum": .array(JobState.allCases.map { .string($0.rawValue) })],
+            "created_at": ["type": "string", "format": "date-time"], "started_at": ["type": ["string", "null"]],
+            "finished_at": ["type": ["string", "null"]], "progress": ["type": ["object", "null"]], "metrics": ["type": "object"],
+            "stop_reason": ["type": ["string", "null"]], "error": ["type": ["string", "null"]], "model_id": ["type": ["string", "null"]],
+            "checkpoint_epoch": ["type": "integer"], "warnings": ["type": ["array", "null"]], "spec": ["type": ["object", "null"]]]],
+        "Epoch": ["type": "object", "properties": [
+            "epoch": ["type": "integer"], "loss": ["type": "number"], "learning_rate": ["type": "number"],
+            "duration_seconds": ["type": "number"], "samples_per_second": ["type": "number"], "finished_at": ["type": "string"]],
+            "additionalProperties": ["type": "number"]],
+        "Model": ["type": "object", "required": ["id", "job_id", "name", "created_at"], "properties": [
+            "id": ["type": "string"], "job_id": ["type": "string"], "name": ["type": "string"], "created_at": ["type": "string"],
+            "sha256": ["type": "string"], "class_names": ["type": "array", "items": ["type": "string"]],
+            "input_shape": ["type": "array", "items": ["type": "integer"]], "preprocessing": ["type": "object"],
+            "summary": ["type": "array"], "test_metrics": ["type": "object"], "final_metrics": ["type": "object"]]],
+    ]
 }

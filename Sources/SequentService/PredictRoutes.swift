@@ -8,6 +8,8 @@ import SequentNN
 extension HTTPApp {
     /// Field names accepted for file parts when a part has no filename.
     static let filePartNames: Set<String> = ["image", "images", "file", "files", "data"]
+    /// `?top_k=`: the length of `top` (capped at the class count).
+    static let topKRange = 1...10_000
 
     /// Reads a request's inputs, whatever form they came in.
     static func predictInputs(_ request: HTTPRequest) throws -> [PredictInput] {
@@ -72,7 +74,9 @@ extension HTTPApp {
         route("POST", "/v1/models/{id}/predict", bodyLimit: uploadLimit) { request, p in
             let topK: Int
             if let s = request.query["top_k"] {
-                guard let k = Int(s), k >= 1 else { throw ServiceError(400, "invalid_query", "top_k must be a positive integer, got \"\(s)\"", field: "top_k") }
+                guard let k = Int(s), HTTPApp.topKRange.contains(k) else {
+                    throw ServiceError(400, "invalid_query", "top_k must be an integer in \(HTTPApp.topKRange.lowerBound)...\(HTTPApp.topKRange.upperBound), got \"\(s)\"", field: "top_k")
+                }
                 topK = k
             } else { topK = 5 }
             let invertText = request.query["invert"] ?? "auto"

@@ -132,8 +132,6 @@ import Testing
         ("GET / HTTP/1.1\r\nX-A: a\u{0}b\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nX-A: a\u{7F}b\r\n\r\n", 400),
         // framing
-        ("POST / HTTP/1.1\r\nHost: a\r\n\r\n", 411),
-        ("PUT / HTTP/1.1\r\n\r\n", 411),
         ("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400),
@@ -168,6 +166,28 @@ import Testing
         #expect(events == [.failure(HTTPParseError(status: 505, "HTTP version not supported"))])
         #expect(parser.hasFailed)
         #expect(parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)).isEmpty)
+    }
+
+    /// RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has an empty body, so a
+    /// body-less POST, PUT, PATCH or DELETE is a complete request, and what follows it is the next request.
+    @Test(arguments: ["POST", "PUT", "PATCH", "DELETE"])
+    func requestWithoutFramingHasAnEmptyBody(method: String) throws {
+        let text = "\(method) /v1/jobs/j_1/cancel HTTP/1.1\r\nHost: a\r\n\r\n" + "GET /next HTTP/1.1\r\n\r\n"
+        let events = Self.parse(text)
+        let requests = Self.requests(events)
+        #expect(events.count == 2, "\(events)")
+        #expect(requests.map(\.method) == [method, "GET"])
+        #expect(requests.first?.path == "/v1/jobs/j_1/cancel")
+        #expect(requests.first?.body.isEmpty == true)
+        #expect(requests.last?.path == "/next")
+    }
+
+    @Test func requestWithoutFramingIsCompleteByteAtATime() {
+        var parser = HTTPRequestParser()
+        var events: [HTTPRequestParser.Event] = []
+        for b in Array("POST /x HTTP/1.0\r\n\r\n".utf8) { events += parser.feed([b]) }
+        #expect(Self.requests(events).map(\.path) == ["/x"])
+        #expect(Self.requests(events).first?.body.isEmpty == true)
     }
 
     @Test func identicalContentLengthsAreAccepted() {

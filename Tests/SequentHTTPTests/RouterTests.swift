@@ -48,8 +48,25 @@ import Testing
         #expect(try Self.body(router, "POST", "/v1/models/a:b:predict") == (200, "tfpredict POST id=a:b"))
         // The parameter may not be empty.
         #expect(try Self.body(router, "POST", "/v1/models/:predict").0 == 405)
-        // GET on the same path falls back to the bare {id} route.
-        #expect(try Self.body(router, "GET", "/v1/models/abc:predict") == (200, "model GET id=abc:predict"))
+        // The path is the TF Serving resource, whatever the method: GET there is not a model lookup.
+        let get = router.handle(try HTTPRequest(method: "GET", target: "/v1/models/abc:predict"))
+        #expect(get.status == 405)
+        #expect(get.headers["Allow"] == "OPTIONS, POST")
+        #expect(try Self.body(router, "GET", "/v1/models/abc") == (200, "model GET id=abc"))
+    }
+
+    @Test func optionsOnAKnownPathIs204WithAllow() throws {
+        let router = Self.makeRouter()
+        let jobs = router.handle(try HTTPRequest(method: "OPTIONS", target: "/v1/jobs"))
+        #expect(jobs.status == 204)
+        #expect(jobs.body.isEmpty)
+        #expect(jobs.headers["Allow"] == "GET, HEAD, OPTIONS, POST")
+        let tf = router.handle(try HTTPRequest(method: "OPTIONS", target: "/v1/models/m:predict"))
+        #expect(tf.status == 204 && tf.headers["Allow"] == "OPTIONS, POST")
+        #expect(try Self.body(router, "OPTIONS", "/nope").0 == 404)
+        // A route of its own for OPTIONS wins.
+        router.add("OPTIONS", "/v1/jobs") { _, _ in .text("custom") }
+        #expect(try Self.body(router, "OPTIONS", "/v1/jobs") == (200, "custom"))
     }
 
     @Test func literalSegmentsBeatParameters() throws {
@@ -65,10 +82,10 @@ import Testing
         #expect(try Self.body(router, "GET", "/v1/jobs/a/b/c").0 == 404)
         let response = router.handle(try HTTPRequest(method: "DELETE", target: "/v1/jobs"))
         #expect(response.status == 405)
-        #expect(response.headers["Allow"] == "GET, HEAD, POST")
+        #expect(response.headers["Allow"] == "GET, HEAD, OPTIONS, POST")
         let cancel = router.handle(try HTTPRequest(method: "GET", target: "/v1/jobs/x/cancel"))
         #expect(cancel.status == 405)
-        #expect(cancel.headers["allow"] == "POST")
+        #expect(cancel.headers["allow"] == "OPTIONS, POST")
     }
 
     @Test func headIsServedByGet() throws {
