@@ -32,6 +32,8 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -43,7 +45,7 @@ let package = Package(
         .target(name: "SequentStore", dependencies: ["CSQLite"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
-            "SequentNN", "SequentData",
+            "SequentNN", "SequentData", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sequent", dependencies: [
