@@ -30,6 +30,10 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -37,11 +41,11 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-fno-math-errno", "-O3"])]),
         .target(name: "SequentNN", dependencies: ["CBLAS", "CSequentSupport"], swiftSettings: engineFlags),
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
-        .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CImageCodecs"]),
+        .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
-            "SequentNN", "SequentData",
+            "SequentNN", "SequentData", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sequent", dependencies: [

@@ -1,13 +1,8 @@
-// What the archive readers (ZipArchive, TarArchive) share: the error they throw, their limits, the input they
-// read (an array, or a byte range of a file read with pread, so an upload spooled to disk is never loaded), and
-// the staging directory they extract into. Keeping the path rules and the staging in one place means the two
-// formats cannot drift apart on what they let through.
+// Extracting an uploaded zip, tar or tar.gz: libarchive reads it (ArchiveReader); every entry's header passes our
+// rules before anything is written, and its data is counted against the limits as it streams, whatever the header
+// declared; the tree is built in staging (ArchiveStaging) and appears with one rename.
+import CArchive
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why an archive was refused. `description` names the entry (when there is one) and the problem, in words meant
 /// for whoever uploaded it: `cats/../../x.png: '..' in a path is not allowed`.
@@ -17,307 +12,227 @@ public struct ArchiveError: Swift.Error, CustomStringConvertible, Equatable, Sen
     /// The disk (or the user's quota) filled up while extracting: the archive may be fine, and the same upload
     /// can succeed once there is room (HTTP 507 rather than 400).
     public var outOfSpace: Bool
+    /// The bytes are not a zip, tar or tar.gz at all (HTTP 415 rather than 400); `description` says what they are
+    /// when that is known ("the upload is bzip2-compressed").
+    public var unsupportedFormat: Bool
 
     /// An error with `description` as its message.
-    public init(_ description: String, outOfSpace: Bool = false) {
+    public init(_ description: String, outOfSpace: Bool = false, unsupportedFormat: Bool = false) {
         self.description = description
         self.outOfSpace = outOfSpace
+        self.unsupportedFormat = unsupportedFormat
     }
 }
 
-/// Bounds on what an archive may contain, checked before or while it is extracted.
+/// Bounds on what an archive may contain, checked while it is extracted.
 public struct ArchiveLimits: Sendable {
-    /// Files and directories (a tar's metadata records do not count).
+    /// Files and directories.
     public var maxEntries = 100_000
-    /// The sum of the entries' uncompressed sizes.
+    /// The sum of the entries' uncompressed sizes, counted as the data is inflated.
     public var maxTotalBytes = 4 << 30
-    /// Uncompressed/compressed beyond this is treated as a bomb: per entry for zip, over the whole stream for
-    /// tar.gz (whose entries share one compressed stream).
+    /// Uncompressed/compressed beyond this is treated as a bomb: over the whole archive, and per entry.
     public var maxRatio = 200
 
     /// The defaults: 100,000 entries, 4 GiB, 200:1.
     public init() {}
 }
 
-// MARK: - Input
-
-/// The bytes of an archive: an array, or a byte range of a file. Files are read with pread rather than mapped,
-/// because pages read through a mapping count in the process's resident size.
-final class ArchiveInput {
-    private let bytes: [UInt8]
-    private let fd: Int32
-    /// Where the archive starts in the file.
-    private let base: Int
-    /// The archive's length.
-    let count: Int
-
-    init(bytes: [UInt8]) {
-        self.bytes = bytes
-        fd = -1
-        base = 0
-        count = bytes.count
+/// Extracts an uploaded zip, tar or tar.gz safely. Refused before anything of the entry is written: absolute
+/// paths, `..`, backslashes, symbolic and hard links, devices, FIFOs, sockets, sparse and encrypted entries, a
+/// path that appears twice, more than `maxEntries` entries or a declared size beyond `maxTotalBytes`. Refused
+/// while the data streams (a header's sizes are the archive's word, not ours): more than `maxTotalBytes` in all,
+/// or output beyond `maxRatio` times the compressed bytes read. A refusal removes everything written so far.
+public enum ArchiveExtractor {
+    /// An extracted file or directory.
+    public struct Entry: Sendable, Equatable {
+        /// The normalised path as in the archive (`./cats/a.png` → `cats/a.png`; `.` for the root).
+        public var path: String
+        public var isDirectory: Bool
+        /// Bytes of data written (0 for a directory).
+        public var size: Int
     }
 
-    /// Opens `file`; the archive is `range` of it, or all of it.
-    init(file: URL, range: Range<Int>?) throws(ArchiveError) {
-        bytes = []
-        fd = open(file.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError("cannot open the archive: \(String(cString: strerror(errno)))") }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            close(fd)
-            throw ArchiveError("cannot read the archive: \(String(cString: strerror(errno)))")
-        }
-        let size = Int(info.st_size)
-        let range = range ?? 0..<size
-        guard range.lowerBound >= 0, range.upperBound <= size else {
-            close(fd)
-            throw ArchiveError("the archive lies outside its file")
-        }
-        base = range.lowerBound
-        count = range.count
+    /// The points between an extraction's steps, for tests that simulate a crash at each.
+    enum Step: CaseIterable {
+        /// Every entry is in staging; nothing is at the destination.
+        case extracted
+        /// The staging tree (or its single top folder) has been renamed to the destination.
+        case committed
+        /// The rest of the staging directory has been removed.
+        case cleaned
     }
 
-    deinit {
-        if fd >= 0 { close(fd) }
+    /// Output a stream or an entry may produce before its ratio is judged, so that a small but well-compressed
+    /// start (the first headers of a tar of tiny files) is not mistaken for a bomb.
+    static let ratioAllowance = 1 << 20
+
+    /// Extracts the archive stored in `file` — all of it, or the byte `range` of it (an upload's part of a spooled
+    /// multipart body) — into `destination`, which must not exist yet. When everything in the archive sits in one
+    /// top folder (names starting with `.` and `__MACOSX` aside) and `unwrapping` says yes to its name, the
+    /// destination becomes that folder: `shoes/boots/1.jpg` lands at `boots/1.jpg`.
+    /// - Returns: the entries, with their paths as in the archive.
+    public static func extract(file: URL, range: Range<Int>? = nil, to destination: URL,
+                               limits: ArchiveLimits = ArchiveLimits(),
+                               unwrapping: (String) -> Bool = { _ in false }) throws(ArchiveError) -> [Entry] {
+        try extract(file: file, range: range, to: destination, limits: limits, unwrapping: unwrapping) { _ in }
     }
 
-    /// Fills `buffer` from `offset` (relative to the archive's start); returns the bytes read, fewer only at the end.
-    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        let wanted = max(0, min(buffer.count, count - offset))
-        guard wanted > 0, let destination = buffer.baseAddress else { return 0 }
-        if fd < 0 {
-            bytes.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress! + offset, byteCount: wanted) }
-            return wanted
-        }
-        var done = 0
-        while done < wanted {
-            let n = pread(fd, destination + done, wanted - done, off_t(base + offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveError("cannot read the archive: \(String(cString: strerror(errno)))")
+    /// `extract`, calling `afterStep` between the steps.
+    static func extract(file: URL, range: Range<Int>?, to destination: URL, limits: ArchiveLimits,
+                        unwrapping: (String) -> Bool, afterStep: (Step) -> Void) throws(ArchiveError) -> [Entry] {
+        let input = try ArchiveByteRange(file: file, range: range)
+        let head = input.head(512)
+        try refuseForeignFormats(head)
+        let reader: ArchiveReader
+        do {
+            reader = try ArchiveReader(input)
+        } catch {
+            // Not a format libarchive was given (a read or gzip failure is reported as it is).
+            guard error.unsupportedFormat else { throw error }
+            if input.isCompressed { throw ArchiveError("not a tar archive (the gzip stream holds something else)") }
+            if head.starts(with: [0x50, 0x4B]) { throw ArchiveError("corrupt zip archive (\(error.description))") }
+            // libarchive does not take a tar whose first header fails its checksum; the ustar magic still says
+            // what it was meant to be.
+            if head.count == 512 && head[257..<262].elementsEqual("ustar".utf8) {
+                throw ArchiveError("the archive is corrupt or truncated at its first entry (damaged tar header)")
             }
-            if n == 0 { break }  // the file shrank under us: the caller sees a short read, i.e. truncation
-            done += n
+            throw ArchiveError("the upload is not a zip, tar or tar.gz archive", unsupportedFormat: true)
         }
-        return done
-    }
-
-    /// Exactly `length` bytes from `offset`, or nil when the archive ends first.
-    func bytes(at offset: Int, length: Int) throws(ArchiveError) -> [UInt8]? {
-        guard offset >= 0, length >= 0, offset <= count - length else { return nil }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 1)
-        defer { buffer.deallocate() }
-        let n = try read(at: offset, into: buffer)
-        return n == length ? Array(buffer) : nil
-    }
-}
-
-/// Bytes read front to back (an archive, or what a decompressor makes of it).
-protocol ByteSource: AnyObject {
-    /// Reads up to `buffer.count` bytes; 0 only at the end.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int
-}
-
-extension ByteSource {
-    /// Reads until `buffer` is full or the source ends; returns the bytes read.
-    func readFully(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-}
-
-/// An `ArchiveInput` read front to back from an offset.
-final class InputSource: ByteSource {
-    let input: ArchiveInput
-    private(set) var position: Int
-
-    init(_ input: ArchiveInput, from position: Int = 0) {
-        self.input = input
-        self.position = position
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        let n = try input.read(at: position, into: buffer)
-        position += n
-        return n
-    }
-}
-
-/// Small reads (headers, names) served from a 64 KiB buffer, so they do not each cost a system call or a trip
-/// through zlib; large reads go straight through.
-final class BufferedSource: ByteSource {
-    private let base: ByteSource
-    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
-    private var start = 0
-    private var end = 0
-
-    init(_ base: ByteSource) {
-        self.base = base
-    }
-
-    deinit {
-        buffer.deallocate()
-    }
-
-    func read(into destination: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        if start == end {
-            if destination.count >= buffer.count { return try base.read(into: destination) }
-            end = try base.read(into: buffer)
-            start = 0
-            if end == 0 { return 0 }
-        }
-        let n = min(destination.count, end - start)
-        destination.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: n)
-        start += n
-        return n
-    }
-}
-
-// MARK: - Paths and staging
-
-/// Extraction into a hidden staging directory beside the destination (`.upload-<uuid>`), renamed into place only
-/// when every entry succeeded. Nothing is written outside the staging directory, and `discard` (called on any
-/// failure) removes it, so a refused archive leaves nothing behind.
-final class ArchiveStaging {
-    let destination: URL
-    let directory: URL
-    private var committed = false
-
-    /// Creates the staging directory; the destination must not exist yet.
-    init(destination: URL) throws(ArchiveError) {
-        self.destination = destination
-        directory = destination.deletingLastPathComponent().appendingPathComponent(".upload-\(UUID().uuidString)")
-        guard !FileManager.default.fileExists(atPath: destination.path) else {
-            throw ArchiveError("\(destination.lastPathComponent) already exists")
-        }
+        let staging = try ArchiveStaging(destination: destination)
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let entries = try Extraction(reader: reader, staging: staging, limits: limits).run()
+            afterStep(.extracted)
+            let top = staging.singleTopFolder().flatMap { unwrapping($0) ? $0 : nil }
+            try staging.commit(unwrapping: top) { afterStep(.committed) }
+            afterStep(.cleaned)
+            return entries
         } catch {
-            throw ArchiveError("cannot create the extraction directory: \(error.localizedDescription)")
+            staging.discard()
+            throw error
         }
     }
 
-    deinit {
-        if !committed { discard() }
+    /// Removes what extractions a crash interrupted left in `root` (their hidden staging directories). Call it at
+    /// start-up, before any extraction into `root` begins.
+    public static func removeLeftovers(in root: URL) {
+        ArchiveStaging.removeLeftovers(in: root)
     }
 
-    /// An entry's path with empty and `.` components dropped (`./cats//a.png` → `cats/a.png`); nil for the
-    /// archive's root (`./`). Refuses anything that could land outside the extraction directory.
-    static func normalizedPath(_ name: String) throws(ArchiveError) -> String? {
-        guard !name.isEmpty, !name.hasPrefix("/"), !name.contains("\\"), !name.contains("\0"),
-              !(name.count >= 2 && name.dropFirst().hasPrefix(":")) else {
-            throw ArchiveError("\(name): absolute or malformed paths are not allowed")
+    /// Formats libarchive could read but Sequent does not take are named rather than parsed.
+    static func refuseForeignFormats(_ head: [UInt8]) throws(ArchiveError) {
+        if head.isEmpty { throw ArchiveError("the upload is empty", unsupportedFormat: true) }
+        let known: [([UInt8], String)] = [
+            (Array("BZh".utf8), "bzip2-compressed"), ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz-compressed"),
+            ([0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed"), ([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], "a 7z archive"),
+            (Array("Rar!".utf8), "a RAR archive"),
+        ]
+        if let (_, what) = known.first(where: { head.starts(with: $0.0) }) {
+            throw ArchiveError("the upload is \(what)", unsupportedFormat: true)
         }
-        var parts: [Substring] = []
-        for part in name.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            guard part != ".." else { throw ArchiveError("\(name): '..' in a path is not allowed") }
-            parts.append(part)
-        }
-        return parts.isEmpty ? nil : parts.joined(separator: "/")
-    }
-
-    /// The staging URL of a normalised path, checked once more to lie inside the staging directory.
-    private func target(_ path: String) throws(ArchiveError) -> URL {
-        let url = directory.appendingPathComponent(path)
-        guard url.standardizedFileURL.path.hasPrefix(directory.standardizedFileURL.path + "/") else {
-            throw ArchiveError("\(path): escapes the dataset directory")
-        }
-        return url
-    }
-
-    /// Creates a directory entry (and its parents).
-    func makeDirectory(_ path: String) throws(ArchiveError) {
-        let url = try target(path)
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw ArchiveError("\(path): cannot be created (\(Self.reason(error)))")
+        let isZip = head.starts(with: [0x50, 0x4B, 3, 4]) || head.starts(with: [0x50, 0x4B, 5, 6])
+        if head.starts(with: [0x50, 0x4B]) && !isZip {
+            throw ArchiveError("the upload is a zip archive of an unsupported kind", unsupportedFormat: true)
         }
     }
+}
 
-    /// Creates a file entry (and its parent directories) for writing. `O_EXCL | O_NOFOLLOW`: a path that appears
-    /// twice is refused rather than overwritten, and nothing is ever written through a link.
-    func createFile(_ path: String) throws(ArchiveError) -> ArchiveOutputFile {
-        let url = try target(path)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            throw ArchiveError("\(path): cannot be created (\(Self.reason(error)))")
-        }
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            if code == EEXIST { throw ArchiveError("\(path): appears more than once in the archive") }
-            throw ArchiveError("\(path): cannot be created (\(String(cString: strerror(code))))",
-                               outOfSpace: code == ENOSPC || code == EDQUOT)
-        }
-        return ArchiveOutputFile(fd: fd, path: path)
+/// One archive's entries, checked and written into staging.
+private final class Extraction {
+    let reader: ArchiveReader
+    let staging: ArchiveStaging
+    let limits: ArchiveLimits
+    /// Data bytes written so far, all entries.
+    var total = 0
+
+    init(reader: ArchiveReader, staging: ArchiveStaging, limits: ArchiveLimits) {
+        self.reader = reader
+        self.staging = staging
+        self.limits = limits
     }
 
-    /// Renames the staging directory to the destination.
-    func commit() throws(ArchiveError) {
-        do {
-            try FileManager.default.moveItem(at: directory, to: destination)
-        } catch {
-            discard()
-            if FileManager.default.fileExists(atPath: destination.path) {
-                throw ArchiveError("\(destination.lastPathComponent) already exists")
+    func run() throws(ArchiveError) -> [ArchiveExtractor.Entry] {
+        var entries: [ArchiveExtractor.Entry] = []
+        while true {
+            let entry: OpaquePointer
+            do {
+                guard case .entry(let next) = try reader.next() else { break }
+                entry = next
+            } catch {
+                let place = entries.last.map { "after \($0.path)" } ?? "at its first entry"
+                throw ArchiveError("the archive is corrupt or truncated \(place) (\(error.description))")
             }
-            throw ArchiveError("cannot move the extracted archive into place (\(Self.reason(error)))")
-        }
-        committed = true
-    }
-
-    /// Removes the staging directory and everything in it.
-    func discard() {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private static func reason(_ error: Swift.Error) -> String {
-        ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? error.localizedDescription
-    }
-}
-
-/// A file being extracted.
-final class ArchiveOutputFile {
-    private var fd: Int32
-    let path: String
-
-    init(fd: Int32, path: String) {
-        self.fd = fd
-        self.path = path
-    }
-
-    deinit {
-        if fd >= 0 { systemClose(fd) }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw ArchiveError("\(path): cannot be written (\(String(cString: strerror(code))))",
-                                   outOfSpace: code == ENOSPC || code == EDQUOT)
+            if entries.isEmpty && reader.format == ARCHIVE_FORMAT_ZIP && reader.input.isCompressed {
+                throw ArchiveError("the upload is a gzip-compressed zip archive; send the zip itself",
+                                   unsupportedFormat: true)
             }
-            offset += n
+            entries.append(try extract(entry, count: entries.count))
+        }
+        try reader.input.drain()
+        return entries
+    }
+
+    /// Checks one entry's header, then creates it in staging and streams its data there.
+    private func extract(_ entry: OpaquePointer, count: Int) throws(ArchiveError) -> ArchiveExtractor.Entry {
+        let path = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
+        if archive_entry_hardlink(entry) != nil { throw ArchiveError("\(path): hard links are not allowed") }
+        let isDirectory: Bool
+        switch archive_entry_filetype(entry) & 0o170000 {
+        case 0o100000: isDirectory = false
+        case 0o040000: isDirectory = true
+        case 0o120000: throw ArchiveError("\(path): symbolic links are not allowed")
+        case 0o020000, 0o060000: throw ArchiveError("\(path): device files are not allowed")
+        case 0o010000: throw ArchiveError("\(path): FIFOs are not allowed")
+        case 0o140000: throw ArchiveError("\(path): sockets are not allowed")
+        default: throw ArchiveError("\(path): entry type is not supported (only files and directories)")
+        }
+        if archive_entry_is_encrypted(entry) != 0 { throw ArchiveError("\(path): encrypted entries are not supported") }
+        if archive_entry_sparse_count(entry) > 0 { throw ArchiveError("\(path): sparse files are not supported") }
+        let normalized = try ArchiveStaging.normalizedPath(path)
+        guard count < limits.maxEntries else { throw ArchiveError("the archive has more than \(limits.maxEntries) entries") }
+        if isDirectory {
+            if let normalized { try staging.makeDirectory(normalized) }
+            return ArchiveExtractor.Entry(path: normalized ?? ".", isDirectory: true, size: 0)
+        }
+        guard let normalized else { throw ArchiveError("\(path): a file cannot be the archive's root") }
+        if archive_entry_size_is_set(entry) != 0 && Int(archive_entry_size(entry)) > limits.maxTotalBytes - total {
+            throw ArchiveError("the archive expands to more than \(limits.maxTotalBytes) bytes")
+        }
+        let file = try staging.createFile(normalized)
+        let deliveredBefore = reader.input.delivered
+        var written = 0
+        while true {
+            let block: (bytes: UnsafeRawBufferPointer, offset: Int)
+            do {
+                guard let next = try reader.dataBlock() else { break }
+                block = next
+            } catch {
+                throw ArchiveError("\(normalized): corrupt or truncated data (\(error.description))")
+            }
+            // A block that does not start where the last one ended leaves a hole: a sparse file by another name.
+            guard block.offset == written else { throw ArchiveError("\(normalized): sparse files are not supported") }
+            written += block.bytes.count
+            total += block.bytes.count
+            try checkLimits(normalized, written: written, deliveredBefore: deliveredBefore)
+            try file.write(block.bytes)
+        }
+        file.close()
+        return ArchiveExtractor.Entry(path: normalized, isDirectory: false, size: written)
+    }
+
+    /// The limits that only the inflated data can show, checked after every block and before it is written.
+    private func checkLimits(_ path: String, written: Int, deliveredBefore: Int) throws(ArchiveError) {
+        guard total <= limits.maxTotalBytes else {
+            throw ArchiveError("the archive expands to more than \(limits.maxTotalBytes) bytes")
+        }
+        let allowance = ArchiveExtractor.ratioAllowance
+        let bomb = reader.format == ARCHIVE_FORMAT_ZIP ? "zip bomb?" : "gzip bomb?"
+        if total > allowance && total / max(reader.input.delivered, 1) > limits.maxRatio {
+            throw ArchiveError("the archive expands more than \(limits.maxRatio):1 (\(bomb))")
+        }
+        // Per entry, one read block of slack: that much of the entry may have come in with what was read before.
+        let consumed = reader.input.delivered - deliveredBefore + ArchiveByteRange.blockSize
+        if written > allowance && written / consumed > limits.maxRatio {
+            throw ArchiveError("\(path): expands more than \(limits.maxRatio):1 (\(bomb))")
         }
     }
-
-    func close() {
-        if fd >= 0 { systemClose(fd) }
-        fd = -1
-    }
 }
-
-/// `write(2)` and `close(2)`, under names the methods above do not shadow.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
-private func systemClose(_ fd: Int32) { _ = close(fd) }

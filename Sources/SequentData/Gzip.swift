@@ -1,8 +1,8 @@
 import CZlib
 import Foundation
 
-/// gzip/zlib decompression through zlib: whole buffers (the IDX files ship gzipped) or a stream fed piece by
-/// piece (`Gzip.Inflater`, for uploads that must never be inflated into memory at once).
+/// gzip/zlib decompression through zlib: whole buffers (the IDX files of Fashion-MNIST ship gzipped), or a stream
+/// an output buffer at a time (a tar.gz upload on its way to libarchive, see `ArchiveByteRange`).
 public enum Gzip {
     public struct Error: Swift.Error, CustomStringConvertible {
         public var description: String
@@ -37,27 +37,17 @@ public enum Gzip {
         return out
     }
 
-    /// Streaming decompression of a gzip (or zlib) stream: hand it the compressed bytes as they are read and it
-    /// fills an output buffer at a time, so neither side is ever held whole. zlib keeps a pointer back to its
+    /// Decompression of a gzip (or zlib) stream an output buffer at a time. zlib keeps a pointer back to its
     /// `z_stream`, which therefore lives at a fixed address of its own rather than inside a movable Swift value.
-    public final class Inflater {
-        /// What the stream looks like.
-        public enum Format: Sendable {
-            /// A gzip or zlib header and trailer (told apart by the header).
-            case gzipOrZlib
-            /// Bare deflate data, as inside a zip entry.
-            case raw
-        }
-
+    final class Inflater {
         private let stream: UnsafeMutablePointer<z_stream>
 
-        /// A decompressor for a stream of `format`; throws when zlib cannot be set up.
-        public init(format: Format = .gzipOrZlib) throws(Gzip.Error) {
+        /// A decompressor; throws when zlib cannot be set up.
+        init() throws(Gzip.Error) {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
-            // A 32 KiB window; + 32 accepts either header, negative means no header at all.
-            let windowBits: Int32 = format == .raw ? -15 : 15 + 32
-            guard inflateInit2_(stream, windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            // A 32 KiB window; + 32 accepts either header.
+            guard inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
                 stream.deallocate()
                 throw Error(description: "zlib: inflateInit failed")
             }
@@ -71,7 +61,7 @@ public enum Gzip {
         /// Inflates from `input` into `output` until one of them runs out or the stream ends.
         /// - Returns: how many input bytes were used, how many output bytes were made, and whether the end of the
         ///   stream (gzip member) was reached and its checksum verified.
-        public func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+        func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
             throws(Gzip.Error) -> (consumed: Int, produced: Int, ended: Bool) {
             guard output.count > 0 else { return (0, 0, false) }
             // zlib takes `next_in` as mutable but never writes through it.
@@ -95,7 +85,7 @@ public enum Gzip {
         }
 
         /// Prepares for another stream (the next member of a multi-member gzip file).
-        public func reset() {
+        func reset() {
             inflateReset(stream)
         }
     }

@@ -33,36 +33,6 @@ extension HTTPApp {
                                     "application/x-gzip", "application/x-tar", "application/x-gtar",
                                     "application/x-compressed-tar", "application/octet-stream"]
 
-    enum ArchiveFormat: Equatable {
-        case zip
-        /// Plain or gzip-compressed: `TarArchive` tells them apart itself.
-        case tar
-        /// What the bytes are instead, for the error message.
-        case unsupported(String)
-    }
-
-    /// The archive format by magic bytes (the first 512 bytes are enough for all of them).
-    static func archiveFormat(_ head: [UInt8]) -> ArchiveFormat {
-        if head.starts(with: [0x50, 0x4B, 3, 4]) || head.starts(with: [0x50, 0x4B, 5, 6]) { return .zip }
-        if head.starts(with: [0x1F, 0x8B]) || TarArchive.isTar(head) { return .tar }
-        let known: [([UInt8], String)] = [
-            (Array("BZh".utf8), "bzip2-compressed"), ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz-compressed"),
-            ([0x28, 0xB5, 0x2F, 0xFD], "zstd-compressed"), ([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], "a 7z archive"),
-            (Array("Rar!".utf8), "a RAR archive"), ([0x50, 0x4B], "a zip archive of an unsupported kind"),
-        ]
-        if let (_, what) = known.first(where: { head.starts(with: $0.0) }) { return .unsupported(what) }
-        return .unsupported(head.isEmpty ? "empty" : "not a zip, tar or tar.gz archive")
-    }
-
-    /// The first 512 bytes of `range` of `file` (all of it when nil), or fewer when it is shorter.
-    static func readHead(of file: URL, range: Range<Int>?) throws -> [UInt8] {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(range?.lowerBound ?? 0))
-        let data = try handle.read(upToCount: min(512, range?.count ?? 512)) ?? Data()
-        return [UInt8](data)
-    }
-
     /// Classes and image counts of a class-folder tree.
     static func describeFolders(_ url: URL) throws -> JSONValue {
         let (classes, files) = try DirectoryDataset.scan(url)
@@ -102,10 +72,12 @@ extension HTTPApp {
             return APIResult(200, ["datasets": .array(items)])
         }
         // Uploads are spooled into the datasets folder itself (hidden `.spool-*` files): on the disk the dataset
-        // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging and unwrap folders) go now.
+        // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging directories; `.unwrap-*`
+        // from versions that unwrapped outside staging) go now.
         let stale = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
-            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".upload-") || $0.hasPrefix(".unwrap-") }
+            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".unwrap-") }
         for name in stale { try? FileManager.default.removeItem(at: root.appendingPathComponent(name)) }
+        ArchiveExtractor.removeLeftovers(in: root)
         let limits = {
             var l = ArchiveLimits()
             l.maxEntries = service.configuration.maxDatasetEntries
@@ -145,35 +117,19 @@ extension HTTPApp {
             guard !FileManager.default.fileExists(atPath: dest.path) else {
                 throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
             }
-            // The format is what the bytes say, whatever the Content-Type claimed.
-            let head = try HTTPApp.readHead(of: body, range: range)
-            do {
-                switch HTTPApp.archiveFormat(head) {
-                case .zip: _ = try ZipArchive.extract(file: body, range: range, to: dest, limits: limits)
-                case .tar: _ = try TarArchive.extract(file: body, range: range, to: dest, limits: limits)
-                case .unsupported(let what):
-                    throw ServiceError(415, "unsupported_archive",
-                                       "the upload is \(what); send a zip, tar or tar.gz of class folders", field: "file")
+            // The format is what the bytes say, whatever the Content-Type claimed. An archive of one top-level
+            // folder ("shoes/boots/…") is unwrapped to the class folders, inside staging: the dataset appears whole.
+            do throws(ArchiveError) {
+                _ = try ArchiveExtractor.extract(file: body, range: range, to: dest, limits: limits) {
+                    !["train", "validation"].contains($0)
                 }
-            } catch let e as ArchiveError {
+            } catch {
                 if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
                     throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
                 }
-                throw ServiceError(from: e)
+                throw ServiceError(from: error)
             }
-            // An archive of one top-level folder ("shoes/boots/…") is unwrapped to the class folders.
             let fm = FileManager.default
-            let top = ((try? fm.contentsOfDirectory(atPath: dest.path)) ?? []).filter { !$0.hasPrefix(".") && $0 != "__MACOSX" }
-            if top.count == 1, !["train", "validation"].contains(top[0]) {
-                let inner = dest.appendingPathComponent(top[0])
-                var isDir: ObjCBool = false
-                if fm.fileExists(atPath: inner.path, isDirectory: &isDir), isDir.boolValue {
-                    let tmp = root.appendingPathComponent(".unwrap-\(UUID().uuidString)")
-                    try fm.moveItem(at: inner, to: tmp)
-                    try fm.removeItem(at: dest)
-                    try fm.moveItem(at: tmp, to: dest)
-                }
-            }
             do {
                 return APIResult(201, try HTTPApp.describeDataset(name: name, root: root),
                                  headers: [("Location", "/v1/datasets/\(name)")])

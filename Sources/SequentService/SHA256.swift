@@ -1,54 +1,69 @@
+import CCrypto
 import Foundation
 
-/// SHA-256 (FIPS 180-4), for recording the digest of every weights file. A few dozen lines here instead of
-/// pulling swift-crypto (and its minute of build time) into every clean build.
+/// SHA-256 (FIPS 180-4) through OpenSSL's libcrypto, for the digest recorded with every weights file and the
+/// dashboard's ETags.
 public enum SHA256 {
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
-
     /// Lower-case hex digest of `data`.
     public static func hex(_ data: Data) -> String {
-        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var message = [UInt8](data)
-        let bitLength = UInt64(message.count) * 8
-        message.append(0x80)
-        while message.count % 64 != 56 { message.append(0) }
-        for i in (0..<8).reversed() { message.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        var w = [UInt32](repeating: 0, count: 64)
-        for chunk in stride(from: 0, to: message.count, by: 64) {
-            for t in 0..<16 {
-                let b = chunk + t * 4
-                w[t] = UInt32(message[b]) << 24 | UInt32(message[b + 1]) << 16 | UInt32(message[b + 2]) << 8 | UInt32(message[b + 3])
-            }
-            for t in 16..<64 {
-                let s0 = w[t - 15].rotr(7) ^ w[t - 15].rotr(18) ^ (w[t - 15] >> 3)
-                let s1 = w[t - 2].rotr(17) ^ w[t - 2].rotr(19) ^ (w[t - 2] >> 10)
-                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-            }
-            var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-            for t in 0..<64 {
-                let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
-                let ch = (e & f) ^ (~e & g)
-                let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
-                let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
-                let maj = (a & b) ^ (a & c) ^ (b & c)
-                let t2 = s0 &+ maj
-                (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-            }
-            h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
-        }
-        return h.map { String(format: "%08x", $0) }.joined()
+        let hasher = Hasher()
+        hasher.update(data)
+        return hasher.finalizeHex()
     }
-}
 
-private extension UInt32 {
-    func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
+    /// Lower-case hex digest of the file at `url`, read in pieces (a weights file need not fit in memory twice).
+    public static func hex(contentsOf url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        let hasher = Hasher()
+        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty {
+            hasher.update(piece)
+        }
+        return hasher.finalizeHex()
+    }
+
+    /// A digest computed over pieces fed one after another: the same digest as of their concatenation.
+    public final class Hasher {
+        private let context: OpaquePointer
+
+        /// A fresh SHA-256 computation.
+        public init() {
+            // Allocation and initialisation fail only when memory does, or when libcrypto lacks SHA-256 (a broken
+            // installation): nothing a caller could recover from.
+            guard let context = EVP_MD_CTX_new(), EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
+                fatalError("libcrypto cannot set up SHA-256")
+            }
+            self.context = context
+        }
+
+        deinit {
+            EVP_MD_CTX_free(context)
+        }
+
+        /// Adds `bytes` to the message.
+        public func update(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            guard EVP_DigestUpdate(context, base, bytes.count) == 1 else { fatalError("EVP_DigestUpdate failed") }
+        }
+
+        /// Adds `data` to the message.
+        public func update(_ data: Data) {
+            data.withUnsafeBytes { update($0) }
+        }
+
+        /// The 32-byte digest of everything added. The hasher is spent afterwards: a further update is an error.
+        public func finalize() -> [UInt8] {
+            var digest = [UInt8](repeating: 0, count: 32)
+            var length: UInt32 = 0
+            guard EVP_DigestFinal_ex(context, &digest, &length) == 1, length == 32 else {
+                fatalError("EVP_DigestFinal_ex failed")
+            }
+            return digest
+        }
+
+        /// `finalize()` as lower-case hex.
+        public func finalizeHex() -> String {
+            finalize().map { String(format: "%02x", $0) }.joined()
+        }
+    }
 }

@@ -26,9 +26,14 @@ extension ServiceError {
         case let e as ImageDecodingError:
             self.init(image: e, part: nil)
         case let e as ArchiveError:
-            self = e.outOfSpace
-                ? .diskFull("no space left on the server to extract the dataset; upload it again once space has been freed")
-                : ServiceError(400, "invalid_archive", e.description, field: "file")
+            if e.outOfSpace {
+                self = .diskFull("no space left on the server to extract the dataset; upload it again once space has been freed")
+            } else if e.unsupportedFormat {
+                self.init(415, "unsupported_archive", "\(e.description); send a zip, tar or tar.gz of class folders",
+                          field: "file")
+            } else {
+                self.init(400, "invalid_archive", e.description, field: "file")
+            }
         case is IDX.Error:
             // Its own text names the server's dataset directory.
             self.init(503, "dataset_unavailable",

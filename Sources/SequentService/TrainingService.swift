@@ -307,7 +307,7 @@ public final class TrainingService: @unchecked Sendable {
         metadata["test_metrics"] = .object(test.mapValues { .number($0) })
         metadata["final_metrics"] = (try? JSONValue.parse(job.metricsJSON ?? "{}")) ?? .object([:])
         try ModelArchive.save(run.model, to: dir, metadata: metadata)
-        let digest = SHA256.hex(try Data(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile)))
+        let digest = try SHA256.hex(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile))
         try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path, sha256: digest,
                                        metadataJSON: JSONValue.object(metadata).serialized()))
         return id
