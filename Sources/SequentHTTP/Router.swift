@@ -159,7 +159,9 @@ public final class Router: @unchecked Sendable {
             Self.match(entry.segments, pathSegments).map { (entry, $0) }
         }
         lock.unlock()
-        let ranks = { (candidate: (entry: Entry, parameters: [String: String])) in candidate.entry.segments.map(\.rank) }
+        let ranks = { (candidate: (entry: Entry, parameters: [String: String])) in
+            candidate.entry.segments.map(\.rank)
+        }
         guard let best = matching.max(by: { ranks($0).lexicographicallyPrecedes(ranks($1)) }) else { return .notFound }
         // The resource: every pattern as specific as the best one (the same shape, registered per method).
         let resource = matching.filter { ranks($0) == ranks(best) }

@@ -159,7 +159,10 @@ public enum OpenAPI {
                         "application/gzip": ["schema": ["type": "string", "format": "binary", "description": "tar.gz (also application/x-gzip)"]],
                         "application/x-tar": ["schema": ["type": "string", "format": "binary"]],
                         "application/octet-stream": ["schema": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz"]]]],
-                    description: "The format is recognised by its bytes, whatever the Content-Type. The body is streamed to disk (chunked uploads too) and checked entry by entry: no absolute paths, '..', links, devices or FIFOs, bounded entry count, size and compression ratio; a refused archive leaves nothing behind.",
+                    description: "The format is recognised by its bytes, whatever the Content-Type. The body is streamed to "
+                        + "disk (chunked uploads too) and checked entry by entry: no absolute paths, '..', links, "
+                        + "devices or FIFOs, bounded entry count, size and compression ratio; a refused archive "
+                        + "leaves nothing behind.",
                     responses: [
                         "201": datasetCreated,
                         "400": error("No name, a bad name, no file part, or an archive that is not a dataset of class folders"),
@@ -185,7 +188,9 @@ public enum OpenAPI {
             "/v1/jobs": [
                 "post": op("submitJob", "Submit a training job",
                     body: ["required": true, "content": ["application/json": ["schema": ref("JobSpec"), "example": jobSpecExample]]],
-                    description: "The whole spec is validated before the job is queued; errors name the field. The schema gives the spec's shape: that the layers fit together and the data matches the model is checked by the server (400).",
+                    description: "The whole spec is validated before the job is queued; errors name the field. The schema "
+                        + "gives the spec's shape: that the layers fit together and the data matches the model is "
+                        + "checked by the server (400).",
                     responses: [
                         "201": created,
                         "400": error("Invalid JSON or job spec (the error names the field)"),
@@ -256,7 +261,8 @@ public enum OpenAPI {
                 responses: imageErrors.merging(["200": json(["type": "object", "required": ["model_id", "inputs"], "properties": [
                     "model_id": ["type": "string"], "inputs": ["type": "array", "items": ref("InputImage")]]], "One image per input")]) { $1 })],
             "/v1/models/{id}/feature-maps": ["post": op("featureMaps",
-                "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most 16 channels per layer, each min-max normalised) — same request forms as predict",
+                "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most "
+                    + "16 channels per layer, each min-max normalised) — same request forms as predict",
                 params: [idParam("Model (or job name)"), invertQuery], body: imageBody(several: false),
                 responses: imageErrors.merging(["200": json(ref("FeatureMaps"), "Input and feature maps")]) { $1 })],
         ]
@@ -319,7 +325,9 @@ public enum OpenAPI {
         // null means "the default" throughout, as for an absent field.
         "JobSpec": ["type": "object", "required": ["model"], "additionalProperties": false, "properties": [
             "name": ["type": ["string", "null"], "minLength": 1, "maxLength": 100, "description": "letters, digits, spaces, '-', '_' or '.'; default job"],
-            "dataset": ["type": ["object", "null"], "description": "{name: fashion_mnist, validation, train_limit, test_limit} (the default) or an image-folder dataset {directory, target_size, …}"],
+            "dataset": ["type": ["object", "null"], "description": .string(
+                "{name: fashion_mnist, validation, train_limit, test_limit} (the default) or an "
+                + "image-folder dataset {directory, target_size, …}")],
             "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
             "compile": ["type": ["object", "null"], "properties": [
                 "optimizer": ["type": ["string", "object", "null"]], "loss": ["type": ["string", "object", "null"]],

@@ -12,7 +12,9 @@ import Testing
     static func operations(_ document: JSONValue) -> Set<String> {
         var out = Set<String>()
         for (path, item) in document["paths"]?.objectValue ?? [:] {
-            for method in (item.objectValue ?? [:]).keys where methods.contains(method) { out.insert("\(method.uppercased()) \(path)") }
+            for method in (item.objectValue ?? [:]).keys where methods.contains(method) {
+                out.insert("\(method.uppercased()) \(path)")
+            }
         }
         return out
     }
@@ -28,20 +30,26 @@ import Testing
         let document = try server.client.request("GET", "/openapi.json").json
         let documented = Self.operations(document)
         let routed = Set(server.app.router.routes.map { "\($0.method) \($0.pattern)" })
-        #expect(routed.subtracting(documented).isEmpty, "routes missing from /openapi.json: \(routed.subtracting(documented).sorted())")
-        #expect(documented.subtracting(routed).isEmpty, "documented but not served: \(documented.subtracting(routed).sorted())")
+        let undocumented = routed.subtracting(documented).sorted(), unserved = documented.subtracting(routed).sorted()
+        #expect(undocumented.isEmpty, "routes missing from /openapi.json: \(undocumented)")
+        #expect(unserved.isEmpty, "documented but not served: \(unserved)")
         #expect(routed.count >= 23)
         // Links name operations that exist.
         var ids = Set<String>(), targets = Set<String>()
         for (_, item) in document["paths"]?.objectValue ?? [:] {
             for (_, op) in item.objectValue ?? [:] {
-                if let id = op["operationId"]?.stringValue { #expect(ids.insert(id).inserted, "operationId \(id) repeated") }
+                if let id = op["operationId"]?.stringValue {
+                    #expect(ids.insert(id).inserted, "operationId \(id) repeated")
+                }
                 for (_, response) in op["responses"]?.objectValue ?? [:] {
-                    for (_, link) in response["links"]?.objectValue ?? [:] { targets.insert(link["operationId"]?.stringValue ?? "") }
+                    for (_, link) in response["links"]?.objectValue ?? [:] {
+                        targets.insert(link["operationId"]?.stringValue ?? "")
+                    }
                 }
             }
         }
-        #expect(!targets.isEmpty && targets.isSubset(of: ids), "links to unknown operations: \(targets.subtracting(ids).sorted())")
+        #expect(!targets.isEmpty && targets.isSubset(of: ids),
+                "links to unknown operations: \(targets.subtracting(ids).sorted())")
     }
 
     @Test func securityIsDescribedAsServed() throws {
@@ -65,7 +73,8 @@ import Testing
                 let declared = op["security"] != nil
                 #expect(declared == (op["responses"]?["401"] != nil), "\(method) \(path): security without 401 or back")
                 if declared { secured.append("\(method.uppercased()) \(path)") }
-                let r = try anonymous.request(method.uppercased(), Self.concrete(path), bodyBytes: method == "get" ? nil : [])
+                let r = try anonymous.request(method.uppercased(), Self.concrete(path),
+                                              bodyBytes: method == "get" ? nil : [])
                 #expect((r.status == 401) == declared, "\(method) \(path) without a token: \(r.status)")
                 if r.status == 401 { #expect(r.headers["www-authenticate"] == "Bearer") }
             }
@@ -84,7 +93,8 @@ import Testing
             allowed.insert("OPTIONS")
             let options = try server.client.request("OPTIONS", Self.concrete(path), bodyBytes: nil)
             #expect(options.status == 204, "OPTIONS \(path)")
-            let advertised = Set((options.headers["allow"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            let advertised = Set((options.headers["allow"] ?? "").split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) })
             #expect(advertised == allowed, "OPTIONS \(path): Allow \(options.headers["allow"] ?? "none")")
             let undocumented = try #require(["PUT", "PATCH", "DELETE", "POST"].first { !allowed.contains($0) })
             let refused = try server.client.request(undocumented, Self.concrete(path), bodyBytes: [])
@@ -103,14 +113,16 @@ import Testing
         for (path, item) in document["paths"]?.objectValue ?? [:] where !path.contains("{") {
             for param in item["get"]?["parameters"]?.arrayValue ?? [] where param["schema"]?["type"] == "integer" {
                 let name = try #require(param["name"]?.stringValue)
-                let lo = try #require(param["schema"]?["minimum"]?.doubleValue), hi = try #require(param["schema"]?["maximum"]?.doubleValue)
+                let lo = try #require(param["schema"]?["minimum"]?.doubleValue)
+                let hi = try #require(param["schema"]?["maximum"]?.doubleValue)
                 for value in [lo, hi] {
                     let r = try server.client.request("GET", "\(path)?\(name)=\(Int64(value))")
                     #expect(r.status == 200, "\(path)?\(name)=\(Int64(value)): \(r.status) \(r.text.prefix(200))")
                 }
                 for value in [lo - 1, hi + 1] {
                     let r = try server.client.request("GET", "\(path)?\(name)=\(Int64(value))")
-                    #expect(r.status == 400 && r.json["error"]?["field"]?.stringValue == name, "\(path)?\(name)=\(Int64(value)): \(r.status)")
+                    #expect(r.status == 400 && r.json["error"]?["field"]?.stringValue == name,
+                            "\(path)?\(name)=\(Int64(value)): \(r.status)")
                 }
                 checked += 1
             }
