@@ -260,7 +260,9 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         let server = server
         let accepted = server.pool.submit { [self] in
             let response = server.handler(request)
-            loop.queue.async { [self] in handlerReturned(request, response) }
+            // `sync` runs the block on this thread when the loop is not busy, so the response is written without
+            // waking another thread; the loop never waits for the pool, so this cannot deadlock.
+            loop.queue.sync { handlerReturned(request, response) }
         }
         if !accepted { handlerReturned(request, server.busyResponse("server busy, too many requests waiting")) }
     }

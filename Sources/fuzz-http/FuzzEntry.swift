@@ -72,7 +72,7 @@ private func check(_ events: [HTTPRequestParser.Event]) {
             spooled += part.count
         case .failure(let error):
             precondition(i == events.count - 1, "event after a failure")
-            precondition([400, 411, 413, 414, 417, 431, 501, 505].contains(error.status), "unexpected status \(error)")
+            precondition([400, 413, 414, 417, 431, 501, 505].contains(error.status), "unexpected status \(error)")
         case .continueExpected:
             break
         }
