@@ -7,12 +7,13 @@ import Darwin
 #endif
 
 /// One accepted connection, driven by readiness: a Dispatch read source tells it when bytes arrive, a write source
-/// (only while output is pending) when the socket takes more. While it waits it holds a descriptor and a few hundred
-/// bytes, never a thread. Requests are parsed on the event loop's queue; each complete request goes to the handler
-/// pool, and its response comes back to the loop to be written without blocking.
+/// (only while output is pending) when the socket takes more. While it waits it holds a descriptor, a serial queue
+/// and a few hundred bytes, never a thread. The thread that parses a complete request runs its handler (when the
+/// server's `HandlerGate` has a slot) and writes the response without blocking, so a request costs no hand-off
+/// between threads.
 ///
-/// Every property is touched only on `loop.queue` (the class is `@unchecked Sendable` because the handler pool and
-/// stream writers hop back to that queue with `async`).
+/// Every property is touched only on `queue` (the class is `@unchecked Sendable` because the gate, the sweep and
+/// stream writers hop onto that queue with `async`).
 final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     private static let lastChunk = Array("0\r\n\r\n".utf8)
@@ -26,7 +27,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     private enum Phase {
         /// Reading (and parsing) a request, or waiting for the next one.
         case reading
-        /// The handler pool has the request.
+        /// The request's handler runs, or waits for a slot.
         case handling
         /// A streamed response is open; its writer may write from any thread.
         case streaming(ResponseStreamWriter, chunked: Bool, keepAlive: Bool)
@@ -41,9 +42,10 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
 
     let fd: Int32
     let remoteAddress: String
-    private let loop: EventLoop
     // Strong: the connection keeps the server alive until it has closed (it calls `connectionFinished`).
     private let server: HTTPServer
+    /// The connection's own serial queue: its sources fire here, its handler runs here.
+    let queue = DispatchQueue(label: "sequent.http.connection")
     private var parser: HTTPRequestParser
     private var phase = Phase.reading
     private var readSource: DispatchSourceRead?
@@ -61,6 +63,14 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     private var pendingEvents: [HTTPRequestParser.Event] = []
     private var pendingInput: [UInt8] = []
     private var peerClosed = false
+    private var resumePending = false
+    /// Responses sent in full so far, and whether `serveWhileBusy` holds the thread (the read source stays off).
+    private var answered = 0
+    private var busy = false
+    /// Guards the descriptor against `shutDownSocket` from another thread after it was closed (and maybe reused).
+    private let descriptorLock = NSLock()
+    private var descriptorClosed = false
+    private var resuming = false
     /// The file the current request's body is being written to, for routes that spool bodies to disk.
     private var spool: SpoolFile?
     /// The spooled body of the request being answered; deleted once its response (or stream) is done.
@@ -81,11 +91,10 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     /// A connection past the server's limit, only answered 503 and closed.
     private let isRejection: Bool
 
-    init(fd: Int32, remoteAddress: String, loop: EventLoop, server: HTTPServer, isRejection: Bool = false) {
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, isRejection: Bool = false) {
         self.fd = fd
         self.isRejection = isRejection
         self.remoteAddress = remoteAddress
-        self.loop = loop
         self.server = server
         lastRead = DispatchTime.now().uptimeNanoseconds
         let configuration = server.configuration
@@ -98,10 +107,10 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         }
     }
 
-    /// Starts watching the socket; on the loop's queue. With `reject`, answers it at once and closes (the server
+    /// Starts watching the socket; on `queue`. With `reject`, answers it at once and closes (the server
     /// is at its connection limit).
     func start(reject: HTTPResponse? = nil) {
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [self] in onReadable() }
         source.setCancelHandler { [self] in sourceCancelled() }
         readSource = source
@@ -118,23 +127,66 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     // MARK: - Reading
 
     private func onReadable() {
-        // Bounded per wake-up so one fast uploader cannot monopolise the loop; the source fires again.
+        // A buffer per wake-up rather than per connection, so an idle connection holds none.
+        let buffer = server.readBuffers.take()
+        defer { server.readBuffers.give(buffer) }
+        let answeredBefore = answered
+        guard drain(buffer) else { return }
+        if answered != answeredBefore { serveWhileBusy(buffer) }
+    }
+
+    /// Reads what the socket has (at most 16 reads, so one fast uploader cannot hold the thread; the source fires
+    /// again); false once the connection has ended.
+    private func drain(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
         for _ in 0..<16 {
-            if case .closed = phase { return }
-            let n = recv(fd, loop.readBuffer.baseAddress, loop.readBuffer.count, 0)
+            if case .closed = phase { return false }
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
-                received(UnsafeRawBufferPointer(rebasing: loop.readBuffer[..<n]))
+                received(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
                 continue
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
                 abort()
-                return
+                return false
             }
             peerHungUp()
-            return
+            return false
         }
+        return true
+    }
+
+    /// A client that has just been answered usually sends its next request within microseconds. Waking through the
+    /// read source costs two thread switches (Dispatch's epoll thread, then a worker), so a connection that is
+    /// being answered keeps this thread and waits in `poll` for its next request, for up to `busyWindow` after each
+    /// answer — but only while one of the server's few `busyConnections` slots is free, and never for a client that
+    /// has not completed a request (trickled headers wait threadless, under the deadlines).
+    private func serveWhileBusy(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard server.busySlots.take() else { return }
+        defer { server.busySlots.give() }
+        let window = UInt64(server.configuration.busyWindow * 1e9)
+        guard window > 0 else { return }
+        busy = true
+        suspendReading()
+        var deadline = DispatchTime.now().uptimeNanoseconds + window
+        while !server.isShuttingDown, case .reading = phase, pendingEvents.isEmpty, pendingInput.isEmpty {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now < deadline else { break }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&p, 1, Int32(max(1, (deadline - now) / 1_000_000)))
+            if rc < 0 && errno == EINTR { continue }
+            guard rc > 0 else { break }
+            let answeredBefore = answered
+            guard drain(buffer) else {
+                busy = false
+                return
+            }
+            if answered != answeredBefore { deadline = DispatchTime.now().uptimeNanoseconds + window }
+        }
+        busy = false
+        if case .closed = phase { return }
+        if pendingInput.count < Self.pendingInputLimit { resumeReading() }
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -177,7 +229,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         act(on: events[...])
     }
 
-    /// Acts on parser events in order until one hands a request to the pool; the rest wait for its response.
+    /// Acts on parser events in order until one is a request; the rest wait for its response.
     private func act(on events: ArraySlice<HTTPRequestParser.Event>) {
         var index = events.startIndex
         while index < events.endIndex {
@@ -220,6 +272,19 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         if parser.isIdle { parser.releaseBufferIfIdle() }
     }
 
+    /// Resumes after a response without recursing: a pipelined request answered inline would otherwise nest a
+    /// call per request (a deep stack for a long pipeline) and hold its handler slot while the next one runs.
+    private func scheduleResume() {
+        resumePending = true
+        guard !resuming else { return }
+        resuming = true
+        while resumePending {
+            resumePending = false
+            resumeAfterResponse()
+        }
+        resuming = false
+    }
+
     /// After a response: the events and input that arrived behind the request, then reading again.
     private func resumeAfterResponse() {
         phase = .reading
@@ -257,14 +322,25 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         currentMethod = request.method
         currentPath = request.path
         handlerStarted = DispatchTime.now().uptimeNanoseconds
-        let server = server
-        let accepted = server.pool.submit { [self] in
-            let response = server.handler(request)
-            // `sync` runs the block on this thread when the loop is not busy, so the response is written without
-            // waking another thread; the loop never waits for the pool, so this cannot deadlock.
-            loop.queue.sync { handlerReturned(request, response) }
+        switch server.gate.enter(resume: { [self] in queue.async { [self] in runHandler(request) } }) {
+        case .run:
+            runHandler(request)
+        case .queued:
+            break
+        case .refused:
+            handlerReturned(request, server.busyResponse("server busy, too many requests waiting"))
         }
-        if !accepted { handlerReturned(request, server.busyResponse("server busy, too many requests waiting")) }
+    }
+
+    /// Runs the handler holding one of the gate's slots, answers, and gives the slot back.
+    private func runHandler(_ request: HTTPRequest) {
+        // The next pipelined request waits until the slot is given back (`scheduleResume` only notes it meanwhile).
+        let outer = resuming
+        resuming = true
+        handlerReturned(request, server.handler(request))
+        server.gate.leave()
+        resuming = outer
+        if !outer && resumePending { scheduleResume() }
     }
 
     private func handlerReturned(_ request: HTTPRequest, _ response: HTTPResponse) {
@@ -296,10 +372,9 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
             let writer = ResponseStreamWriter(sink: self, limit: server.configuration.maxStreamBufferBytes,
                                               shuttingDown: shuttingDown)
             phase = .streaming(writer, chunked: chunked, keepAlive: keepAlive)
-            loop.streams += 1
             flush()
-            // The producer may block (an older style of producer) or return at once and keep the writer.
-            if !server.pool.submit({ producer(writer) }) { writer.close() }
+            // On this queue: what it writes goes out once it returns, which it should do at once, keeping the writer.
+            producer(writer)
             return
         }
         answeredFile?.remove()
@@ -328,7 +403,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     // MARK: - Streams (called from any thread through the writer)
 
     func streamWrite(_ bytes: [UInt8]) {
-        loop.queue.async { [self] in
+        queue.async { [self] in
             guard case .streaming(let writer, let chunked, _) = phase else { return }
             writer.delivered(bytes.count)
             if chunked {
@@ -350,7 +425,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     }
 
     func streamOverflow() {
-        loop.queue.async { [self] in
+        queue.async { [self] in
             guard case .streaming = phase else { return }
             overflowed()
         }
@@ -364,12 +439,11 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     }
 
     func streamEnd() {
-        loop.queue.async { [self] in endStream() }
+        queue.async { [self] in endStream() }
     }
 
     private func endStream() {
         guard case .streaming(let writer, let chunked, let keepAlive) = phase else { return }
-        loop.streams -= 1
         currentBytes = writer.bytesWritten
         if chunked { enqueue(Self.lastChunk) }
         phase = .responding(keepAlive: keepAlive && !server.isShuttingDown)
@@ -415,10 +489,11 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     private func outputDrained() {
         switch phase {
         case .responding(let keepAlive):
+            answered += 1
             logAccess()
             answeredFile?.remove()
             answeredFile = nil
-            if keepAlive { resumeAfterResponse() } else { close() }
+            if keepAlive { scheduleResume() } else { close() }
         case .failing(let linger):
             logAccess()
             if linger && !peerClosed {
@@ -436,7 +511,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
 
     private func armWrite() {
         if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
+            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
             source.setEventHandler { [self] in flush() }
             source.setCancelHandler { [self] in sourceCancelled() }
             writeSource = source
@@ -461,7 +536,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     }
 
     private func resumeReading() {
-        guard readSuspended, let readSource else { return }
+        guard readSuspended, !busy, let readSource else { return }
         readSuspended = false
         readSource.resume()
     }
@@ -502,10 +577,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     /// Ends the connection now: the descriptor is closed once both sources have been cancelled.
     func abort() {
         if case .closed = phase { return }
-        if case .streaming(let writer, _, _) = phase {
-            loop.streams -= 1
-            writer.terminate()
-        }
+        if case .streaming(let writer, _, _) = phase { writer.terminate() }
         if case .handling = phase {} else {
             answeredFile?.remove()
             answeredFile = nil
@@ -517,7 +589,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         outputBytes = 0
         pendingEvents = []
         pendingInput = []
-        loop.remove(self)
+        server.registry.remove(self)
         // A suspended source must be resumed before its cancellation can complete.
         if let writeSource {
             writeSource.cancel()
@@ -536,16 +608,29 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         guard openSources == 0 else { return }
         readSource = nil
         writeSource = nil
-        server.connectionFinished(fd, wasRejection: isRejection)
+        descriptorLock.withLock {
+            descriptorClosed = true
+            _ = Glibc.close(fd)
+        }
+        server.connectionFinished(wasRejection: isRejection)
     }
 
-    // MARK: - Timers (the loop's sweep calls this)
+    /// Ends both directions of the socket from any thread, even while a handler holds the queue: the client sees
+    /// the close at once, and the connection finishes when its handler returns. For shutdown's grace period.
+    func shutDownSocket() {
+        descriptorLock.withLock {
+            if !descriptorClosed { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    // MARK: - Timers (the registry's sweep calls this, on `queue`)
 
     /// Enforces the deadlines: idle keep-alive, header deadline (slowloris), silence and body rate in the middle of
     /// a request, stalled writes, lingering, heartbeats of streams, and shutdown of idle connections.
     func sweep(now: UInt64) {
         let configuration = server.configuration
-        func elapsed(_ since: UInt64) -> TimeInterval { Double(now &- since) / 1e9 }
+        // Saturating: the sweep's clock reading can be older than a read this queue has just recorded.
+        func elapsed(_ since: UInt64) -> TimeInterval { now > since ? Double(now - since) / 1e9 : 0 }
         if outputBytes > 0 && elapsed(lastWriteProgress) > configuration.writeTimeout {
             abort()
             return

@@ -3,8 +3,9 @@
 /// The server adds `Content-Length` (or `Transfer-Encoding: chunked` for streams), `Date`, `Server` and
 /// `Connection` itself; values a handler sets for those framing headers are replaced.
 public struct HTTPResponse: Sendable {
-    /// Starts the body of a streamed response: called once, on a handler thread, with the stream's writer. It may
-    /// return at once and keep the writer (see `ResponseStreamWriter`); the stream ends with `writer.close()`.
+    /// Starts the body of a streamed response: called once, on the connection's queue, with the stream's writer. It
+    /// must not block — what it writes goes out once it returns — and keeps the writer to write from any thread
+    /// later (see `ResponseStreamWriter`); the stream ends with `writer.close()`.
     public typealias Producer = @Sendable (ResponseStreamWriter) -> Void
 
     public var status: Int
@@ -39,7 +40,7 @@ public struct HTTPResponse: Sendable {
     }
 
     /// A streamed response sent with `Transfer-Encoding: chunked` (to HTTP/1.0 clients: unframed, then closed).
-    /// `producer` is called on a handler thread once the headers are queued; each `writer.write` becomes one chunk.
+    /// `producer` is called on the connection's queue once the headers are queued; each `writer.write` becomes one chunk.
     /// The stream lasts until `writer.close()` (then the connection is kept alive or closed as for any other
     /// response), the client leaves, or the server shuts down; `writer.onClose` hears of each.
     public static func stream(status: Int = 200, headers: HTTPHeaders = [:],

@@ -9,11 +9,12 @@ import Darwin
 
 /// A small HTTP/1.1 server on POSIX sockets and Dispatch queues.
 ///
-/// Waiting costs no thread. Each connection is watched by Dispatch read sources (epoll underneath) on one of a few
-/// serial event-loop queues, which parse requests and write responses without blocking; an idle keep-alive
-/// connection, a half-sent request or an open event stream is a descriptor and a few hundred bytes. Complete
-/// requests go to a bounded pool of handler threads, since handlers may block (SQLite, a forward pass, an upload
-/// being unpacked). Streamed responses are registered writers that any thread may write to.
+/// Waiting costs no thread. Each connection has a serial queue and Dispatch read/write sources (epoll underneath)
+/// on it, which parse requests and write responses without blocking; an idle keep-alive connection, a half-sent
+/// request or an open event stream is a descriptor and a few hundred bytes. A complete request's handler runs on
+/// the connection's queue as soon as one of `handlerThreads` slots is free (handlers may block: SQLite, a forward
+/// pass, an upload being unpacked), otherwise it waits, threadless, for one. Streamed responses are registered
+/// writers that any thread may write to.
 ///
 /// Slow clients are bounded by deadlines rather than by threads: a total deadline for a request's headers
 /// (slowloris), a floor on the rate a body arrives at, the longest silence inside a request, an idle time between
@@ -63,12 +64,15 @@ public final class HTTPServer: @unchecked Sendable {
         /// Unsent bytes a streamed response may pile up on a client that does not read; past it the client is
         /// dropped, so a slow dashboard cannot make the server hold events without bound.
         public var maxStreamBufferBytes: Int
-        /// Threads that run handlers (started on demand). Handlers may block, so this bounds how many run at once.
+        /// Handlers that may run at once, each on its connection's thread. Handlers may block, so this bounds the
+        /// threads requests can hold.
         public var handlerThreads: Int
-        /// Complete requests that may wait for a handler thread; past it a request is answered `503`.
+        /// Complete requests that may wait for a handler slot (holding no thread); past it a request gets `503`.
         public var maxQueuedRequests: Int
-        /// Serial queues that do the connections' non-blocking I/O and parsing.
-        public var eventLoops: Int
+        /// Connections that may keep their thread between requests while they are being answered, waiting up to
+        /// `busyWindow` seconds for the next one (it saves two thread switches a request under load). 0 turns it off.
+        public var busyConnections: Int
+        public var busyWindow: TimeInterval
         /// Seconds in the `Retry-After` header of the `503`s sent past `maxConnections` or `maxQueuedRequests`.
         public var retryAfter: Int
         /// The largest request body accepted for `(method, path)`, asked after the headers; nil means
@@ -101,7 +105,8 @@ public final class HTTPServer: @unchecked Sendable {
             maxStreamBufferBytes = 4 << 20
             handlerThreads = max(8, 4 * ProcessInfo.processInfo.activeProcessorCount)
             maxQueuedRequests = 4096
-            eventLoops = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+            busyConnections = 64
+            busyWindow = 0.025
             self.retryAfter = retryAfter
             self.bodyLimit = bodyLimit
             self.bodyPolicy = bodyPolicy
@@ -116,15 +121,16 @@ public final class HTTPServer: @unchecked Sendable {
     public let configuration: Configuration
     let logger: Logger
     let handler: @Sendable (HTTPRequest) -> HTTPResponse
-    let pool: HandlerPool
+    let gate: HandlerGate
+    let registry = ConnectionRegistry()
+    let busySlots: Slots
+    let readBuffers = ReadBufferPool(bufferBytes: 64 * 1024, keep: 64)
 
     private let condition = NSCondition()
     private var state = State.idle
     private var listenFD: Int32 = -1
     private var acceptSource: DispatchSourceRead?
     private let acceptQueue = DispatchQueue(label: "sequent.http.accept")
-    private var loops: [EventLoop] = []
-    private var nextLoop = 0
     private var boundPort = 0
     private var connectionLimit = 0
     private var openConnections = 0
@@ -142,7 +148,8 @@ public final class HTTPServer: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.handler = handler
-        pool = HandlerPool(maxThreads: configuration.handlerThreads, maxQueued: configuration.maxQueuedRequests)
+        gate = HandlerGate(slots: configuration.handlerThreads, maxWaiting: configuration.maxQueuedRequests)
+        busySlots = Slots(configuration.busyConnections)
     }
 
     deinit {
@@ -198,9 +205,7 @@ public final class HTTPServer: @unchecked Sendable {
         listenFD = fd
         boundPort = Socket.boundPort(fd)
         state = .running
-        let sweep = Self.sweepInterval(configuration)
-        loops = (0..<max(1, configuration.eventLoops)).map { EventLoop(index: $0) }
-        for loop in loops { loop.startSweeping(every: sweep) }
+        registry.startSweeping(every: Self.sweepInterval(configuration))
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
         source.setEventHandler { [self] in acceptAvailable(fd) }
         source.setCancelHandler { close(fd) }
@@ -225,10 +230,9 @@ public final class HTTPServer: @unchecked Sendable {
         if acceptPaused { pausedSource = acceptSource }
         acceptSource = nil
         listenFD = -1
-        let loops = self.loops
         condition.unlock()
 
-        for loop in loops { loop.queue.async { loop.forEach { $0.beginShutdown() } } }
+        registry.forEach { $0.beginShutdown() }
         condition.lock()
         let deadline = Date(timeIntervalSinceNow: max(0, gracePeriod))
         while openConnections > 0 {
@@ -240,7 +244,10 @@ public final class HTTPServer: @unchecked Sendable {
             logger.warning("shutdown grace period over, closing connections", metadata: [
                 "connections": "\(stragglers)",
             ])
-            for loop in loops { loop.queue.async { loop.forEach { $0.abort() } } }
+            for connection in registry.all {
+                connection.shutDownSocket()
+                connection.queue.async { connection.abort() }
+            }
             condition.lock()
             let forced = Date(timeIntervalSinceNow: 1)
             while openConnections > 0 {
@@ -248,8 +255,7 @@ public final class HTTPServer: @unchecked Sendable {
             }
             condition.unlock()
         }
-        for loop in loops { loop.queue.sync { loop.stopSweeping() } }
-        pool.stop()
+        registry.stopSweeping()
         condition.lock()
         state = .stopped
         condition.unlock()
@@ -290,8 +296,6 @@ public final class HTTPServer: @unchecked Sendable {
         let reject = running && !admitted && pendingRejections < 64
         if admitted || reject { openConnections += 1 }
         if reject { pendingRejections += 1 }
-        let loop = loops[nextLoop % loops.count]
-        nextLoop &+= 1
         condition.unlock()
 
         guard admitted || reject else {
@@ -299,12 +303,9 @@ public final class HTTPServer: @unchecked Sendable {
             return
         }
         let refusal: HTTPResponse? = reject ? busyResponse("server busy, too many connections") : nil
-        let connection = HTTPConnection(fd: fd, remoteAddress: remote, loop: loop, server: self,
-                                        isRejection: reject)
-        loop.queue.async {
-            loop.add(connection)
-            connection.start(reject: refusal)
-        }
+        let connection = HTTPConnection(fd: fd, remoteAddress: remote, server: self, isRejection: reject)
+        registry.add(connection)
+        connection.queue.async { connection.start(reject: refusal) }
     }
 
     private func pauseAccepting() {
@@ -335,9 +336,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: - For connections
 
-    /// Closes `fd` and forgets it; called once a connection's sources are cancelled.
-    func connectionFinished(_ fd: Int32, wasRejection: Bool) {
-        close(fd)
+    /// Counts a connection out; called once its sources are cancelled and its descriptor closed.
+    func connectionFinished(wasRejection: Bool) {
         condition.lock()
         openConnections -= 1
         if wasRejection { pendingRejections -= 1 }

@@ -152,7 +152,7 @@ public final class ResponseStreamWriter: @unchecked Sendable {
     /// The heartbeat due at `now`, if one is configured and nothing was written for its interval.
     func dueHeartbeat(now: UInt64) -> [UInt8]? {
         lock.withLock {
-            guard !ended, let heartbeat, now &- lastWrite >= heartbeat.interval else { return nil }
+            guard !ended, let heartbeat, now > lastWrite, now - lastWrite >= heartbeat.interval else { return nil }
             return heartbeat.bytes
         }
     }

@@ -46,6 +46,8 @@ public final class Router: @unchecked Sendable {
         var route: Route
         var segments: [Segment]
         var handler: Handler
+        /// `segments.map(\.rank)`, computed once: it orders matching patterns from most to least specific.
+        var ranks: [Int]
     }
 
     private enum Segment: Equatable {
@@ -66,6 +68,8 @@ public final class Router: @unchecked Sendable {
     private let errorResponder: @Sendable (Int, String) -> HTTPResponse
     private let lock = NSLock()
     private var entries: [Entry] = []
+    /// Indices into `entries` by segment count: a path is only compared with patterns of its own length.
+    private var bySegmentCount: [Int: [Int]] = [:]
 
     /// - Parameters:
     ///   - defaultBodyLimit: body limit for routes registered without one.
@@ -94,7 +98,8 @@ public final class Router: @unchecked Sendable {
         defer { lock.unlock() }
         precondition(!entries.contains { $0.route.method == route.method && $0.segments == segments },
                      "route \(route) registered twice")
-        entries.append(Entry(route: route, segments: segments, handler: handler))
+        bySegmentCount[segments.count, default: []].append(entries.count)
+        entries.append(Entry(route: route, segments: segments, handler: handler, ranks: segments.map(\.rank)))
     }
 
     /// Every registered route, in registration order.
@@ -115,17 +120,23 @@ public final class Router: @unchecked Sendable {
 
     /// Calls the matching handler, or answers 404 / 405, or 204 to `OPTIONS`.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        respond(to: request).response
+    }
+
+    /// Like `handle`, and also says which route answered (nil for 404, 405 and OPTIONS), so a caller that records
+    /// per-route figures does not resolve the path a second time.
+    public func respond(to request: HTTPRequest) -> (response: HTTPResponse, route: Route?) {
         switch resolve(method: request.method, path: request.path) {
         case .found(let entry, let parameters):
-            return entry.handler(request, parameters)
+            return (entry.handler(request, parameters), entry.route)
         case .methodNotAllowed(let allowed) where request.method == "OPTIONS":
-            return HTTPResponse(status: 204, headers: ["Allow": allowed.joined(separator: ", ")])
+            return (HTTPResponse(status: 204, headers: ["Allow": allowed.joined(separator: ", ")]), nil)
         case .methodNotAllowed(let allowed):
             var response = errorResponder(405, "method \(request.method) not allowed for \(request.path)")
             response.headers["Allow"] = allowed.joined(separator: ", ")
-            return response
+            return (response, nil)
         case .notFound:
-            return errorResponder(404, "no route for \(request.path)")
+            return (errorResponder(404, "no route for \(request.path)"), nil)
         }
     }
 
@@ -155,22 +166,29 @@ public final class Router: @unchecked Sendable {
     private func resolve(method: String, path: String) -> Resolution {
         let pathSegments = Self.split(path)
         lock.lock()
-        let matching: [(entry: Entry, parameters: [String: String])] = entries.compactMap { entry in
-            Self.match(entry.segments, pathSegments).map { (entry, $0) }
-        }
+        let entries = self.entries
+        let candidates = bySegmentCount[pathSegments.count] ?? []
         lock.unlock()
-        let ranks = { (candidate: (entry: Entry, parameters: [String: String])) in
-            candidate.entry.segments.map(\.rank)
-        }
-        guard let best = matching.max(by: { ranks($0).lexicographicallyPrecedes(ranks($1)) }) else { return .notFound }
-        // The resource: every pattern as specific as the best one (the same shape, registered per method).
-        let resource = matching.filter { ranks($0) == ranks(best) }
-        for candidate in method == "HEAD" ? ["HEAD", "GET"] : [method] {
-            if let found = resource.first(where: { $0.entry.route.method == candidate }) {
-                return .found(found.entry, found.parameters)
+        // The resource: every matching pattern as specific as the most specific one (the same shape, registered
+        // per method). Parameters are extracted only for the one that answers.
+        var resource: [Int] = []
+        var bestRanks: [Int] = []
+        for index in candidates where Self.match(entries[index].segments, pathSegments) != nil {
+            let ranks = entries[index].ranks
+            if resource.isEmpty || bestRanks.lexicographicallyPrecedes(ranks) {
+                resource = [index]
+                bestRanks = ranks
+            } else if ranks == bestRanks {
+                resource.append(index)
             }
         }
-        var allowed = Set(resource.map(\.entry.route.method))
+        guard !resource.isEmpty else { return .notFound }
+        for candidate in method == "HEAD" ? ["HEAD", "GET"] : [method] {
+            if let found = resource.first(where: { entries[$0].route.method == candidate }) {
+                return .found(entries[found], Self.match(entries[found].segments, pathSegments) ?? [:])
+            }
+        }
+        var allowed = Set(resource.map { entries[$0].route.method })
         allowed.insert("OPTIONS")
         if allowed.contains("GET") { allowed.insert("HEAD") }
         return .methodNotAllowed(allowed.sorted())

@@ -51,11 +51,10 @@ public final class HTTPApp: @unchecked Sendable {
         let requestID = HTTPApp.requestID(accepting: request.header(requestIDHeader))
         var request = request
         request.headers[requestIDHeader] = requestID
-        var response = router.handle(request)
+        var (response, route) = router.respond(to: request)
         response.headers[requestIDHeader] = requestID
-        let route: String
-        if case .found(let r, _) = router.match(method: request.method, path: request.path) { route = r.pattern } else { route = "unmatched" }
-        telemetry.record(method: request.method, route: route, status: response.status, seconds: Date().timeIntervalSince(start))
+        telemetry.record(method: request.method, route: route?.pattern ?? "unmatched", status: response.status,
+                         seconds: Date().timeIntervalSince(start))
         return response
     }
 

@@ -123,7 +123,7 @@ import Testing
             try queued.send("GET /queued HTTP/1.1\r\n\r\n")
             // Wait until the second request sits in the queue, so the third finds it full.
             let deadline = Date().addingTimeInterval(3)
-            while server.pool.queuedCount < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            while server.gate.waitingCount < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
             let refused = try RawClient(port: server.port)
             try refused.send("GET /third HTTP/1.1\r\n\r\n")
             let response = try refused.readResponse()
