@@ -238,13 +238,14 @@ public final class TrainingService: @unchecked Sendable {
                 job.state = .failed
                 job.error = failure
             } else {
-                job.modelID = try registerModel(run: run, job: job, test: outcome.test)
+                let finalMetrics = job.metricsJSON
                 job.state = .succeeded
                 if !outcome.test.isEmpty {
                     var m = (try? JSONValue.parse(job.metricsJSON ?? "{}"))?.objectValue ?? [:]
                     for (k, v) in outcome.test { m["test_" + k] = .number(v) }
                     job.metricsJSON = JSONValue.object(m).serialized()
                 }
+                job.modelID = try registerModel(run: run, job: job, finalMetrics: finalMetrics, test: outcome.test)
             }
             try store.update(job)
             try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
@@ -261,19 +262,29 @@ public final class TrainingService: @unchecked Sendable {
         events.close(jobID: job.id)
     }
 
-    /// Saves the trained model under models/<id>/ and records it, with what predicting needs.
-    private func registerModel(run: TrainingRun, job: JobRecord, test: [String: Double]) throws -> String {
+    /// Saves the trained model under models/<id>/ and records it, with what predicting needs, together with
+    /// `job` in its final state: one transaction, so a crash never leaves a model record whose job resumes and
+    /// trains a second one. A model that cannot be saved leaves no folder behind.
+    private func registerModel(run: TrainingRun, job: JobRecord, finalMetrics: String?,
+                               test: [String: Double]) throws -> String {
         let id = "m_" + Self.randomID()
         let dir = dataDirectory.appendingPathComponent("models/\(id)")
         var metadata = run.modelMetadata
         metadata["summary"] = .array(run.model.summaryRows)
         metadata["parameter_count"] = .number(Double(run.model.parameterCount))
         metadata["test_metrics"] = .object(test.mapValues { .number($0) })
-        metadata["final_metrics"] = (try? JSONValue.parse(job.metricsJSON ?? "{}")) ?? .object([:])
-        try ModelArchive.save(run.model, to: dir, metadata: metadata)
-        let digest = SHA256.hex(try Data(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile)))
-        try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path, sha256: digest,
-                                       metadataJSON: JSONValue.object(metadata).serialized()))
+        metadata["final_metrics"] = (try? JSONValue.parse(finalMetrics ?? "{}")) ?? .object([:])
+        do {
+            try ModelArchive.save(run.model, to: dir, metadata: metadata)
+            let digest = SHA256.hex(try Data(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile)))
+            var finished = job
+            finished.modelID = id
+            try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path, sha256: digest,
+                                           metadataJSON: JSONValue.object(metadata).serialized()), finishing: finished)
+        } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
         return id
     }
 

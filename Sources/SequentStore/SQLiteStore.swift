@@ -244,6 +244,13 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
                               .text(model.path), .text(model.sha256), .text(model.metadataJSON)])
     }
 
+    public func addModel(_ model: ModelRecord, finishing job: JobRecord) throws {
+        try database.transaction {
+            try update(job)
+            try addModel(model)
+        }
+    }
+
     public func model(id: String) throws -> ModelRecord? {
         try database.query("SELECT * FROM models WHERE id = ?", [.text(id)]).first.map(model(from:))
     }
