@@ -61,6 +61,10 @@ public final class TrainingService: @unchecked Sendable {
             try store.update(job)
             logger.info("job \(job.id) was running when the server stopped; it resumes after epoch \(job.checkpointEpoch)")
         }
+        let swept = try sweepDataDirectory()
+        if !swept.isEmpty {
+            logger.info("removed \(swept.count) file(s) a previous process left unrecorded: \(swept.prefix(5).joined(separator: ", "))")
+        }
         for i in 0..<configuration.workers {
             finished.enter()
             let t = Thread { [self] in
