@@ -141,7 +141,14 @@ public final class TrainingService: @unchecked Sendable {
             throw ServiceError(422, "model_too_large", "training needs \(activationBytes) bytes of activations per batch (batch_size \(spec.fit.batchSize)), the limit is \(configuration.maxActivationBytes)", field: "fit.batch_size")
         }
         let job = JobRecord(id: "j_" + Self.randomID(), name: spec.name, specJSON: spec.normalized.serialized())
-        guard try store.enqueue(job, maxQueued: configuration.maxQueuedJobs) else {
+        let queued: Bool
+        do {
+            queued = try store.enqueue(job, maxQueued: configuration.maxQueuedJobs)
+        } catch where StorageFailure.isDiskFull(error) {
+            logger.error("cannot queue a job: \(error)")
+            throw ServiceError(507, "insufficient_storage", "the server's disk is full; the job was not queued")
+        }
+        guard queued else {
             throw ServiceError(429, "queue_full", "\(configuration.maxQueuedJobs) jobs are already queued; try again later")
         }
         // Answer with the job as submitted (queued): a worker polling the queue may claim it at any moment,
@@ -287,7 +294,8 @@ public final class TrainingService: @unchecked Sendable {
                                            metadataJSON: JSONValue.object(metadata).serialized()), finishing: finished)
         } catch {
             try? FileManager.default.removeItem(at: dir)
-            throw error
+            logger.error("job \(job.id): cannot save the trained model: \(error)")
+            throw TrainingError("cannot save the trained model: \(StorageFailure.reason(error))")
         }
         return id
     }
@@ -368,6 +376,15 @@ final class JobRecorder: Callback {
         do {
             // Checkpoint first; the database then points at a checkpoint that exists.
             try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: n), includeOptimizer: true)
+        } catch {
+            // Without its checkpoint the epoch cannot be recorded (a resume needs it): fail rather than train on.
+            try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n))
+            service.logger.error("job \(job.id): cannot save the checkpoint of epoch \(n): \(error)")
+            model.trainingFailure = "cannot save the checkpoint of epoch \(n): \(StorageFailure.reason(error))"
+            model.stopTraining = true
+            return
+        }
+        do {
             job = try service.store.job(id: job.id) ?? job
             job.checkpointEpoch = n
             job.metricsJSON = JSONValue.object(logs.mapValues { .number($0) }).serialized()
@@ -381,6 +398,10 @@ final class JobRecorder: Callback {
             service.events.publish(jobID: job.id, name: "epoch", data: EpochView.json(record).serialized())
         } catch {
             service.logger.error("job \(job.id): cannot record epoch \(n): \(error)")
+            if StorageFailure.isDiskFull(error) {
+                model.trainingFailure = "cannot record epoch \(n): \(StorageFailure.reason(error))"
+                model.stopTraining = true
+            }
         }
     }
 }

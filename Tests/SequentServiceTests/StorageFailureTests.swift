@@ -23,4 +23,26 @@ import Testing
         #expect(!full.description.contains("/"))
         #expect(full.description.contains("no space left"))
     }
+
+    @Test func aCheckpointThatCannotBeWrittenFailsTheJob() throws {
+        let dir = try TrainingServiceTests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try TrainingServiceTests.makeService(dir)
+        let job = try service.submit(TrainingServiceTests.spec(epochs: 3))
+        // A file where the job's checkpoint folder goes: the save of epoch 1 fails.
+        try Data("x".utf8).write(to: dir.appendingPathComponent("checkpoints/\(job.id)"))
+        try service.start()
+        defer { service.shutdown() }
+        let done = try TrainingServiceTests.wait(service, job.id, for: [.succeeded, .failed])
+        #expect(done.state == .failed)
+        let error = try #require(done.error)
+        #expect(error.hasPrefix("cannot save the checkpoint of epoch 1: the file could not be written"), "\(error)")
+        #expect(!error.contains(dir.path) && !error.contains("checkpoints") && !error.contains("Domain="), "\(error)")
+        #expect(error.hasSuffix("(Not a directory)"), "\(error)")
+        // Training stopped there: no epoch recorded without its checkpoint, epochs 2 and 3 never ran, no model.
+        #expect(try service.store.epochs(jobID: job.id).isEmpty)
+        #expect(done.checkpointEpoch == 0)
+        #expect(done.modelID == nil)
+        #expect(try service.store.models(limit: 10).isEmpty)
+    }
 }
