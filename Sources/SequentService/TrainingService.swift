@@ -267,7 +267,11 @@ public final class TrainingService: @unchecked Sendable {
             job.state = .failed
             job.error = message
             job.finishedAt = Date()
-            try? store.update(job)
+            // Failed for good, its checkpoints are of no use; unless the failure could not be recorded (a full
+            // database): the job is still running there and resumes from them on the next start.
+            if (try? store.update(job)) != nil {
+                try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
+            }
         }
         publishState(job)
         events.close(jobID: job.id)
