@@ -35,8 +35,8 @@ extension TrainingService {
         }
 
         let recorded = Set(try store.models(limit: Int.max).map { URL(fileURLWithPath: $0.path).lastPathComponent })
-        for dir in children(dataDirectory.appendingPathComponent("models")) where !recorded.contains(dir.lastPathComponent) {
-            remove(dir)
+        for dir in children(dataDirectory.appendingPathComponent("models")) {
+            if !recorded.contains(dir.lastPathComponent) { remove(dir) }
         }
 
         for root in [checkpoints, dataDirectory.appendingPathComponent("models")] {

@@ -63,7 +63,8 @@ public final class TrainingService: @unchecked Sendable {
         }
         let swept = try sweepDataDirectory()
         if !swept.isEmpty {
-            logger.info("removed \(swept.count) file(s) a previous process left unrecorded: \(swept.prefix(5).joined(separator: ", "))")
+            let listed = swept.prefix(5).joined(separator: ", ")
+            logger.info("removed \(swept.count) file(s) a previous process left unrecorded: \(listed)")
         }
         for i in 0..<configuration.workers {
             finished.enter()
@@ -223,7 +224,12 @@ public final class TrainingService: @unchecked Sendable {
                 }
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
-            let options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
+            var options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
+            if job.checkpointEpoch > 0, job.stopReason != nil {
+                // A callback had stopped training at the checkpoint's epoch and the process died before the job
+                // finished: finish it as it would have, rather than train past the stop.
+                options.epochs = job.checkpointEpoch
+            }
             let stepsPerEpoch = options.stepsPerEpoch ?? (run.trainData.count - (options.validationSplit.map {
                 Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
             try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
@@ -242,7 +248,7 @@ public final class TrainingService: @unchecked Sendable {
                 return
             }
             job.finishedAt = Date()
-            job.stopReason = outcome.history.stopReason
+            job.stopReason = outcome.history.stopReason ?? job.stopReason
             if outcome.history.cancelled {
                 job.state = .cancelled
             } else if let failure = outcome.history.failure {
@@ -323,6 +329,7 @@ final class JobRecorder: Callback {
     private var lastProgressUpdate = Date.distantPast
     private var lastFlush = Date()
     private let started = Date()
+    private var recordedEpochs = 0
 
     init(service: TrainingService, job: JobRecord, live: TrainingService.LiveJob, metricsEvery: Int) {
         self.service = service
@@ -363,6 +370,18 @@ final class JobRecorder: Callback {
         }
     }
 
+    /// The last checkpoint takes the final weights (early stopping may have restored an earlier epoch's), so a
+    /// job killed before it finished registers the model it would have.
+    func onTrainEnd(logs: [String: Double], model: Sequential) {
+        guard recordedEpochs > 0, !live.token.isCancelled, model.trainingFailure == nil else { return }
+        do {
+            try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: job.checkpointEpoch),
+                                  includeOptimizer: true)
+        } catch {
+            service.logger.error("job \(job.id): cannot save the final weights with epoch \(job.checkpointEpoch): \(error)")
+        }
+    }
+
     func flushMetrics() {
         guard !pending.isEmpty else { return }
         do { try service.store.appendMetrics(jobID: job.id, pending) } catch {
@@ -391,12 +410,17 @@ final class JobRecorder: Callback {
         do {
             job = try service.store.job(id: job.id) ?? job
             job.checkpointEpoch = n
+            // Recorded with the epoch, so that a resume knows training was over (callbacks run before the recorder).
+            if model.stopTraining, model.trainingFailure == nil {
+                job.stopReason = model.stopReason ?? "stopped by a callback"
+            }
             job.metricsJSON = JSONValue.object(logs.mapValues { .number($0) }).serialized()
             job.progressJSON = JSONValue.object(service.lockedRead(live) { $0.progress }).serialized()
             let record = SequentStore.EpochRecord(jobID: job.id, epoch: n, logs: logs,
                                                   learningRate: Double(model.optimizer?.learningRate ?? 0),
                                                   durationSeconds: duration, samplesPerSecond: rate)
             try service.store.recordEpoch(record, job: job)
+            recordedEpochs += 1
             if n > 1 { try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n - 1)) }
             service.lockedUpdate(live) { $0.metrics = logs }
             service.events.publish(jobID: job.id, name: "epoch", data: EpochView.json(record).serialized())

@@ -56,3 +56,48 @@ import Testing
         #expect(removed.count == 5, "\(removed)")
     }
 }
+
+extension CrashResumeTests {
+    /// A job a callback stopped at epoch 1 (recorded with that epoch), killed before it finished: the next start
+    /// finishes it as it would have, with its stop reason and no epoch 2.
+    @Test func aJobStoppedByACallbackIsNotTrainedPastTheStopOnResume() throws {
+        let dir = try TrainingServiceTests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try TrainingServiceTests.makeService(dir)
+        guard case .object(var spec) = TrainingServiceTests.spec(epochs: 5) else { return }
+        spec["callbacks"] = [["type": "threshold_stop", "monitor": "loss", "below": 1000]]
+        let job = try service.submit(.object(spec))
+        var claimed = try #require(try service.store.claimNext())
+        let model = try JobSpec.parse(try JSONValue.parse(claimed.specJSON)).makeModel()
+        try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: 1), includeOptimizer: true)
+        claimed.checkpointEpoch = 1
+        claimed.stopReason = "threshold_stop: loss 0.9 < 1000"
+        try service.store.recordEpoch(SequentStore.EpochRecord(jobID: job.id, epoch: 1, logs: ["loss": 0.9], learningRate: 0.001,
+                                                               durationSeconds: 1, samplesPerSecond: 1), job: claimed)
+        try service.start()
+        defer { service.shutdown() }
+        let done = try TrainingServiceTests.wait(service, job.id, for: [.succeeded, .failed])
+        #expect(done.state == .succeeded, "\(done.error ?? "")")
+        #expect(try service.store.epochs(jobID: job.id).map(\.epoch) == [1])
+        #expect(done.stopReason == "threshold_stop: loss 0.9 < 1000")
+        #expect(done.modelID != nil)
+    }
+
+    /// The stop is recorded in the epoch's transaction (what the test above starts from).
+    @Test func aCallbacksStopIsRecordedWithItsEpoch() throws {
+        let dir = try TrainingServiceTests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try TrainingServiceTests.makeService(dir)
+        let job = try service.submit(TrainingServiceTests.spec(epochs: 5))
+        let claimed = try #require(try service.store.claimNext())
+        let model = try JobSpec.parse(try JSONValue.parse(claimed.specJSON)).makeModel()
+        let recorder = JobRecorder(service: service, job: claimed, live: TrainingService.LiveJob(), metricsEvery: 5)
+        model.stopTraining = true
+        model.stopReason = "threshold_stop: accuracy 0.9 > 0.8"
+        recorder.onEpochEnd(0, logs: ["loss": 0.5, "accuracy": 0.9], model: model)
+        let stored = try #require(try service.store.job(id: job.id))
+        #expect(stored.checkpointEpoch == 1)
+        #expect(stored.stopReason == "threshold_stop: accuracy 0.9 > 0.8")
+        #expect(FileManager.default.fileExists(atPath: service.checkpointDirectory(job.id, epoch: 1).path + "/config.json"))
+    }
+}
