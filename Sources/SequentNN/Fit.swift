@@ -187,6 +187,12 @@ extension Sequential {
             history.epochs.append(record)
             lastLogs = logs
             callbacks.forEach { $0.onEpochEnd(epoch, logs: logs, model: self) }
+            // A callback may fail training at the epoch's end too (the service cannot save its checkpoint).
+            if let failure = trainingFailure {
+                history.failure = failure
+                history.stopReason = failure
+                break
+            }
             if stopTraining { break }
         }
         if history.stopReason == nil, stopTraining { history.stopReason = stopReason ?? "stopped by a callback" }

@@ -19,7 +19,7 @@ public enum ModelArchive {
     /// and renamed, so a crash never leaves a half-written model behind.
     public static func save(_ model: Sequential, to directory: URL, metadata: [String: JSONValue] = [:],
                             includeOptimizer: Bool = false) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try createDirectory(directory)
         var tensors: [String: Tensor] = [:]
         for (i, layer) in model.layers.enumerated() {
             for (spec, t) in zip(layer.parameters, model.weights(ofLayer: i)) { tensors["\(layer.name)/\(spec.name)"] = t }
@@ -90,18 +90,71 @@ public enum ModelArchive {
         return Loaded(model: model, metadata: config["metadata"]?.objectValue ?? [:], config: config)
     }
 
-    /// Write to `<name>.tmp`, fsync, rename over `url`.
+    /// Write to `<name>.tmp`, fsync, rename over `url`, fsync the folder. On any failure (a full disk most
+    /// likely) the temporary file is removed and `url` is untouched, so nothing ever names a half-written file.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let tmp = url.appendingPathExtension("tmp")
-        try data.write(to: tmp)
-        let fd = open(tmp.path, O_RDONLY)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileWriteError(code: errno, path: tmp.path) }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += n
+            }
         }
+        // tmpfs and NFS may report ENOSPC only at fsync or close.
+        if failure == 0, fsync(fd) != 0 { failure = errno }
+        if close(fd) != 0, failure == 0 { failure = errno }
         // rename(2) replaces the target atomically: readers see the old file or the new one, never a mix.
-        guard rename(tmp.path, url.path) == 0 else {
-            throw TrainingError("could not rename \(tmp.path) to \(url.path): \(String(cString: strerror(errno)))")
+        if failure == 0, rename(tmp.path, url.path) != 0 { failure = errno }
+        guard failure == 0 else {
+            unlink(tmp.path)
+            throw FileWriteError(code: failure, path: url.path)
         }
+        // Make the rename itself durable (the folder's entry), not only the file's bytes.
+        let dir = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+
+    /// Creates `directory` and its parents (mkdir -p) with mkdir(2), so a failure carries its errno (Foundation's
+    /// error on Linux does not) as a `FileWriteError`.
+    static func createDirectory(_ directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FileWriteError(code: ENOTDIR, path: directory.path) }
+            return
+        }
+        let parent = directory.deletingLastPathComponent()
+        if parent.path != directory.path { try createDirectory(parent) }
+        if mkdir(directory.path, 0o755) != 0, errno != EEXIST { throw FileWriteError(code: errno, path: directory.path) }
+    }
+}
+
+/// A file the engine could not write, with the `errno`. `description` is fit for a job's error shown to users:
+/// it names neither the path (kept in `path` for the log) nor Foundation's error domains.
+public struct FileWriteError: Error, CustomStringConvertible, Sendable {
+    public let code: Int32
+    public let path: String
+
+    public init(code: Int32, path: String) {
+        self.code = code
+        self.path = path
+    }
+
+    public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
+
+    public var description: String {
+        isDiskFull ? "no space left on the disk of the data directory"
+            : "the file could not be written (\(String(cString: strerror(code))))"
     }
 }

@@ -53,7 +53,7 @@ public final class Sequential: @unchecked Sendable {
     public var stopTraining = false
     /// Why training stopped early, for the job record (e.g. "early_stopping: val_loss did not improve…").
     public var stopReason: String?
-    /// Set by `terminate_on_nan`: training failed, with the epoch and step where it happened.
+    /// Set by `terminate_on_nan` (or a callback that cannot go on, at an epoch's end): training failed, and why.
     public var trainingFailure: String?
     /// The seed weights were initialised from.
     public let seed: UInt64

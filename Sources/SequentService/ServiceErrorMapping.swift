@@ -40,6 +40,8 @@ extension ServiceError {
                       "Fashion-MNIST is not installed on the server or cannot be read; ask the operator to install it")
         case let e as SQLiteError:
             self.init(sqlite: e)
+        case let e as FileWriteError where e.isDiskFull:
+            self = .diskFull()
         case let e as CocoaError where e.code == .fileWriteOutOfSpace:
             self = .diskFull()
         case let e as POSIXError where e.code == .ENOSPC || e.code == .EDQUOT:

@@ -65,6 +65,11 @@ public final class TrainingService: @unchecked Sendable {
             try store.update(job)
             logger.info("job \(job.id) was running when the server stopped; it resumes after epoch \(job.checkpointEpoch)")
         }
+        let swept = try sweepDataDirectory()
+        if !swept.isEmpty {
+            let listed = swept.prefix(5).joined(separator: ", ")
+            logger.info("removed \(swept.count) file(s) a previous process left unrecorded: \(listed)")
+        }
         for i in 0..<configuration.workers {
             finished.enter()
             let t = Thread { [self] in
@@ -141,7 +146,14 @@ public final class TrainingService: @unchecked Sendable {
             throw ServiceError(422, "model_too_large", "training needs \(activationBytes) bytes of activations per batch (batch_size \(spec.fit.batchSize)), the limit is \(configuration.maxActivationBytes)", field: "fit.batch_size")
         }
         let job = JobRecord(id: "j_" + Self.randomID(), name: spec.name, specJSON: spec.normalized.serialized())
-        guard try store.enqueue(job, maxQueued: configuration.maxQueuedJobs) else {
+        let queued: Bool
+        do {
+            queued = try store.enqueue(job, maxQueued: configuration.maxQueuedJobs)
+        } catch where StorageFailure.isDiskFull(error) {
+            logger.error("cannot queue a job: \(error)")
+            throw ServiceError(507, "insufficient_storage", "the server's disk is full; the job was not queued")
+        }
+        guard queued else {
             throw ServiceError(429, "queue_full", "\(configuration.maxQueuedJobs) jobs are already queued; try again later")
         }
         // Answer with the job as submitted (queued): a worker polling the queue may claim it at any moment,
@@ -236,7 +248,12 @@ public final class TrainingService: @unchecked Sendable {
                 }
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
-            let options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
+            var options = run.fitOptions(initialEpoch: job.checkpointEpoch, cancellation: liveJob.token)
+            if job.checkpointEpoch > 0, job.stopReason != nil {
+                // A callback had stopped training at the checkpoint's epoch and the process died before the job
+                // finished: finish it as it would have, rather than train past the stop.
+                options.epochs = job.checkpointEpoch
+            }
             let stepsPerEpoch = options.stepsPerEpoch ?? (run.trainData.count - (options.validationSplit.map {
                 Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
             try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
@@ -255,7 +272,7 @@ public final class TrainingService: @unchecked Sendable {
                 return
             }
             job.finishedAt = Date()
-            job.stopReason = outcome.history.stopReason
+            job.stopReason = outcome.history.stopReason ?? job.stopReason
             // A cancel after the last batch still counts: the user was told the job is cancelling.
             if outcome.history.cancelled || job.state == .cancelling {
                 job.state = .cancelled
@@ -266,21 +283,19 @@ public final class TrainingService: @unchecked Sendable {
                 job.error = failure
                 try store.update(job)
             } else {
-                job.modelID = try JobFailure.during("the trained model could not be saved", remedy: "resubmit the job") {
-                    try registerModel(run: run, job: job, test: outcome.test)
-                }
+                let finalMetrics = job.metricsJSON
                 job.state = .succeeded
                 if !outcome.test.isEmpty {
                     var m = (try? JSONValue.parse(job.metricsJSON ?? "{}"))?.objectValue ?? [:]
                     for (k, v) in outcome.test { m["test_" + k] = .number(v) }
                     job.metricsJSON = JSONValue.object(m).serialized()
                 }
-                // Only over `running`: a cancel may have come while the model was being saved.
-                if try !store.update(job, ifStateIn: [.running]) {
-                    job.state = .cancelled
-                    job.stopReason = "cancelled after its last epoch (the model was saved)"
-                    try store.update(job)
+                let (id, state) = try JobFailure.during("the trained model could not be saved",
+                                                        remedy: "resubmit the job") {
+                    try registerModel(run: run, job: job, finalMetrics: finalMetrics, test: outcome.test)
                 }
+                job.modelID = id
+                job.state = state
             }
             try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
         } catch {
@@ -291,26 +306,41 @@ public final class TrainingService: @unchecked Sendable {
             job.state = .failed
             job.error = message
             job.finishedAt = Date()
-            try? store.update(job)
+            // Failed for good, its checkpoints are of no use; unless the failure could not be recorded (a full
+            // database): the job is still running there and resumes from them on the next start.
+            if (try? store.update(job)) != nil {
+                try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
+            }
         }
         publishState(job)
         events.close(jobID: job.id)
     }
 
-    /// Saves the trained model under models/<id>/ and records it, with what predicting needs.
-    private func registerModel(run: TrainingRun, job: JobRecord, test: [String: Double]) throws -> String {
+    /// Saves the trained model under models/<id>/ and records it, with what predicting needs, together with
+    /// `job` in its final state: one transaction, so a crash never leaves a model record whose job resumes and
+    /// trains a second one. A model that cannot be saved leaves no folder behind.
+    private func registerModel(run: TrainingRun, job: JobRecord, finalMetrics: String?,
+                               test: [String: Double]) throws -> (id: String, state: JobState) {
         let id = "m_" + Self.randomID()
         let dir = dataDirectory.appendingPathComponent("models/\(id)")
         var metadata = run.modelMetadata
         metadata["summary"] = .array(run.model.summaryRows)
         metadata["parameter_count"] = .number(Double(run.model.parameterCount))
         metadata["test_metrics"] = .object(test.mapValues { .number($0) })
-        metadata["final_metrics"] = (try? JSONValue.parse(job.metricsJSON ?? "{}")) ?? .object([:])
-        try ModelArchive.save(run.model, to: dir, metadata: metadata)
-        let digest = try SHA256.hex(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile))
-        try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path, sha256: digest,
-                                       metadataJSON: JSONValue.object(metadata).serialized()))
-        return id
+        metadata["final_metrics"] = (try? JSONValue.parse(finalMetrics ?? "{}")) ?? .object([:])
+        do {
+            try ModelArchive.save(run.model, to: dir, metadata: metadata)
+            let digest = try SHA256.hex(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile))
+            var finished = job
+            finished.modelID = id
+            let state = try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path,
+                                                       sha256: digest, metadataJSON: JSONValue.object(metadata).serialized()),
+                                           finishing: finished)
+            return (id, state)
+        } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
     }
 
     func publishState(_ job: JobRecord) {
@@ -332,6 +362,7 @@ final class JobRecorder: Callback {
     private var lastProgressUpdate = Date.distantPast
     private var lastFlush = Date()
     private let started = Date()
+    private var recordedEpochs = 0
 
     init(service: TrainingService, job: JobRecord, live: TrainingService.LiveJob, metricsEvery: Int) {
         self.service = service
@@ -372,6 +403,18 @@ final class JobRecorder: Callback {
         }
     }
 
+    /// The last checkpoint takes the final weights (early stopping may have restored an earlier epoch's), so a
+    /// job killed before it finished registers the model it would have.
+    func onTrainEnd(logs: [String: Double], model: Sequential) {
+        guard recordedEpochs > 0, !live.token.isCancelled, model.trainingFailure == nil else { return }
+        do {
+            try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: job.checkpointEpoch),
+                                  includeOptimizer: true)
+        } catch {
+            service.logger.error("job \(job.id): cannot save the final weights with epoch \(job.checkpointEpoch): \(error)")
+        }
+    }
+
     func flushMetrics() {
         guard !pending.isEmpty else { return }
         do { try service.store.appendMetrics(jobID: job.id, pending) } catch {
@@ -389,19 +432,37 @@ final class JobRecorder: Callback {
         do {
             // Checkpoint first; the database then points at a checkpoint that exists.
             try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: n), includeOptimizer: true)
+        } catch {
+            // Without its checkpoint the epoch cannot be recorded (a resume needs it): fail rather than train on.
+            try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n))
+            service.logger.error("job \(job.id): cannot save the checkpoint of epoch \(n): \(error)")
+            model.trainingFailure = "cannot save the checkpoint of epoch \(n): \(StorageFailure.reason(error))"
+            model.stopTraining = true
+            return
+        }
+        do {
             job = try service.store.job(id: job.id) ?? job
             job.checkpointEpoch = n
+            // Recorded with the epoch, so that a resume knows training was over (callbacks run before the recorder).
+            if model.stopTraining, model.trainingFailure == nil {
+                job.stopReason = model.stopReason ?? "stopped by a callback"
+            }
             job.metricsJSON = JSONValue.object(logs.mapValues { .number($0) }).serialized()
             job.progressJSON = JSONValue.object(service.lockedRead(live) { $0.progress }).serialized()
             let record = SequentStore.EpochRecord(jobID: job.id, epoch: n, logs: logs,
                                                   learningRate: Double(model.optimizer?.learningRate ?? 0),
                                                   durationSeconds: duration, samplesPerSecond: rate)
             try service.store.recordEpoch(record, job: job)
+            recordedEpochs += 1
             if n > 1 { try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n - 1)) }
             service.lockedUpdate(live) { $0.metrics = logs }
             service.events.publish(jobID: job.id, name: "epoch", data: EpochView.json(record).serialized())
         } catch {
             service.logger.error("job \(job.id): cannot record epoch \(n): \(error)")
+            if StorageFailure.isDiskFull(error) {
+                model.trainingFailure = "cannot record epoch \(n): \(StorageFailure.reason(error))"
+                model.stopTraining = true
+            }
         }
     }
 }

@@ -137,6 +137,10 @@ public protocol JobRecords: Sendable {
 /// The model registry.
 public protocol ModelRegistry: Sendable {
     func addModel(_ model: ModelRecord) throws
+    /// Records a trained model and its job's final state (naming the model) in one transaction; a job that was
+    /// being cancelled meanwhile ends `cancelled` (keeping the model). Returns the state written.
+    @discardableResult
+    func addModel(_ model: ModelRecord, finishing job: JobRecord) throws -> JobState
     func model(id: String) throws -> ModelRecord?
     /// The newest model trained by a job with this name.
     func latestModel(named name: String) throws -> ModelRecord?

@@ -254,6 +254,21 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
                               .text(model.path), .text(model.sha256), .text(model.metadataJSON)])
     }
 
+    @discardableResult
+    public func addModel(_ model: ModelRecord, finishing job: JobRecord) throws -> JobState {
+        try database.transaction {
+            var final = job
+            // A cancel may have come while the model was being saved: the user was told the job is cancelling.
+            if let current = try self.job(id: job.id), current.state == .cancelling {
+                final.state = .cancelled
+                final.stopReason = "cancelled after its last epoch (the model was saved)"
+            }
+            try update(final)
+            try addModel(model)
+            return final.state
+        }
+    }
+
     public func model(id: String) throws -> ModelRecord? {
         try database.query("SELECT * FROM models WHERE id = ?", [.text(id)]).first.map(model(from:))
     }

@@ -92,6 +92,32 @@ import Testing
         }
     }
 
+    @Test func aModelAndItsJobsFinalStateCommitTogether() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try store.enqueue(JobRecord(id: "j", name: "shoes", specJSON: "{}"), maxQueued: 10)
+        var job = try #require(try store.claimNext())
+        job.state = .succeeded
+        job.modelID = "m1"
+        try store.addModel(ModelRecord(id: "m1", jobID: "j", name: "shoes", path: "/a", sha256: "x", metadataJSON: "{}"),
+                           finishing: job)
+        #expect(try store.job(id: "j")?.state == .succeeded)
+        #expect(try store.job(id: "j")?.modelID == "m1")
+
+        // A second job whose model cannot be recorded (the id is taken) stays running, not succeeded without a model.
+        _ = try store.enqueue(JobRecord(id: "k", name: "shoes", specJSON: "{}"), maxQueued: 10)
+        var other = try #require(try store.claimNext())
+        other.state = .succeeded
+        other.modelID = "m1"
+        #expect(throws: SQLiteError.self) {
+            try store.addModel(ModelRecord(id: "m1", jobID: "k", name: "shoes", path: "/b", sha256: "y", metadataJSON: "{}"),
+                               finishing: other)
+        }
+        #expect(try store.job(id: "k")?.state == .running)
+        #expect(try store.job(id: "k")?.modelID == nil)
+        #expect(try store.model(id: "m1")?.jobID == "j")
+    }
+
     @Test func datesRoundTripWithMilliseconds() {
         let d = Date(timeIntervalSince1970: 1_764_437_580.125)
         let s = SQLiteStore.format(d)
