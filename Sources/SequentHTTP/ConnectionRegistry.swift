@@ -2,7 +2,8 @@ import Dispatch
 import Foundation
 
 /// The server's open connections, and the periodic sweep that enforces their deadlines. Each connection lives on
-/// its own serial queue; the sweep only posts `sweep(now:)` to each, so it never touches their state itself.
+/// its own serial queue and publishes when it next needs attention (`deadline`); the sweep posts `sweep(now:)` only
+/// to those that are due, so it neither touches their state nor wakes the queues of connections with nothing due.
 final class ConnectionRegistry: @unchecked Sendable {
     // @unchecked: `connections` is only touched under `lock`, `timer` only on `queue`.
     private let lock = NSLock()
@@ -10,7 +11,7 @@ final class ConnectionRegistry: @unchecked Sendable {
     private let queue = DispatchQueue(label: "sequent.http.sweep")
     private var timer: DispatchSourceTimer?
 
-    /// Starts calling each connection's `sweep(now:)` (on its queue) every `interval` seconds.
+    /// Every `interval` seconds, calls `sweep(now:)` (on its queue) of each connection whose deadline has come.
     func startSweeping(every interval: TimeInterval) {
         queue.sync {
             let timer = DispatchSource.makeTimerSource(queue: queue)
@@ -18,7 +19,10 @@ final class ConnectionRegistry: @unchecked Sendable {
             timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
                            leeway: .nanoseconds(nanoseconds / 10))
             timer.setEventHandler { [self] in
-                forEach { $0.sweep(now: DispatchTime.now().uptimeNanoseconds) }
+                let now = DispatchTime.now().uptimeNanoseconds
+                for connection in all where connection.deadline <= now {
+                    connection.queue.async { connection.sweep(now: DispatchTime.now().uptimeNanoseconds) }
+                }
             }
             self.timer = timer
             timer.resume()

@@ -70,6 +70,8 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
     /// Guards the descriptor against `shutDownSocket` from another thread after it was closed (and maybe reused).
     private let descriptorLock = NSLock()
     private var descriptorClosed = false
+    private let deadlineLock = NSLock()
+    private var deadlineStorage = UInt64.max
     private var resuming = false
     /// The file the current request's body is being written to, for routes that spool bodies to disk.
     private var spool: SpoolFile?
@@ -98,6 +100,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         self.server = server
         lastRead = DispatchTime.now().uptimeNanoseconds
         let configuration = server.configuration
+        deadlineStorage = lastRead &+ UInt64(min(max(0, configuration.idleTimeout), 1e9) * 1e9)
         if let bodyPolicy = configuration.bodyPolicy {
             parser = HTTPRequestParser(limits: configuration.limits, remoteAddress: remoteAddress,
                                        bodyPolicy: bodyPolicy)
@@ -107,21 +110,29 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         }
     }
 
-    /// Starts watching the socket; on `queue`. With `reject`, answers it at once and closes (the server
-    /// is at its connection limit).
-    func start(reject: HTTPResponse? = nil) {
+    /// Starts watching the socket. Called by the accepting thread before anything else can reach the connection;
+    /// resuming the source is its last step, after which only `queue` touches the connection. So accepting a burst
+    /// of idle connections wakes no thread for them.
+    func start() {
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [self] in onReadable() }
         source.setCancelHandler { [self] in sourceCancelled() }
         readSource = source
         openSources += 1
         source.resume()
-        if let reject {
-            currentStatus = reject.status
-            enqueueResponse(reject, keepAlive: false, requestVersion: "HTTP/1.1", isHead: false)
-            phase = .failing(linger: true)
-            flush()
-        }
+    }
+
+    /// Makes the connection only answer `response` (a 503: the server is at its connection limit) and close; by
+    /// the accepting thread before `start`, so not even a request already sent is served. Then `flushRejection`.
+    func prepareRejection(_ response: HTTPResponse) {
+        currentStatus = response.status
+        enqueueResponse(response, keepAlive: false, requestVersion: "HTTP/1.1", isHead: false)
+        phase = .failing(linger: true)
+    }
+
+    /// Sends the prepared rejection; on `queue`.
+    func flushRejection() {
+        flush()
     }
 
     // MARK: - Reading
@@ -133,6 +144,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         let answeredBefore = answered
         guard drain(buffer) else { return }
         if answered != answeredBefore { serveWhileBusy(buffer) }
+        refreshDeadline()
     }
 
     /// Reads what the socket has (at most 16 reads, so one fast uploader cannot hold the thread; the source fires
@@ -477,6 +489,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 armWrite()
+                refreshDeadline()
                 return
             }
             abort()
@@ -484,6 +497,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         }
         disarmWrite()
         outputDrained()
+        refreshDeadline()
     }
 
     private func outputDrained() {
@@ -668,6 +682,41 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         case .handling, .responding, .failing, .closed:
             break
         }
+        refreshDeadline()
+    }
+
+    /// When this connection next needs its `sweep` (UInt64.max: not before something happens on it). Read by the
+    /// registry's sweep from its own thread, so the sweep posts only to connections with a deadline due, instead of
+    /// waking every connection's queue (and a thread for each) on every tick.
+    var deadline: UInt64 { deadlineLock.withLock { deadlineStorage } }
+
+    private func refreshDeadline() {
+        let c = server.configuration
+        func after(_ start: UInt64, _ seconds: TimeInterval) -> UInt64 {
+            let span = UInt64(min(max(0, seconds), 1e9) * 1e9)
+            return start > UInt64.max - span ? UInt64.max : start + span
+        }
+        var next = UInt64.max
+        if outputBytes > 0 { next = min(next, after(lastWriteProgress, c.writeTimeout)) }
+        switch phase {
+        case .reading:
+            if parser.isIdle && pendingEvents.isEmpty {
+                next = min(next, after(lastRead, c.idleTimeout))
+            } else {
+                if parser.isReadingHeaders { next = min(next, after(requestStarted, c.headerTimeout)) }
+                next = min(next, after(lastRead, c.readTimeout))
+                if !parser.isReadingHeaders && c.minBodyBytesPerSecond > 0 {
+                    next = min(next, after(bodyWindowStart, c.bodyRateWindow))
+                }
+            }
+        case .streaming(let writer, _, _):
+            if let due = writer.nextHeartbeat { next = min(next, due) }
+        case .lingering(let until, _):
+            next = min(next, until)
+        case .handling, .responding, .failing, .closed:
+            break
+        }
+        deadlineLock.withLock { deadlineStorage = next }
     }
 
     /// Shutdown has begun: an idle connection closes now, a stream ends (last chunk, then close); a request in

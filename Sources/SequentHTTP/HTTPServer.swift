@@ -302,10 +302,11 @@ public final class HTTPServer: @unchecked Sendable {
             close(fd)
             return
         }
-        let refusal: HTTPResponse? = reject ? busyResponse("server busy, too many connections") : nil
         let connection = HTTPConnection(fd: fd, remoteAddress: remote, server: self, isRejection: reject)
+        if reject { connection.prepareRejection(busyResponse("server busy, too many connections")) }
         registry.add(connection)
-        connection.queue.async { connection.start(reject: refusal) }
+        connection.start()
+        if reject { connection.queue.async { connection.flushRejection() } }
     }
 
     private func pauseAccepting() {

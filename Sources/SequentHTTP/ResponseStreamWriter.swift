@@ -149,6 +149,14 @@ public final class ResponseStreamWriter: @unchecked Sendable {
         for handler in handlers { handler() }
     }
 
+    /// When the next heartbeat falls due if nothing is written meanwhile; nil without one.
+    var nextHeartbeat: UInt64? {
+        lock.withLock {
+            guard !ended, let heartbeat else { return nil }
+            return lastWrite &+ heartbeat.interval
+        }
+    }
+
     /// The heartbeat due at `now`, if one is configured and nothing was written for its interval.
     func dueHeartbeat(now: UInt64) -> [UInt8]? {
         lock.withLock {
