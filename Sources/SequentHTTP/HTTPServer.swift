@@ -103,7 +103,7 @@ public final class HTTPServer: @unchecked Sendable {
             self.idleTimeout = idleTimeout
             self.writeTimeout = writeTimeout
             maxStreamBufferBytes = 4 << 20
-            handlerThreads = max(8, 4 * ProcessInfo.processInfo.activeProcessorCount)
+            handlerThreads = 64
             maxQueuedRequests = 4096
             busyConnections = 64
             busyWindow = 0.025
