@@ -19,22 +19,10 @@ KILLS=${SOAK_KILLS:-10}
 SEED=${SOAK_SEED:-$RANDOM}
 RANDOM=$SEED
 
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || {
-        [ "$(id -u)" -eq 0 ] || { echo "crash-soak: $tool is missing" >&2; exit 1; }
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 >/dev/null
-    }
-done
+. "$ROOT/scripts/lib/checks.sh"
+need_tools crash-soak
 [ -x "$BIN" ] || swift build --product sequent
 
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-finish() {
-    echo "$passed passed, $failed failed"
-    if [ "$failed" -eq 0 ]; then exit 0; fi
-    exit 1
-}
 
 DATA=$(mktemp -d -t sequent-soak.XXXXXX)
 SERVER_PID=""

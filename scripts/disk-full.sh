@@ -14,19 +14,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${SEQUENT_BIN:-$ROOT/.build/debug/sequent}
 [ "$(id -u)" -eq 0 ] || { echo "disk-full: needs root to mount a small file system"; echo "0 passed, 1 failed"; exit 1; }
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 >/dev/null; }
-done
+. "$ROOT/scripts/lib/checks.sh"
+need_tools disk-full
 [ -x "$BIN" ] || swift build --product sequent
 
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-finish() {
-    echo "$passed passed, $failed failed"
-    if [ "$failed" -eq 0 ]; then exit 0; fi
-    exit 1
-}
 
 WORK=$(mktemp -d -t sequent-diskfull.XXXXXX)
 DATA=$WORK/data

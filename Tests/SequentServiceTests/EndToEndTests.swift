@@ -99,7 +99,8 @@ import Testing
         _ = try server.wait(id, for: ["running"])
         let deadline = Date().addingTimeInterval(30)
         while server.service.liveState(id)?.progress.isEmpty ?? true, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        let r = try server.client.request("POST", "/v1/jobs/\(id)/cancel")
+        // As the README's curl sends it: no body, and neither Content-Length nor Transfer-Encoding.
+        let r = try server.client.request("POST", "/v1/jobs/\(id)/cancel", bodyBytes: nil, framesEmptyPost: false)
         #expect(r.status == 202)
         #expect(["cancelling", "cancelled"].contains(r.json["state"]?.stringValue ?? ""))
         let done = try server.wait(id, for: ["cancelled", "succeeded", "failed"], timeout: 5)

@@ -27,8 +27,10 @@ struct HTTPClient {
 
     /// With `chunkSize`, the body is sent with `Transfer-Encoding: chunked` in chunks of that size. A server that
     /// refuses the body part-way (413) may close before all of it is sent: the response is still read.
+    /// `framesEmptyPost: false` sends a bodiless POST with neither Content-Length nor Transfer-Encoding, as
+    /// `curl -X POST` does.
     func request(_ method: String, _ path: String, bodyBytes body: [UInt8]?, contentType: String = "application/json",
-                 chunkSize: Int? = nil, timeout: TimeInterval = 10) throws -> Response {
+                 chunkSize: Int? = nil, framesEmptyPost: Bool = true, timeout: TimeInterval = 10) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
@@ -54,7 +56,7 @@ struct HTTPClient {
                 framed += Array("\(String(chunk.count, radix: 16))\r\n".utf8) + chunk + [13, 10]
             }
             payload = framed + Array("0\r\n\r\n".utf8)
-        } else if body != nil || method == "POST" {
+        } else if body != nil || (method == "POST" && framesEmptyPost) {
             head += "Content-Type: \(contentType)\r\nContent-Length: \(payload.count)\r\n"
         }
         let bytes = Array((head + "\r\n").utf8) + payload
