@@ -113,13 +113,19 @@ import Testing
 
 @Suite struct FusedReLUPoolingTests {
     /// Conv2D(relu) → MaxPooling2D applies the ReLU gradient inside the pool's backward pass; the gradients
-    /// must be exactly those of the separate passes.
-    @Test(arguments: [(16, [2, 2], Padding.valid), (16, [3, 3], .same), (3, [2, 2], .valid)])
-    func fusedEqualsSeparate(filters: Int, pool: [Int], padding: Padding) throws {
+    /// must be exactly those of the separate passes. The convolutions use im2col so that the conv + pool fusion
+    /// (tested in DirectConvolutionTests) stays off and each side really runs its own path: the pool's C 2×2
+    /// kernels with and without their ReLU flag, or the Swift pooling with and without its mask.
+    @Test(arguments: [(16, [2, 2], Padding.valid, true), (16, [2, 2], .valid, false), (16, [3, 3], .same, false),
+                      (3, [2, 2], .valid, true)])
+    func fusedEqualsSeparate(filters: Int, pool: [Int], padding: Padding, twoByTwoKernels: Bool) throws {
         func make(fused: Bool) throws -> Sequential {
             let conv = try Conv2D(filters: filters, kernelSize: [3, 3], activation: .relu)
+            conv.kernels = .im2col
             let mp = try MaxPooling2D(poolSize: pool, padding: padding)
+            mp.usesTwoByTwoKernels = twoByTwoKernels
             let m = try Sequential(inputShape: [10, 10, 2], layers: [conv, mp, Flatten(), Dense(units: 3)], seed: 4)
+            #expect(m.fusedPools.allSatisfy { !$0 })
             conv.reluGradientAppliedByNext = fused
             mp.appliesReLUGradient = fused
             try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))

@@ -84,15 +84,16 @@ import Testing
     @Test func shardedTrainingEqualsSingleThread() throws {
         // Splitting a batch across replicas must give the same step as running it whole.
         func run(threads: Int) throws -> [Float] {
-            let model = try Sequential(inputShape: [8, 8, 1], layers: [
+            // Large enough (28×28, 32 filters, 128 samples) that two threads really split the batch.
+            let model = try Sequential(inputShape: [28, 28, 1], layers: [
                 Conv2D(filters: 32, kernelSize: [3, 3], activation: .relu), MaxPooling2D(), Flatten(),
                 Dense(units: 4, activation: .softmax),
             ], seed: 6)
             try model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
             model.threads = threads
-            let n = 64
-            let x = randomArray(n * 64, seed: 2), y = labels(n, classes: 4, seed: 3)
-            #expect(threads == 1 || model.shardCount(for: n) > 1 || true)
+            let n = 128
+            let x = randomArray(n * 784, seed: 2), y = labels(n, classes: 4, seed: 3)
+            #expect(model.shardCount(for: n) == threads)
             x.withUnsafeBufferPointer { xb in y.withUnsafeBufferPointer { yb in
                 for step in 0..<3 { _ = model.trainStep(x: xb.baseAddress!, y: yb.baseAddress!, n: n, step: step) }
             } }
