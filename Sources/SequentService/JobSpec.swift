@@ -31,7 +31,8 @@ public struct JobSpec: Sendable {
         /// A class-folder dataset: its directory, relative to the server's datasets root.
         public var directory: String?
         public var validationDirectory: String?
-        /// Fraction of the folder held out for validation (seeded by fit.seed), when no validation directory.
+        /// Fraction of every class held out for validation (its first files by name, as ImageDataGenerator's
+        /// `subset` takes them), when no validation directory.
         public var validationSplit: Double?
         /// [height, width] images are resized to.
         public var targetSize: [Int]?

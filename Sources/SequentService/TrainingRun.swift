@@ -118,7 +118,7 @@ public final class TrainingRun {
             skipped += loaded.skipped.map { (v + "/" + $0.path, $0.reason) }
             validation = loaded
         } else if let fraction = d.validationSplit {
-            (train, validation) = train.split(fraction: fraction, seed: spec.fit.seed)
+            (train, validation) = train.split(fraction: fraction)
         }
         return (train, validation.flatMap { $0.count > 0 ? $0 : nil }, skipped)
     }

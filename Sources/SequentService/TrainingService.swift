@@ -254,9 +254,12 @@ public final class TrainingService: @unchecked Sendable {
                 // finished: finish it as it would have, rather than train past the stop.
                 options.epochs = job.checkpointEpoch
             }
-            let stepsPerEpoch = options.stepsPerEpoch ?? (run.trainData.count - (options.validationSplit.map {
-                Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
-            try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
+            // The step count where the checkpoint's epoch ended, as fit counts it (epochs of a steps_per_epoch
+            // run may be shorter at the end of each pass over the data).
+            let samples = run.trainData.count - (run.validationData == nil ? options.validationSplit.map {
+                Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0 : 0)
+            let stepsDone = options.stepsBefore(epoch: job.checkpointEpoch, batches: options.batches(samples: samples))
+            try store.truncateMetrics(jobID: job.id, afterStep: stepsDone)
             let recorder = JobRecorder(service: self, job: job, live: liveJob, metricsEvery: configuration.metricsEvery)
             let userCallbacks = try spec.makeCallbacks(
                 checkpointDirectory: dataDirectory.appendingPathComponent("checkpoints/\(job.id)/user"))
