@@ -83,6 +83,9 @@ public final class TrainingRun {
             throw ConfigError(field: "model.layers[\(model.layers.count - 1)]",
                               detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(classNames.count) classes")
         }
+        // Now the data decides whether there is validation (a folder's train/ and validation/): the CLI and
+        // a job queued before submit checked it learn about a monitor that would never be logged here.
+        try spec.checkMonitors(validation: validationData != nil)
     }
 
     /// Opens a class-folder dataset and its validation images (a second folder, or a seeded split); images are

@@ -138,6 +138,15 @@ public final class TrainingService: @unchecked Sendable {
                 throw ServiceError(400, "invalid_job_spec", "\(field) \"\(dir)\" is not a dataset on this server", field: field)
             }
         }
+        if spec.validatesBySpec == nil, let dir = spec.dataset.directory {
+            // A folder dataset validates when it holds train/ and validation/ (TrainingRun.openFolders).
+            let root = configuration.datasetsRoot + "/" + dir
+            let validates = FileManager.default.fileExists(atPath: root + "/train")
+                && FileManager.default.fileExists(atPath: root + "/validation")
+            do { try spec.checkMonitors(validation: validates) } catch let e as ConfigError {
+                throw ServiceError(400, "invalid_job_spec", e.message, field: e.field)
+            }
+        }
         if model.parameterCount > configuration.maxParameters {
             throw ServiceError(422, "model_too_large", "the model has \(model.parameterCount) parameters, the limit is \(configuration.maxParameters)", field: "model")
         }
