@@ -85,7 +85,8 @@ public final class TrainingRun {
         }
         // Now the data decides whether there is validation (a folder's train/ and validation/): the CLI and
         // a job queued before submit checked it learn about a monitor that would never be logged here.
-        try spec.checkMonitors(validation: validationData != nil)
+        // fit.validation_split holds its share out inside fit (Fashion-MNIST; folders refuse it).
+        try spec.checkMonitors(validation: validationData != nil || spec.fit.validationSplit != nil)
     }
 
     /// Opens a class-folder dataset and its validation images (a second folder, or a seeded split); images are

@@ -105,6 +105,19 @@ import Testing
         #expect(error(try callbacks([["type": "threshold_stop", "above": 0.9]], metrics: []))?.field == "callbacks[0].monitor")
     }
 
+    @Test func aRunChecksMonitorsAgainstTheDataItOpened() throws {
+        // fit.validation_split validates inside fit: val_ monitors are logged, the run accepts them.
+        let split = try JobSpec.parse(try spec {
+            $0["dataset"] = ["name": "fashion_mnist", "train_limit": 64, "test_limit": 16]
+            $0["fit"] = ["validation_split": 0.25, "epochs": 1]
+            $0["callbacks"] = [["type": "early_stopping", "monitor": "val_accuracy"]]
+        })
+        let sources = DataSources(fashionMNISTDirectory: JobSpecTests.fashionDirectory)
+        let run = try TrainingRun(spec: split, sources: sources)
+        let outcome = try run.run(callbacks: try split.makeCallbacks(checkpointDirectory: nil))
+        #expect(outcome.history.epochs.first?.logs["val_accuracy"] != nil)
+    }
+
     @Test func fitValidationSplitIsRefusedForFolders() throws {
         let value: JSONValue = [
             "dataset": ["directory": "shoes", "target_size": [28, 28], "color_mode": "grayscale"],
