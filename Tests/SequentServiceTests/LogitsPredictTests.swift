@@ -106,6 +106,29 @@ import Testing
         }
     }
 
+    @Test func aModelSavedWithoutCompileSettingsReadsItsJobsLoss() throws {
+        // An archive without "compile" (copied in by hand): whether it outputs logits comes from its job's spec.
+        let capture = ErrorResponseTests.LogCapture()
+        let (app, dir) = try ErrorResponseTests.makeApp(capture)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Sequential(inputShape: [4, 4, 1], layers: [Flatten(), Dense(units: 3)])
+        try model.setWeights(ofLayer: 1, [Tensor(shape: [16, 3], scalars: Array(repeating: 0, count: 48)), Tensor(shape: [3], scalars: [0, 1, 2])])
+        let path = dir.appendingPathComponent("models/m_old")
+        try ModelArchive.save(model, to: path)   // not compiled: no compile block
+        #expect(try JSONValue.parse(Data(contentsOf: path.appendingPathComponent("config.json")))["compile"] == nil)
+        guard case .object(var spec) = TrainingServiceTests.spec(epochs: 1) else { fatalError() }
+        spec["compile"] = ["loss": ["type": "categorical_crossentropy", "from_logits": true]]
+        spec["model"] = ["input_shape": [28, 28, 1], "layers": [["type": "Flatten"], ["type": "Dense", "units": 10]]]
+        let job = try app.service.submit(.object(spec))
+        try app.service.store.addModel(ModelRecord(id: "m_old", jobID: job.id, name: "old", path: path.path,
+                                                   sha256: String(repeating: "0", count: 64), metadataJSON: "{}"))
+        let zeros = Array(repeating: "0", count: 16).joined(separator: ",")
+        let tf = try Self.post(app, "/v1/models/m_old:predict", Array("{\"instances\": [[\(zeros)]]}".utf8), "application/json")
+        let probabilities = (tf["probabilities"]?[0]?.arrayValue ?? []).compactMap(\.doubleValue)
+        let expected = Self.softmax([0, 1, 2])
+        #expect(probabilities.count == 3 && zip(probabilities, expected).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
     @Test func aSoftmaxModelIsReportedAsItIs() throws {
         // Not from_logits: outputs already are probabilities and must not be squashed a second time.
         let (app, dir, _) = try Self.app(units: 3, kernel: Array(repeating: 0.1, count: 48), bias: [0, 1, 2],
