@@ -163,14 +163,21 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
         ImageFolderData(parent: self, indices: Array(indices[range]))
     }
 
-    /// A seeded shuffle, then the last `fraction` held out (as `image_dataset_from_directory` splits), so the
-    /// same seed always gives the same split.
-    public func split(fraction: Double, seed: UInt64) -> (train: ImageFolderData, validation: ImageFolderData) {
-        var order = indices
-        var rng = SeededGenerator(seed: seed)
-        order.shuffle(using: &rng)
-        let cut = order.count - Int((Double(order.count) * fraction).rounded(.down))
-        return (ImageFolderData(parent: self, indices: Array(order[..<cut])),
-                ImageFolderData(parent: self, indices: Array(order[cut...])))
+    /// Holds out `fraction` of every class the way `ImageDataGenerator(validation_split=…)` with
+    /// `subset="validation"` / `"training"` does: within each class, in file-name order, the first
+    /// `int(fraction · n)` files are validation and the rest training. No class is left out of either split
+    /// and no seed is involved: the same folder always splits the same way, as in Keras.
+    public func split(fraction: Double) -> (train: ImageFolderData, validation: ImageFolderData) {
+        var byClass: [Int: [Int]] = [:]
+        for i in indices { byClass[files[i].label, default: []].append(i) }
+        var train: [Int] = [], validation: [Int] = []
+        for label in byClass.keys.sorted() {
+            // `files` is in class-then-name order (DirectoryDataset.scan), so each list is in name order.
+            let members = byClass[label]!
+            let held = Int(Double(members.count) * fraction)
+            validation += members[..<held]
+            train += members[held...]
+        }
+        return (ImageFolderData(parent: self, indices: train), ImageFolderData(parent: self, indices: validation))
     }
 }

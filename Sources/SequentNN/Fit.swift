@@ -9,10 +9,13 @@ public struct FitOptions: Sendable {
     public var seed: UInt64 = 1
     /// Fraction of the data, taken from the end before shuffling (as Keras does), held out for validation.
     public var validationSplit: Double?
-    /// Batches per epoch. The batch iterator restarts (reshuffled) every epoch; when this is larger than the
-    /// number of batches in the data it keeps going with a fresh shuffle instead of running dry.
+    /// Batches per epoch, as Keras 3's epoch iterator counts them: one pass over the (shuffled) data is carried
+    /// on from epoch to epoch, so with 10 batches and 3 steps epoch 2 trains on batches 4–6 and epoch 4 on
+    /// batch 10 alone (the data ran out: Keras ends that epoch early); the next epoch starts a fresh shuffle.
+    /// Larger than the number of batches: every epoch is one full pass. nil: one pass per epoch.
     public var stepsPerEpoch: Int?
-    /// Validation batches per epoch (default: all of the validation data).
+    /// Validation batches per epoch: the first K batches of the validation data every time (Keras 3's
+    /// `evaluate` resets its iterator), default all of it.
     public var validationSteps: Int?
     /// Epoch to start counting from (0-based), for resuming.
     public var initialEpoch = 0
@@ -27,6 +30,30 @@ public struct FitOptions: Sendable {
     public init(epochs: Int = 1, batchSize: Int = 32) {
         self.epochs = epochs
         self.batchSize = batchSize
+    }
+
+    /// Where epoch `epoch` (0-based) reads in the data, for `batches` batches per pass: which pass (each pass
+    /// has its own shuffle), its first batch in that pass, and how many batches it trains on.
+    public func epochSlice(_ epoch: Int, batches: Int) -> (pass: Int, firstBatch: Int, steps: Int) {
+        let perEpoch = Swift.max(1, stepsPerEpoch ?? batches)
+        let epochsPerPass = (batches + perEpoch - 1) / perEpoch
+        let k = epoch % epochsPerPass
+        let first = k * perEpoch
+        return (epoch / epochsPerPass, first, Swift.min(perEpoch, batches - first))
+    }
+
+    /// Training steps taken before epoch `epoch` (0-based): a pass is `batches` steps, whatever the epochs
+    /// it is split into. Resuming at `initialEpoch` continues the step count (and dropout seeds) from here.
+    public func stepsBefore(epoch: Int, batches: Int) -> Int {
+        let perEpoch = Swift.max(1, stepsPerEpoch ?? batches)
+        let epochsPerPass = (batches + perEpoch - 1) / perEpoch
+        return (epoch / epochsPerPass) * batches + (epoch % epochsPerPass) * perEpoch
+    }
+
+    /// Batches in one pass over `samples` training samples.
+    public func batches(samples: Int) -> Int {
+        let batch = Swift.max(1, Swift.min(batchSize, samples))
+        return (samples + batch - 1) / batch
     }
 }
 
@@ -120,16 +147,15 @@ extension Sequential {
         let n = train.count
         guard n > 0 else { throw TrainingError("fit: no training samples") }
         let batch = min(options.batchSize, n)
-        let batchesInData = (n + batch - 1) / batch
-        let steps = options.stepsPerEpoch ?? batchesInData
-        guard steps >= 1 else { throw TrainingError("fit.steps_per_epoch must be ≥ 1, got \(steps)") }
+        let batchesInData = options.batches(samples: n)
+        if let s = options.stepsPerEpoch, s < 1 { throw TrainingError("fit.steps_per_epoch must be ≥ 1, got \(s)") }
 
         var history = History()
         stopTraining = false
         stopReason = nil
         trainingFailure = nil
         callbacks.forEach { $0.onTrainBegin(model: self) }
-        var globalStep = options.initialEpoch * steps
+        var globalStep = options.stepsBefore(epoch: options.initialEpoch, batches: batchesInData)
         var lastLogs: [String: Double] = [:]
 
         epochLoop: for epoch in options.initialEpoch..<options.epochs {
@@ -138,7 +164,10 @@ extension Sequential {
             let augment = options.augment.map { a in
                 { @Sendable (x: UnsafeMutablePointer<Float>, count: Int, step: Int) in a(x, count, epoch, step) }
             }
-            let loader = BatchPrefetcher(data: train, plan: Self.batchPlan(n: n, batch: batch, steps: steps, epoch: epoch,
+            let slice = options.epochSlice(epoch, batches: batchesInData)
+            let steps = slice.steps
+            let loader = BatchPrefetcher(data: train, plan: Self.batchPlan(n: n, batch: batch, pass: slice.pass,
+                                                                           batches: slice.firstBatch..<(slice.firstBatch + steps),
                                                                            shuffle: options.shuffle, seed: options.seed),
                                          augment: augment)
             defer { loader.finish() }
@@ -204,28 +233,16 @@ extension Sequential {
         return history
     }
 
-    /// The sample indices of every batch of one epoch: a seeded shuffle per epoch; when `steps` asks for more
-    /// batches than the data holds, the iterator restarts with a fresh shuffle instead of running dry.
-    static func batchPlan(n: Int, batch: Int, steps: Int, epoch: Int, shuffle: Bool, seed: UInt64) -> [[Int]] {
-        var order: [Int] = []
-        var cycle = 0, cursor = n
-        var plan: [[Int]] = []
-        plan.reserveCapacity(steps)
-        for _ in 0..<steps {
-            if cursor >= n {
-                order = Array(0..<n)
-                if shuffle {
-                    var rng = SeededGenerator.derived(seed: seed, stream: UInt64(epoch), index: UInt64(cycle))
-                    order.shuffle(using: &rng)
-                }
-                cycle += 1
-                cursor = 0
-            }
-            let count = min(batch, n - cursor)
-            plan.append(Array(order[cursor..<(cursor + count)]))
-            cursor += count
+    /// The sample indices of batches `batches` of pass `pass` over the data: each pass is its own seeded
+    /// shuffle (pass p of a run without steps_per_epoch is epoch p, so those shuffles are unchanged), cut
+    /// into batches of `batch` with a smaller last one, as Keras's array adapter slices its permutation.
+    static func batchPlan(n: Int, batch: Int, pass: Int, batches: Range<Int>, shuffle: Bool, seed: UInt64) -> [[Int]] {
+        var order = Array(0..<n)
+        if shuffle {
+            var rng = SeededGenerator.derived(seed: seed, stream: UInt64(pass), index: 0)
+            order.shuffle(using: &rng)
         }
-        return plan
+        return batches.map { b in Array(order[(b * batch)..<Swift.min(n, (b + 1) * batch)]) }
     }
 
     /// Loss and metrics over `data` in order (`model.evaluate`), loading ahead like `fit`.

@@ -413,7 +413,7 @@ public final class Sequential: @unchecked Sendable {
             let out = forward(ws, x: xs, n: range.count, context: ctx)
             ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
                                        grad: ws.gradA!.pointer, gradScale: gradScale)
-            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits) }
+            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
             ws.dy = ws.gradA!.pointer
             ws.spare = ws.gradB!.pointer
             guard let big else {
@@ -484,7 +484,7 @@ public final class Sequential: @unchecked Sendable {
             let out = forward(ws, x: xs, n: range.count, context: .inference)
             ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
                                        grad: nil, gradScale: 0)
-            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits) }
+            ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
         }
         var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)
         for ws in replicas[0..<shardCount(for: n)] {

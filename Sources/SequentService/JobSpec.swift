@@ -31,7 +31,8 @@ public struct JobSpec: Sendable {
         /// A class-folder dataset: its directory, relative to the server's datasets root.
         public var directory: String?
         public var validationDirectory: String?
-        /// Fraction of the folder held out for validation (seeded by fit.seed), when no validation directory.
+        /// Fraction of every class held out for validation (its first files by name, as ImageDataGenerator's
+        /// `subset` takes them), when no validation directory.
         public var validationSplit: Double?
         /// [height, width] images are resized to.
         public var targetSize: [Int]?
@@ -100,6 +101,11 @@ public struct JobSpec: Sendable {
             } catch let e as ConfigError { throw e.prefixed(by: "compile") }
         }
         let fit = try parseFit(r.value("fit") ?? .object([:]))
+        // Keras refuses validation_split for generators (flow_from_directory): the tail of a class-ordered file
+        // list would be one or two whole classes. The folder's own split takes every class's share.
+        if dataset.isDirectory, let split = fit.validationSplit {
+            throw ConfigError(field: "fit.validation_split", detail: "cannot be used with a folder dataset (Keras refuses validation_split for generators), got \(split); set dataset.validation_split instead, which holds out that fraction of every class")
+        }
         var callbacks: [JSONValue] = []
         if let cbs = r.value("callbacks") {
             guard let list = cbs.arrayValue else {
@@ -113,6 +119,7 @@ public struct JobSpec: Sendable {
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
         _ = try spec.makeCallbacks(checkpointDirectory: nil)
+        try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
             let want = size + [dataset.colorMode == "grayscale" ? 1 : 3]
             guard built.inputShape == want else {
@@ -266,6 +273,44 @@ public struct JobSpec: Sendable {
         try model.compile(optimizer: makeOptimizer(optimizer, field: "compile.optimizer"),
                           loss: makeLoss(loss, field: "compile.loss"), metrics: metrics)
         return model
+    }
+
+    /// Whether each epoch validates, as far as the spec decides it: nil for a folder dataset that names no
+    /// validation, where the folder's layout (train/ and validation/ inside it) decides.
+    public var validatesBySpec: Bool? {
+        if dataset.validation != nil || fit.validationSplit != nil { return true }
+        return dataset.isDirectory ? nil : false
+    }
+
+    /// The keys every epoch's logs hold (what Keras 3 logs): `loss`, the compiled metrics under the names as
+    /// written (`"acc"` logs `acc`), and their `val_` versions when the run validates.
+    public func loggedKeys(validation: Bool) -> [String] {
+        let train = ["loss"] + metrics
+        return validation ? train + train.map { "val_" + $0 } : train
+    }
+
+    /// Every callback's `monitor` (its default included) must be a key the run logs; a monitor Keras would
+    /// never see (`val_acc` when the metric is "accuracy", `val_loss` without validation data) only warns in
+    /// Keras and silently never fires. `validation` nil: not known yet, `val_` keys are allowed.
+    public func checkMonitors(validation: Bool?) throws {
+        let valid = loggedKeys(validation: validation ?? true)
+        for (i, cb) in try makeCallbacks(checkpointDirectory: nil).enumerated() {
+            let monitor: String
+            switch cb {
+            case let c as EarlyStopping: monitor = c.monitor
+            case let c as ReduceLROnPlateau: monitor = c.monitor
+            case let c as ModelCheckpoint: monitor = c.monitor
+            case let c as ThresholdStop: monitor = c.monitor
+            default: continue
+            }
+            guard !valid.contains(monitor) else { continue }
+            let given = callbacks[i]["monitor"] == nil ? " (the default)" : ""
+            var detail = "must be a key the run logs: \(valid.map { "\"\($0)\"" }.joined(separator: ", ")); got \"\(monitor)\"\(given)"
+            if monitor.hasPrefix("val_"), validation == false {
+                detail += ", but the job has no validation data (set dataset.validation or fit.validation_split)"
+            }
+            throw ConfigError(field: "callbacks[\(i)].monitor", detail: detail)
+        }
     }
 
     /// The loss wants one-hot targets of this many classes (categorical_crossentropy), or nil for indices.

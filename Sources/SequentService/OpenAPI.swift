@@ -250,8 +250,12 @@ public enum OpenAPI {
                 params: [idParam("Model (or job name)")],
                 body: ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
                 responses: [
-                    "200": json(["type": "object", "required": ["predictions"], "properties": [
-                        "predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]]], "Output vectors"),
+                    "200": json(["type": "object", "required": ["predictions", "probabilities"], "properties": [
+                        "predictions": ["type": "array", "items": ["type": "array", "items": ["type": "number"]],
+                                        "description": "The model's raw outputs (logits for a from_logits model), as TF Serving answers"],
+                        "probabilities": ["type": "array", "items": ["type": "array", "items": ["type": "number"]],
+                                          "description": "The outputs as probabilities: softmax (several units) or sigmoid (one unit) of a from_logits model's logits, otherwise equal to predictions"]]],
+                               "Output vectors and probabilities"),
                     "400": tfError("Invalid JSON or instance"), "404": tfError("No model with this id or job name"),
                     "413": tfError("Body larger than max_upload_bytes, an image above max_image_pixels, or more than 1024 instances"),
                     "415": tfError("Unsupported image format")])],

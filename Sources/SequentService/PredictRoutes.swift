@@ -93,7 +93,8 @@ extension HTTPApp {
             let predictions = zip(outputs, names).map { PredictService.prediction($0, name: $1, model: model, topK: topK) }
             return APIResult(200, ["model_id": .string(model.id), "predictions": .array(predictions)])
         }
-        // TF Serving: errors are {"error": "message"}; predictions are the raw output vectors.
+        // TF Serving: errors are {"error": "message"}; `predictions` are the raw output vectors (what TF Serving
+        // answers for the same Keras model, logits included), `probabilities` the same rows as probabilities.
         let logger = self.logger
         router.add("POST", "/v1/models/{id}:predict", bodyLimit: uploadLimit) { request, p in
             do {
@@ -102,7 +103,9 @@ extension HTTPApp {
                 let tensors = try inputs.map { try predict.prepare($0, for: model, invert: .auto) }
                 let outputs = predict.outputs(tensors, model: model)
                 let rows: [JSONValue] = outputs.map { .array($0.map { .number(Double($0)) }) }
-                return HTTPResponse.json(bytes: Array(JSONValue.object(["predictions": .array(rows)]).serialized().utf8))
+                let probabilities: [JSONValue] = outputs.map { .array(model.probabilities($0).map { .number($0) }) }
+                let body: JSONValue = ["predictions": .array(rows), "probabilities": .array(probabilities)]
+                return HTTPResponse.json(bytes: Array(body.serialized().utf8))
             } catch {
                 return HTTPApp.tfServingErrorResponse(error, requestID: request.requestID, logger: logger,
                                                       context: "POST \(request.path)")

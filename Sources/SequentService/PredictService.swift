@@ -11,10 +11,15 @@ public final class LoadedModel: @unchecked Sendable {
     public let classNames: [String]
     public let preprocessing: Preprocessing
     let batcher: PredictBatcher
+    /// The model's outputs are scores, not probabilities: it was compiled with a `from_logits` loss and its last
+    /// layer has no softmax/sigmoid of its own. Predictions turn them into probabilities (`probabilities(_:)`).
+    public let outputsLogits: Bool
     /// Bytes of weights, for the cache's budget.
     public var bytes: Int { model.parameterCount * 4 }
 
-    init(record: ModelRecord, maxBatch: Int) throws {
+    /// `specLoss` supplies the job spec's `compile.loss` for a model saved without compile settings (every
+    /// model Sequent trains has them; an archive copied in by hand may not).
+    init(record: ModelRecord, maxBatch: Int, specLoss: () -> JSONValue? = { nil }) throws {
         let loaded = try ModelArchive.load(from: URL(fileURLWithPath: record.path))
         id = record.id
         name = record.name
@@ -31,10 +36,26 @@ public final class LoadedModel: @unchecked Sendable {
                                       background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark,
                                       interpolation: Preprocessing.Interpolation(rawValue: pre?["interpolation"]?.stringValue ?? "") ?? .bilinear)
         batcher = PredictBatcher(model: model, maxBatch: maxBatch)
+        let fromLogits = model.loss?.fromLogits ?? specLoss().flatMap { try? makeLoss($0).fromLogits } ?? false
+        // A from_logits loss on a softmax/sigmoid layer (Keras warns about it) still outputs probabilities.
+        let last = model.layers.last?.activation ?? .linear
+        outputsLogits = fromLogits && last != .softmax && last != .sigmoid
     }
 
-    /// True for a one-unit sigmoid output (binary classification).
+    /// True for a one-unit output (binary classification).
     public var isBinary: Bool { model.outputWidth == 1 }
+
+    /// The model's output as probabilities: a logits model's scores go through softmax (several classes) or
+    /// sigmoid (one unit), as `tf.nn.softmax(model(x))` would; other models' outputs are returned as they are.
+    public func probabilities(_ output: [Float]) -> [Double] {
+        guard outputsLogits else { return output.map(Double.init) }
+        if output.count == 1 { return [1 / (1 + Foundation.exp(-Double(output[0])))] }
+        // Shifted by the maximum so that large logits cannot overflow exp.
+        let m = Double(output.max() ?? 0)
+        let e = output.map { Foundation.exp(Double($0) - m) }
+        let sum = e.reduce(0, +)
+        return e.map { $0 / sum }
+    }
 }
 
 /// Runs concurrent predictions of one model in shared batches without a dedicated thread: a request that
@@ -111,7 +132,8 @@ public final class ModelCache: @unchecked Sendable {
     public var count: Int { lock.withLock { entries.count } }
 
     /// The loaded model for `record`, loading it (once, even under concurrent requests) if needed.
-    public func model(for record: ModelRecord) throws -> LoadedModel {
+    /// `specLoss` is read only when the saved model has no compile settings (see `LoadedModel`).
+    public func model(for record: ModelRecord, specLoss: () -> JSONValue? = { nil }) throws -> LoadedModel {
         lock.lock()
         clock += 1
         if let e = entries[record.id] {
@@ -121,7 +143,7 @@ public final class ModelCache: @unchecked Sendable {
         }
         lock.unlock()
         // Loading takes milliseconds; two simultaneous first requests may both load, and one copy wins.
-        let loaded = try LoadedModel(record: record, maxBatch: maxBatch)
+        let loaded = try LoadedModel(record: record, maxBatch: maxBatch, specLoss: specLoss)
         lock.lock()
         defer { lock.unlock() }
         if let e = entries[record.id] { return e.model }
@@ -159,7 +181,13 @@ public final class PredictService: @unchecked Sendable {
         guard let record = try store.model(id: idOrName) ?? store.latestModel(named: idOrName) else {
             throw ServiceError.notFound("model", idOrName)
         }
-        do { return try cache.model(for: record) } catch {
+        let store = self.store
+        // Only a model saved without compile settings needs its job's spec to know whether it outputs logits.
+        let specLoss = { () -> JSONValue? in
+            guard let job = try? store.job(id: record.jobID), let spec = try? JSONValue.parse(Data(job.specJSON.utf8)) else { return nil }
+            return spec["compile"]?["loss"]
+        }
+        do { return try cache.model(for: record, specLoss: specLoss) } catch {
             throw ServiceError(500, "model_unavailable", "model \(record.id) cannot be loaded: \(error)")
         }
     }
@@ -191,11 +219,13 @@ public final class PredictService: @unchecked Sendable {
     }
 
     /// Sequent's answer for one input: label, index, probability and the top `k` classes. A one-unit
-    /// sigmoid model answers with the probability of class 1 and the label it implies.
+    /// model answers with the probability of class 1 and the label it implies (> 0.5). `output` is the raw
+    /// model output; a logits model's scores become probabilities first.
     public static func prediction(_ output: [Float], name: String, model m: LoadedModel, topK: Int) -> JSONValue {
         func label(_ i: Int) -> String { i < m.classNames.count ? m.classNames[i] : "class \(i)" }
+        let probabilities = m.probabilities(output)
         if m.isBinary {
-            let p = Double(output[0])
+            let p = probabilities[0]
             let index = p > 0.5 ? 1 : 0
             let top: [JSONValue] = [(1, p), (0, 1 - p)].sorted { $0.1 > $1.1 }.prefix(max(1, min(topK, 2))).map {
                 ["label": .string(label($0.0)), "class_index": .number(Double($0.0)), "probability": .number($0.1)]
@@ -203,12 +233,12 @@ public final class PredictService: @unchecked Sendable {
             return ["input": .string(name), "label": .string(label(index)), "class_index": .number(Double(index)),
                     "probability": .number(p), "top": .array(top)]
         }
-        let ranked = output.enumerated().sorted { $0.element > $1.element }
-        let top: [JSONValue] = ranked.prefix(max(1, min(topK, output.count))).map {
-            ["label": .string(label($0.offset)), "class_index": .number(Double($0.offset)), "probability": .number(Double($0.element))]
+        let ranked = probabilities.enumerated().sorted { $0.element > $1.element }
+        let top: [JSONValue] = ranked.prefix(max(1, min(topK, probabilities.count))).map {
+            ["label": .string(label($0.offset)), "class_index": .number(Double($0.offset)), "probability": .number($0.element)]
         }
         let best = ranked[0]
         return ["input": .string(name), "label": .string(label(best.offset)), "class_index": .number(Double(best.offset)),
-                "probability": .number(Double(best.element)), "top": .array(top)]
+                "probability": .number(best.element), "top": .array(top)]
     }
 }

@@ -83,6 +83,10 @@ public final class TrainingRun {
             throw ConfigError(field: "model.layers[\(model.layers.count - 1)]",
                               detail: "outputs \(model.outputWidth) values, \(spec.dataset.name) has \(classNames.count) classes")
         }
+        // Now the data decides whether there is validation (a folder's train/ and validation/): the CLI and
+        // a job queued before submit checked it learn about a monitor that would never be logged here.
+        // fit.validation_split holds its share out inside fit (Fashion-MNIST; folders refuse it).
+        try spec.checkMonitors(validation: validationData != nil || spec.fit.validationSplit != nil)
     }
 
     /// Opens a class-folder dataset and its validation images (a second folder, or a seeded split); images are
@@ -118,7 +122,7 @@ public final class TrainingRun {
             skipped += loaded.skipped.map { (v + "/" + $0.path, $0.reason) }
             validation = loaded
         } else if let fraction = d.validationSplit {
-            (train, validation) = train.split(fraction: fraction, seed: spec.fit.seed)
+            (train, validation) = train.split(fraction: fraction)
         }
         return (train, validation.flatMap { $0.count > 0 ? $0 : nil }, skipped)
     }

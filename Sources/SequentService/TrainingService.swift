@@ -138,6 +138,15 @@ public final class TrainingService: @unchecked Sendable {
                 throw ServiceError(400, "invalid_job_spec", "\(field) \"\(dir)\" is not a dataset on this server", field: field)
             }
         }
+        if spec.validatesBySpec == nil, let dir = spec.dataset.directory {
+            // A folder dataset validates when it holds train/ and validation/ (TrainingRun.openFolders).
+            let root = configuration.datasetsRoot + "/" + dir
+            let validates = FileManager.default.fileExists(atPath: root + "/train")
+                && FileManager.default.fileExists(atPath: root + "/validation")
+            do { try spec.checkMonitors(validation: validates) } catch let e as ConfigError {
+                throw ServiceError(400, "invalid_job_spec", e.message, field: e.field)
+            }
+        }
         if model.parameterCount > configuration.maxParameters {
             throw ServiceError(422, "model_too_large", "the model has \(model.parameterCount) parameters, the limit is \(configuration.maxParameters)", field: "model")
         }
@@ -254,9 +263,12 @@ public final class TrainingService: @unchecked Sendable {
                 // finished: finish it as it would have, rather than train past the stop.
                 options.epochs = job.checkpointEpoch
             }
-            let stepsPerEpoch = options.stepsPerEpoch ?? (run.trainData.count - (options.validationSplit.map {
-                Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0) + options.batchSize - 1) / options.batchSize
-            try store.truncateMetrics(jobID: job.id, afterStep: job.checkpointEpoch * stepsPerEpoch)
+            // The step count where the checkpoint's epoch ended, as fit counts it (epochs of a steps_per_epoch
+            // run may be shorter at the end of each pass over the data).
+            let samples = run.trainData.count - (run.validationData == nil ? options.validationSplit.map {
+                Int((Double(run.trainData.count) * $0).rounded(.down)) } ?? 0 : 0)
+            let stepsDone = options.stepsBefore(epoch: job.checkpointEpoch, batches: options.batches(samples: samples))
+            try store.truncateMetrics(jobID: job.id, afterStep: stepsDone)
             let recorder = JobRecorder(service: self, job: job, live: liveJob, metricsEvery: configuration.metricsEvery)
             let userCallbacks = try spec.makeCallbacks(
                 checkpointDirectory: dataDirectory.appendingPathComponent("checkpoints/\(job.id)/user"))

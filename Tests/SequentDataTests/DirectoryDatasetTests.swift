@@ -88,15 +88,33 @@ import Testing
         return try folder(files)
     }
 
-    @Test func validationSplitIsDeterministicUnderASeed() throws {
+    @Test func validationSplitTakesTheFirstFilesOfEveryClassLikeImageDataGenerator() throws {
+        // ImageDataGenerator(validation_split=f) with subset="validation" takes, per class and in file-name
+        // order, the first int(f · n) files; "training" the rest. even/ holds 0,2,4,6,8 and odd/ 1,3,5,7,9.
         let root = try numbered()
         defer { try? FileManager.default.removeItem(at: root) }
         let data = try open(root, .init(height: 2, width: 2, channels: 1, rescale: 1))
-        let a = data.split(fraction: 0.3, seed: 7), b = data.split(fraction: 0.3, seed: 7), c = data.split(fraction: 0.3, seed: 8)
-        #expect(a.train.count == 7 && a.validation.count == 3)
-        #expect(try all(a.validation).x == all(b.validation).x)
-        #expect(try all(a.validation).x != all(c.validation).x || all(a.train).x != all(c.train).x)
-        #expect(Set(try all(a.train).x + all(a.validation).x) == Set((0..<10).map { Float(20 * $0) }))
+        let a = data.split(fraction: 0.4)
+        #expect(try all(a.validation).x == [0, 40, 20, 60].flatMap { Array(repeating: Float($0), count: 4) })
+        #expect(try all(a.validation).y == [0, 0, 1, 1])
+        #expect(try all(a.train).x == [80, 120, 160, 100, 140, 180].flatMap { Array(repeating: Float($0), count: 4) })
+        // int(0.3 · 5) = 1 per class: two validation images, one of each class (not the tail of a shuffle).
+        let b = data.split(fraction: 0.3)
+        #expect(try all(b.validation).y == [0, 1])
+        #expect(b.train.count == 8)
+        #expect(try all(data.split(fraction: 0.3).validation).x == all(b.validation).x)   // no seed: always the same
+    }
+
+    @Test func aSmallClassKeepsItsShareInBothSplits() throws {
+        // 8 cats and 2 dogs: a tail of 20 % of a shuffled list may hold no dog; per class, each split has one.
+        var files: [String: [UInt8]] = [:]
+        for i in 0..<8 { files["cats/\(i).png"] = try gray(UInt8(i), 2) }
+        for i in 0..<2 { files["dogs/\(i).png"] = try gray(UInt8(100 + i), 2) }
+        let root = try folder(files)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let split = try open(root, .init(height: 2, width: 2, channels: 1, rescale: 1)).split(fraction: 0.5)
+        #expect(try all(split.validation).y == [0, 0, 0, 0, 1])
+        #expect(try all(split.train).y == [0, 0, 0, 0, 1])
     }
 
     @Test func cacheIsBoundedAndMissesDecodeAgain() throws {

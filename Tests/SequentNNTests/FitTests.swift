@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SequentNN
 
@@ -33,20 +34,99 @@ import Testing
         #expect(history.epochs[0].steps == 10)   // 150 training samples / 16, rounded up
     }
 
-    @Test func stepsPerEpochBeyondTheDataCycles() throws {
+    @Test func stepsPerEpochBeyondTheDataEndsEachEpochAtTheEndOfTheData() throws {
+        // Keras 3: 20 samples in batches of 8 are 3 batches; asking for 7 steps runs out of data after 3 and
+        // the epoch ends there ("Your input ran out of data"), the next one starting a fresh pass.
         let (x, y) = blobs(20, seed: 2)
         var options = FitOptions(epochs: 2, batchSize: 8)
         options.stepsPerEpoch = 7
-        var steps = 0
         final class Counter: Callback {
             var count = 0
             func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) { count += 1 }
         }
         let counter = Counter()
         let history = try model().fit(x: x, y: y, options: options, callbacks: [counter])
-        steps = counter.count
-        #expect(steps == 14)
-        #expect(history.epochs.map(\.steps) == [7, 7])
+        #expect(counter.count == 6)
+        #expect(history.epochs.map(\.steps) == [3, 3])
+    }
+
+    /// Records the sample indices fit gathers, batch by batch, in order.
+    final class Recording: TrainingData, @unchecked Sendable {
+        let inner: TensorData
+        private let lock = NSLock()
+        private var log: [[Int]] = []
+        init(_ inner: TensorData) { self.inner = inner }
+        var count: Int { inner.count }
+        var inputWidth: Int { inner.inputWidth }
+        var targetWidth: Int { inner.targetWidth }
+        var batches: [[Int]] { lock.withLock { log } }
+        func gather(_ indices: ArraySlice<Int>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) throws {
+            lock.withLock { log.append(Array(indices)) }
+            try inner.gather(indices, x: x, y: y)
+        }
+        func subset(_ range: Range<Int>) -> any TrainingData { inner.subset(range) }
+    }
+
+    @Test func stepsPerEpochContinuesThroughTheDataLikeKeras3() throws {
+        // 20 samples, batches of 2: 10 batches. steps_per_epoch 3: epochs read batches 1–3, 4–6, 7–9, then 10
+        // alone (the pass ends), and epoch 5 starts a new pass, reshuffled.
+        let (x, y) = blobs(20, seed: 6)
+        var options = FitOptions(epochs: 5, batchSize: 2)
+        options.stepsPerEpoch = 3
+        options.shuffle = false
+        let plain = Recording(TensorData(x: x, y: y))
+        let h = try model().fit(data: plain, options: options)
+        #expect(h.epochs.map(\.steps) == [3, 3, 3, 1, 3])
+        let firsts = plain.batches.map { $0[0] }
+        #expect(firsts == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 0, 2, 4])   // epoch 2 starts at batch 4 (sample 6)
+
+        options.shuffle = true
+        options.seed = 11
+        let a = Recording(TensorData(x: x, y: y)), b = Recording(TensorData(x: x, y: y))
+        let ha = try model().fit(data: a, options: options), hb = try model().fit(data: b, options: options)
+        #expect(a.batches == b.batches)                                   // deterministic given the seed
+        #expect(ha.epochs.map(\.logs) == hb.epochs.map(\.logs))
+        let firstPass = a.batches.prefix(10).flatMap { $0 }
+        #expect(firstPass.sorted() == Array(0..<20))                      // epochs 1–4: one pass, each sample once
+        #expect(firstPass != Array(0..<20))
+        // Epoch 5 opens the second pass: a new permutation, whose first batch differs from the first pass's.
+        #expect(Array(a.batches[10...].flatMap { $0 }.prefix(6)) != Array(firstPass.prefix(6)))
+        // Without steps_per_epoch the same seed gives the same first pass (pass p is shuffled as epoch p was).
+        var full = options
+        full.stepsPerEpoch = nil
+        full.epochs = 1
+        let c = Recording(TensorData(x: x, y: y))
+        try model().fit(data: c, options: full)
+        #expect(c.batches.flatMap { $0 } == firstPass)
+    }
+
+    @Test func resumingAtAnEpochReadsWhereThatEpochRead() throws {
+        // initial_epoch 2 of a 10-batch, 3-step run starts at batch 7 of the first pass, as the uninterrupted
+        // run did, and the step count (dropout seeds, metrics) continues from 6.
+        let (x, y) = blobs(20, seed: 7)
+        var options = FitOptions(epochs: 4, batchSize: 2)
+        options.stepsPerEpoch = 3
+        options.seed = 5
+        let whole = Recording(TensorData(x: x, y: y))
+        try model().fit(data: whole, options: options)
+        options.initialEpoch = 2
+        let resumed = Recording(TensorData(x: x, y: y))
+        try model().fit(data: resumed, options: options)
+        #expect(resumed.batches == Array(whole.batches[6...]))
+        #expect(options.stepsBefore(epoch: 2, batches: 10) == 6)
+        #expect(options.stepsBefore(epoch: 4, batches: 10) == 10)
+        #expect(options.stepsBefore(epoch: 5, batches: 10) == 13)
+    }
+
+    @Test func validationStepsEvaluatesTheFirstBatchesEveryEpoch() throws {
+        // Keras 3's evaluate resets its iterator: validation_steps K reads the first K batches each time.
+        let (x, y) = blobs(40, seed: 8)
+        let validation = Recording(TensorData(x: x.slice(20..<40), y: y.slice(20..<40)))
+        var options = FitOptions(epochs: 3, batchSize: 4)
+        options.validationSteps = 2
+        try model().fit(data: TensorData(x: x.slice(0..<20), y: y.slice(0..<20)), options: options,
+                        validationData: validation)
+        #expect(validation.batches == Array(repeating: [[0, 1, 2, 3], [4, 5, 6, 7]], count: 3).flatMap { $0 })
     }
 
     @Test func thresholdStopEndsTrainingWithAReason() throws {
@@ -170,12 +250,14 @@ import Testing
         // The same samples through fit(x:y:) and fit(data:) with augmentation-free prefetching: same history.
         var options = FitOptions(epochs: 2, batchSize: 5)
         options.seed = 9
-        options.stepsPerEpoch = 7   // more than the 4 batches in the data: the iterator cycles
+        options.epochs = 3
+        options.stepsPerEpoch = 3   // fewer than the 4 batches in the data: epochs carry on through it
         let d = data(20)
         let a = try model().fit(x: d.x, y: d.y, options: options)
         let b = try model().fit(data: d, options: options)
         #expect(a.epochs.map(\.logs) == b.epochs.map(\.logs))
-        #expect(b.epochs.allSatisfy { $0.inputWaitSeconds >= 0 && $0.steps == 7 })
+        #expect(b.epochs.allSatisfy { $0.inputWaitSeconds >= 0 })
+        #expect(b.epochs.map(\.steps) == [3, 1, 3])
     }
 
     @Test func stoppingEarlyReleasesTheLoader() throws {
