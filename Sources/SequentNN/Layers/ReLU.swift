@@ -1,7 +1,8 @@
 import Foundation
 
 /// Keras's `ReLU` layer: `f(x) = x` above `threshold` (else 0), clipped to `[0, max_value]` when a maximum is
-/// given, minus `negative_slope · max(threshold − x, 0)` — term for term Keras 3's `activations.relu`.
+/// given, minus `negative_slope · max(threshold − x, 0)` — term for term Keras 3's `activations.relu`. As Keras's layer
+/// does, it refuses a negative `max_value`, `negative_slope` or `threshold`.
 public final class ReLU: Layer, @unchecked Sendable {
     public let typeName = "ReLU"
     public var name: String
@@ -16,6 +17,9 @@ public final class ReLU: Layer, @unchecked Sendable {
         }
         guard negativeSlope >= 0 else {
             throw ConfigError(field: "negative_slope", detail: "must be ≥ 0, got \(negativeSlope)")
+        }
+        guard threshold >= 0 else {
+            throw ConfigError(field: "threshold", detail: "must be ≥ 0, got \(threshold)")
         }
         self.maxValue = maxValue
         self.negativeSlope = negativeSlope
