@@ -1359,7 +1359,7 @@
       if (l.type === 'Dense') {
         total += shape[shape.length - 1] * l.units + bias * l.units;
         shape = [...shape.slice(0, -1), l.units];
-      } else if (l.type === 'Conv2D' || l.type === 'MaxPooling2D') {
+      } else if (l.type === 'Conv2D' || l.type === 'MaxPooling2D' || l.type === 'AveragePooling2D') {
         const conv = l.type === 'Conv2D';
         const [kh, kw] = pair(conv ? l.kernel_size : l.pool_size, conv ? 3 : 2);
         const [sh, sw] = pair(l.strides ?? (conv ? 1 : [kh, kw]), 1);
@@ -1370,7 +1370,9 @@
         shape = [oh, ow, conv ? l.filters : shape[2]];
       } else if (l.type === 'Flatten') {
         shape = [shape.reduce((a, b) => a * b, 1)];
-      } else if (l.type !== 'Dropout' && l.type !== 'Rescaling') {
+      } else if (l.type === 'GlobalAveragePooling2D' || l.type === 'GlobalMaxPooling2D') {
+        shape = l.keepdims ? [1, 1, shape[shape.length - 1]] : [shape[shape.length - 1]];
+      } else if (!['Dropout', 'Rescaling', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax'].includes(l.type)) {
         return null;
       }
     }

@@ -73,36 +73,3 @@ extension Layer {
     /// Elements of one sample's output.
     public var outputCount: Int { outputShape.reduce(1, *) }
 }
-
-/// Weight initialisers (Keras names and formulas).
-public enum Initializer: String, Sendable, CaseIterable {
-    case glorotUniform = "glorot_uniform"
-    case heUniform = "he_uniform"
-    case lecunUniform = "lecun_uniform"
-    case zeros, ones
-
-    public init(name: String, field: String) throws {
-        guard let i = Initializer(rawValue: name) else {
-            throw ConfigError(field: field, detail: "must be one of \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\"")
-        }
-        self = i
-    }
-
-    /// Fills `values` for a weight of `shape`. Fan-in/out follow Keras: Dense `(in, out)`; for a
-    /// convolution kernel `(kh, kw, in, out)` both are multiplied by the receptive field.
-    func fill(_ values: UnsafeMutablePointer<Float>, shape: [Int], rng: inout SeededGenerator) {
-        let count = shape.reduce(1, *)
-        let receptive = shape.count > 2 ? shape.dropLast(2).reduce(1, *) : 1
-        let fanIn = Float(shape.count >= 2 ? shape[shape.count - 2] * receptive : shape.first ?? 1)
-        let fanOut = Float(shape.count >= 2 ? shape[shape.count - 1] * receptive : shape.first ?? 1)
-        let limit: Float
-        switch self {
-        case .zeros: values.update(repeating: 0, count: count); return
-        case .ones: values.update(repeating: 1, count: count); return
-        case .glorotUniform: limit = (6 / (fanIn + fanOut)).squareRoot()
-        case .heUniform: limit = (6 / fanIn).squareRoot()
-        case .lecunUniform: limit = (3 / fanIn).squareRoot()
-        }
-        for i in 0..<count { values[i] = rng.uniform(-limit, limit) }
-    }
-}

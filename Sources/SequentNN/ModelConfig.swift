@@ -116,6 +116,11 @@ public enum ModelConfig {
         return nil
     }
 
+    /// The layer types `makeLayer` builds (Keras class names; aliases such as MaxPool2D are read too).
+    public static let layerTypes = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+                                    "GlobalMaxPooling2D", "Flatten", "Dropout", "Rescaling", "Activation", "ReLU",
+                                    "LeakyReLU", "ELU", "Softmax"]
+
     /// Builds one layer from `{"type": …, …}`; errors are prefixed with `path`.
     public static func makeLayer(_ value: JSONValue, path: String, kerasKeys: Bool = false) throws -> Layer {
         var r = try ConfigReader(value, path: path, ignorable: kerasKeys ? kerasIgnorable : ["input_shape"])
@@ -130,9 +135,8 @@ public enum ModelConfig {
                 return try Activation(name: kerasName(v))
             }
             func initializer() throws -> Initializer {
-                let v = r.value("kernel_initializer")
-                guard let n = kerasName(v) else { return .glorotUniform }
-                return try Initializer(name: n, field: "kernel_initializer")
+                guard let v = r.value("kernel_initializer") else { return .glorotUniform }
+                return try Initializer(json: v, field: "kernel_initializer")
             }
             if kerasKeys {
                 if let df = r.object["data_format"]?.stringValue, df != "channels_last" {
@@ -168,8 +172,16 @@ public enum ModelConfig {
             case "Rescaling":
                 guard let scale = try r.double("scale") else { throw ConfigError(field: "scale", detail: "is required") }
                 layer = Rescaling(scale: Float(scale), offset: Float(try r.double("offset", default: 0)), name: name)
+            case "AveragePooling2D", "AvgPool2D": layer = try AveragePooling2D.make(&r, name: name)
+            case "GlobalAveragePooling2D", "GlobalAvgPool2D": layer = try GlobalAveragePooling2D.make(&r, name: name)
+            case "GlobalMaxPooling2D", "GlobalMaxPool2D": layer = try GlobalMaxPooling2D.make(&r, name: name)
+            case "Activation": layer = try ActivationLayer.make(&r, name: name)
+            case "ReLU": layer = try ReLU.make(&r, name: name)
+            case "LeakyReLU": layer = try LeakyReLU.make(&r, name: name)
+            case "ELU": layer = try ELU.make(&r, name: name)
+            case "Softmax": layer = try Softmax.make(&r, name: name)
             default:
-                throw ConfigError(field: "type", detail: "must be one of Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Rescaling, got \"\(type)\"")
+                throw ConfigError(field: "type", detail: "must be one of \(layerTypes.joined(separator: ", ")), got \"\(type)\"")
             }
             try r.finish()
             return layer

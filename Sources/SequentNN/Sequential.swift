@@ -422,7 +422,8 @@ public final class Sequential: @unchecked Sendable {
             }
             backward(ws, n: range.count, context: ctx, layers: (big + 1)..<layers.count)
             (layers[big] as! Dense).backwardPrologue(y: ws.outputs[big], dy: ws.dy, n: range.count,
-                                                    grads: ws.grads!.pointer + parameterOffsets[big])
+                                                    grads: ws.grads!.pointer + parameterOffsets[big],
+                                                    scratch: ws.scratch(big))
         }
         let shards = shardCount(for: n)
         var skip = 0..<0

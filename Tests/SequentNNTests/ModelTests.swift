@@ -46,7 +46,7 @@ import Testing
         }
         #expect(error([["type": "Flatten"], ["type": "Dense", "units": 0]]) == "model.layers[1].units must be > 0, got 0")
         #expect(error([["type": "Denze", "units": 3]])
-            == "model.layers[0].type must be one of Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Rescaling, got \"Denze\"")
+            == "model.layers[0].type must be one of Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax, got \"Denze\"")
         #expect(error([["type": "Conv2D", "filters": 4, "kernel_size": [5, 5]]], input: [3, 3, 1])
             == "model.layers[0].kernel_size (5, 5) is larger than the input (3, 3) with padding \"valid\"")
         #expect(error([["type": "Conv2D", "filters": 4, "kernel_size": 3], ["type": "MaxPooling2D", "pool_size": 2],
@@ -55,8 +55,8 @@ import Testing
             == "model.layers[4].pool_size (2, 2) is larger than the input (1, 1) with padding \"valid\"")
         #expect(error([["type": "Dense", "unit": 3]]) == "model.layers[0].units is required")
         #expect(error([["type": "Dense", "units": 3, "unit": 3]]) == "model.layers[0].unit is not a known field")
-        #expect(error([["type": "Dense", "units": 3, "activation": "swish"]])
-            == "model.layers[0].activation must be one of linear, relu, sigmoid, softmax, tanh, got \"swish\"")
+        #expect(error([["type": "Dense", "units": 3, "activation": "mish"]])
+            == "model.layers[0].activation must be one of linear, relu, sigmoid, softmax, tanh, leaky_relu, elu, selu, gelu, silu, softplus, relu6, hard_sigmoid, got \"mish\"")
         #expect(error([["type": "Dropout", "rate": 1.5]]) == "model.layers[0].rate must be in [0, 1), got 1.5")
         #expect(error([["type": "Conv2D", "filters": 2, "kernel_size": [3, -1]]])
             == "model.layers[0].kernel_size must be positive, got [3, -1]")

@@ -73,3 +73,66 @@ func smallestPoolingGap(model: Sequential, x: [Float], n: Int) -> Float {
     }
     return smallest
 }
+
+/// Runs one layer outside a model — build, forward, and with `dy` the backward pass — and returns its output
+/// and input gradient. `dx` starts as NaN, so a backward pass that leaves a value unwritten (or adds to it
+/// instead of writing it) shows up.
+func runLayer(_ layer: Layer, inputShape: [Int], x: [Float], n: Int, dy: [Float]? = nil) throws
+    -> (y: [Float], dx: [Float])
+{
+    try layer.build(inputShape: inputShape)
+    let inCount = x.count, outCount = n * layer.outputCount
+    func buffer(_ count: Int, _ value: Float = 0) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        p.initialize(repeating: value, count: max(count, 1))
+        return p
+    }
+    let xp = buffer(inCount), yp = buffer(outCount), dyp = buffer(outCount), dxp = buffer(inCount, .nan)
+    let scratch = buffer(layer.scratchCount(batch: n)), params = buffer(layer.parameterCount)
+    let grads = buffer(layer.parameterCount)
+    defer { for p in [xp, yp, dyp, dxp, scratch, params, grads] { p.deallocate() } }
+    xp.update(from: x, count: inCount)
+    layer.forward(x: xp, y: yp, n: n, params: params, scratch: scratch, context: .inference)
+    let y = Array(UnsafeBufferPointer(start: yp, count: outCount))
+    guard let dy else { return (y, []) }
+    dyp.update(from: dy, count: outCount)
+    layer.backward(x: xp, y: yp, dy: dyp, dx: dxp, n: n, params: params, grads: grads, scratch: scratch,
+                   context: .inference)
+    return (y, Array(UnsafeBufferPointer(start: dxp, count: inCount)))
+}
+
+/// Compares a parameter-free layer's input gradient with central finite differences of Σ y·w for a fixed
+/// weighting w. Returns the worst relative error over every input value.
+func worstInputGradientError(_ layer: Layer, inputShape: [Int], x: [Float], n: Int,
+                             epsilon: Float = 1e-3) throws -> Double {
+    let w = randomArray(try runLayer(layer, inputShape: inputShape, x: x, n: n).y.count, seed: 99)
+    func loss(_ x: [Float]) throws -> Double {
+        zip(try runLayer(layer, inputShape: inputShape, x: x, n: n).y, w).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    let analytic = try runLayer(layer, inputShape: inputShape, x: x, n: n, dy: w).dx
+    var worst = 0.0
+    for i in x.indices {
+        var plus = x, minus = x
+        plus[i] += epsilon
+        minus[i] -= epsilon
+        let numeric = (try loss(plus) - loss(minus)) / Double(2 * epsilon)
+        let a = Double(analytic[i])
+        worst = max(worst, abs(numeric - a) / max(1e-2, abs(numeric) + abs(a)))
+    }
+    return worst
+}
+
+/// Rebuilds `model` from its Sequent architecture JSON (through text, as a saved model is read).
+func roundTrip(_ model: Sequential) throws -> Sequential {
+    try ModelConfig.makeModel(JSONValue.parse(model.architecture.serialized()))
+}
+
+/// A Keras `to_json()`-style Sequential of one InputLayer and the given `(class_name, config)` layers.
+func kerasModelJSON(input: [Int], _ layers: [(String, JSONValue)]) -> JSONValue {
+    let inputLayer: JSONValue = ["class_name": "InputLayer",
+                                 "config": ["batch_shape": .array([.null] + input.map { .number(Double($0)) })]]
+    return ["class_name": "Sequential",
+            "config": ["name": "sequential", "layers": .array([inputLayer] + layers.map {
+                ["module": "keras.layers", "class_name": .string($0.0), "config": $0.1, "registered_name": .null]
+            })]]
+}

@@ -93,7 +93,15 @@ public final class Conv2D: Layer, @unchecked Sendable {
 
     /// col for `min(n, chunk)` samples, then the same again for its gradient; the direct input gradient's
     /// padded image; two rows of output for `forwardPooled`.
+    /// …then, for gelu/silu, the pre-activation output that `backward` needs.
     public func scratchCount(batch n: Int) -> Int {
+        preActivationOffset(batch: n) + (keepsPreActivation ? n * pixels * filters : 0)
+    }
+
+    /// Whether `forward` keeps the pre-activation in scratch for `backward` (gelu, silu).
+    private var keepsPreActivation: Bool { activation.needsPreActivation && !deferActivation }
+
+    private func preActivationOffset(batch n: Int) -> Int {
         columnScratch(batch: n) + inputScratch + (feedsPool ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
     }
 
@@ -201,6 +209,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
         let act = deferActivation ? Activation.linear : activation
         if directForward, sequent_conv2d_forward(x, params, useBias ? params + patch * filters : nil, y, n, g.h, g.w,
                                                  g.c, g.kh, g.kw, filters, act == .relu ? 1 : 0) != 0 {
+            if keepsPreActivation { (scratch + preActivationOffset(batch: n)).update(from: y, count: n * outCount) }
             if act != .relu && act != .linear { act.apply(y, bias: nil, rows: n * pixels, width: filters) }
             return
         }
@@ -220,7 +229,13 @@ public final class Conv2D: Layer, @unchecked Sendable {
             BLAS.sgemm(m: m, n: filters, k: patch, a: a, lda: patch, b: params, ldb: filters,
                        beta: 0, c: yc, ldc: filters)
             // Bias and activation while the chunk's output is still in cache.
-            act.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
+            if keepsPreActivation {
+                Activation.linear.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
+                (scratch + preActivationOffset(batch: n) + s0 * outCount).update(from: yc, count: m * filters)
+                act.apply(yc, rows: m, width: filters)
+            } else {
+                act.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
+            }
             s0 += count
         }
     }
@@ -246,7 +261,8 @@ public final class Conv2D: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         if !deferActivation && !reluGradientAppliedByNext {
-            activation.backward(y: y, dy: dy, rows: n * pixels, width: filters)
+            let pre = keepsPreActivation ? UnsafePointer(scratch + preActivationOffset(batch: n)) : nil
+            activation.backward(x: pre, y: y, dy: dy, rows: n * pixels, width: filters)
         }
         let inCount = g.h * g.w * g.c, outCount = pixels * filters
         let bias = useBias ? grads + patch * filters : nil
@@ -301,7 +317,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     public var config: [String: JSONValue] {
         ["filters": .number(Double(filters)), "kernel_size": .ints(kernelSize), "strides": .ints(strides),
          "padding": .string(padding.rawValue), "activation": .string(activation.rawValue),
-         "use_bias": .bool(useBias), "kernel_initializer": .string(kernelInitializer.rawValue)]
+         "use_bias": .bool(useBias), "kernel_initializer": kernelInitializer.configValue]
     }
 
     /// Reference kernel for tests: the convolution as six plain loops straight from its definition.

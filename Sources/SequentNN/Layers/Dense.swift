@@ -38,6 +38,11 @@ public final class Dense: Layer, @unchecked Sendable {
 
     public var forwardFlops: Int { 2 * rowsPerSample * inputs * units }
 
+    /// Whether `forward` keeps the pre-activation in scratch for `backward` (gelu, silu).
+    private var keepsPreActivation: Bool { activation.needsPreActivation && !deferActivation }
+
+    public func scratchCount(batch n: Int) -> Int { keepsPreActivation ? n * rowsPerSample * units : 0 }
+
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
         let m = n * rowsPerSample
@@ -56,9 +61,15 @@ public final class Dense: Layer, @unchecked Sendable {
         } else {
             BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
         }
+        let bias = useBias ? params + inputs * units : nil
+        if keepsPreActivation {
+            Activation.linear.apply(y, bias: bias, rows: m, width: units)
+            scratch.update(from: y, count: m * units)
+            activation.apply(y, rows: m, width: units)
+            return
+        }
         // Bias and activation in one pass over the output.
-        (deferActivation ? .linear : activation).apply(y, bias: useBias ? params + inputs * units : nil,
-                                                      rows: m, width: units)
+        (deferActivation ? .linear : activation).apply(y, bias: bias, rows: m, width: units)
     }
 
     /// For a large kernel and a few rows, the depth of the slices `forward` multiplies one at a time, or nil.
@@ -79,7 +90,7 @@ public final class Dense: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         let m = n * rowsPerSample
-        backwardPrologue(y: y, dy: dy, n: n, grads: grads)
+        backwardPrologue(y: y, dy: dy, n: n, grads: grads, scratch: scratch)
         // dKernel = Xᵀ · dZ
         BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
                    beta: 0, c: grads, ldc: units)
@@ -93,10 +104,13 @@ public final class Dense: Layer, @unchecked Sendable {
     /// The part of `backward` before the matrix products: the activation's gradient (in place in `dy`) and the
     /// bias gradient. The model runs the products itself for its largest Dense layer (see
     /// `Sequential.updateFusedDense`).
+    /// `scratch` is this layer's, as the forward pass left it.
     func backwardPrologue(y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, n: Int,
-                          grads: UnsafeMutablePointer<Float>) {
+                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let m = n * rowsPerSample
-        if !deferActivation { activation.backward(y: y, dy: dy, rows: m, width: units) }
+        if !deferActivation {
+            activation.backward(x: keepsPreActivation ? UnsafePointer(scratch) : nil, y: y, dy: dy, rows: m, width: units)
+        }
         if useBias {
             (grads + inputs * units).update(repeating: 0, count: units)
             Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
@@ -105,7 +119,7 @@ public final class Dense: Layer, @unchecked Sendable {
 
     public var config: [String: JSONValue] {
         ["units": .number(Double(units)), "activation": .string(activation.rawValue), "use_bias": .bool(useBias),
-         "kernel_initializer": .string(kernelInitializer.rawValue)]
+         "kernel_initializer": kernelInitializer.configValue]
     }
 
     /// Reference kernel (plain loops, no BLAS) for tests: `y = x · kernel + bias`, before activation.
