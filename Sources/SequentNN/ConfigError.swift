@@ -120,6 +120,11 @@ public struct ConfigReader {
     /// Marks keys as read without reading them.
     public mutating func accept(_ keys: String...) { known.formUnion(keys) }
 
+    /// Keys present in the object that no read asked for and that are not ignorable, sorted.
+    public var unreadKeys: [String] {
+        object.keys.filter { !known.contains($0) && !ignorable.contains($0) }.sorted()
+    }
+
     /// Fails on the first key (in sorted order) that no read asked for.
     public func finish() throws {
         for key in object.keys.sorted() where !known.contains(key) && !ignorable.contains(key) {

@@ -1,8 +1,13 @@
-/// One weight array of a layer: its name in saved files (`kernel`, `bias`), shape and initialiser.
+/// One weight array of a layer: its name in saved files (`kernel`, `bias`), shape, initialiser and regularizer.
 public struct ParameterSpec: Sendable, Equatable {
     public var name: String
     public var shape: [Int]
     public var initializer: Initializer
+    /// The initializer's own seed (Keras's `GlorotUniform(seed=3)`): the weight is then drawn from a stream of
+    /// its own, whatever the model's seed. nil draws from the model's stream.
+    public var seed: UInt64? = nil
+    /// Penalty added to the loss for this weight, if any.
+    public var regularizer: Regularizer? = nil
     public var count: Int { shape.reduce(1, *) }
 }
 

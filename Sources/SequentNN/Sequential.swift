@@ -38,8 +38,14 @@ public final class Sequential: @unchecked Sendable {
     }
     private var storedBlock: FloatBuffer?
     private let blockLock = NSLock()
-    /// Index of the first layer with parameters: backward passes stop there.
-    private let firstTrainable: Int
+    /// Index of the first layer with trainable parameters: backward passes stop there.
+    private var firstTrainable: Int
+    /// Per layer: false when it is frozen (Keras's `trainable=False`). See `setTrainable`.
+    public private(set) var layerTrainable: [Bool]
+    /// The parts of the parameter block the optimizer updates: every trainable layer's weights, merged.
+    private var trainableRanges: [Range<Int>] = []
+    /// Trainable weights with a regularizer, whose penalty joins the loss (frozen ones add none, as in Keras 3).
+    private var regularizedWeights: [(range: Range<Int>, regularizer: Regularizer)] = []
 
     public private(set) var optimizer: Optimizer?
     public private(set) var loss: Loss?
@@ -95,14 +101,17 @@ public final class Sequential: @unchecked Sendable {
             guard names.insert(layer.name).inserted else {
                 throw ConfigError(field: "layers[\(i)].name", detail: "must be unique, \"\(layer.name)\" is used twice")
             }
-            if let d = layer as? Dropout { d.layerSalt = SeededGenerator.mix(UInt64(i) &+ 0xD50) }
+            if let d = layer as? Dropout {
+                d.layerSalt = SeededGenerator.mix(UInt64(i) &+ 0xD50) ^ (d.seed.map { SeededGenerator.mix(UInt64(bitPattern: Int64($0))) } ?? 0)
+            }
             offsets.append(total)
             total += layer.parameterCount
             shape = layer.outputShape
         }
         parameterOffsets = offsets
         parameterCount = total
-        firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
+        firstTrainable = layers.count
+        layerTrainable = Array(repeating: true, count: layers.count)
         var fused = Array(repeating: false, count: layers.count)
         for (i, (conv, pool)) in zip(layers, layers.dropFirst()).enumerated() {
             if let conv = conv as? Conv2D, let pool = pool as? MaxPooling2D, conv.activation == .relu {
@@ -113,6 +122,60 @@ public final class Sequential: @unchecked Sendable {
             }
         }
         fusedPools = fused
+        updateTrainableState()
+    }
+
+    /// Freezes (`false`) or unfreezes layer `i`, as setting Keras's `layer.trainable`: a frozen layer's weights
+    /// are not updated, its regularizers add nothing to the loss, and no gradient is computed for them where
+    /// that can be avoided (layers before the first trainable one get no backward pass at all; a frozen Dense
+    /// computes only its input gradient).
+    public func setTrainable(_ trainable: Bool, layer i: Int) {
+        layerTrainable[i] = trainable
+        updateTrainableState()
+    }
+
+    /// Weights the optimizer updates (Keras's "Trainable params").
+    public var trainableParameterCount: Int {
+        layers.indices.reduce(0) { $0 + (layerTrainable[$1] ? layers[$1].parameterCount : 0) }
+    }
+
+    private func updateTrainableState() {
+        firstTrainable = layers.indices.first { layers[$0].parameterCount > 0 && layerTrainable[$0] } ?? layers.count
+        trainableRanges = []
+        regularizedWeights = []
+        for (i, layer) in layers.enumerated() where layerTrainable[i] && layer.parameterCount > 0 {
+            let r = parameterOffsets[i]..<(parameterOffsets[i] + layer.parameterCount)
+            if let last = trainableRanges.last, last.upperBound == r.lowerBound {
+                trainableRanges[trainableRanges.count - 1] = last.lowerBound..<r.upperBound
+            } else {
+                trainableRanges.append(r)
+            }
+            var offset = r.lowerBound
+            for spec in layer.parameters {
+                if let reg = spec.regularizer { regularizedWeights.append((offset..<(offset + spec.count), reg)) }
+                offset += spec.count
+            }
+        }
+        for (i, layer) in layers.enumerated() {
+            (layer as? Dense)?.skipsParameterGradients = !layerTrainable[i]
+        }
+    }
+
+    /// The regularization penalty of the current weights (0 without regularizers).
+    func regularizationPenalty() -> Double {
+        let p = parameterBlock.pointer
+        return regularizedWeights.reduce(0) { $0 + $1.regularizer.penalty(p + $1.range.lowerBound, count: $1.range.count) }
+    }
+
+    /// Adds the regularizers' gradients to `grads` within `range` of the parameter block.
+    @inline(__always)
+    private static func addRegularization(_ regs: [(range: Range<Int>, regularizer: Regularizer)],
+                                          params: UnsafePointer<Float>, grads: UnsafeMutablePointer<Float>,
+                                          range: Range<Int>) {
+        for (r, reg) in regs where r.overlaps(range) {
+            let lo = max(r.lowerBound, range.lowerBound), hi = min(r.upperBound, range.upperBound)
+            reg.addGradient(params + lo, grads + lo, count: hi - lo)
+        }
     }
 
     /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).
@@ -136,7 +199,13 @@ public final class Sequential: @unchecked Sendable {
         for (i, layer) in layers.enumerated() {
             var p = block.pointer + offsets[i]
             for spec in layer.parameters {
-                spec.initializer.fill(p, shape: spec.shape, rng: &rng)
+                if let own = spec.seed {
+                    // A seeded initializer draws the same values whatever the model's seed, as in Keras.
+                    var seeded = SeededGenerator(seed: SeededGenerator.mix(own ^ 0x1A17))
+                    spec.initializer.fill(p, shape: spec.shape, rng: &seeded)
+                } else {
+                    spec.initializer.fill(p, shape: spec.shape, rng: &rng)
+                }
                 p += spec.count
             }
         }
@@ -306,7 +375,7 @@ public final class Sequential: @unchecked Sendable {
     var fusedDenseLayer: Int? {
         guard fusesLargeDense else { return nil }
         let candidates = layers.indices.filter { i in
-            guard i >= firstTrainable, let d = layers[i] as? Dense else { return false }
+            guard i >= firstTrainable, layerTrainable[i], let d = layers[i] as? Dense else { return false }
             return d.parameterCount >= 1 << 20 && d.rowsPerSample == 1
         }
         return candidates.max { layers[$0].parameterCount < layers[$1].parameterCount }
@@ -330,6 +399,7 @@ public final class Sequential: @unchecked Sendable {
         nonisolated(unsafe) let dys = (0..<shards).map { replicas[$0].dy }
         nonisolated(unsafe) let dxs = (0..<shards).map { replicas[$0].spare }
         let needsDx = index > firstTrainable
+        let regs = regularizedWeights
         let block = 64, blocks = (inputs + block - 1) / block
         let chunks = min(blocks, max(1, threads) * 8)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
@@ -347,7 +417,9 @@ public final class Sequential: @unchecked Sendable {
                     BLAS.sgemm(transA: true, m: rows, n: units, k: shardRows[s], a: xs[s] + k0, lda: inputs,
                                b: dys[s], ldb: units, beta: s == 0 ? 0 : 1, c: gw + k0 * units, ldc: units)
                 }
-                optimizer.update(params: params, grads: g, range: (offset + k0 * units)..<(offset + (k0 + rows) * units))
+                let range = (offset + k0 * units)..<(offset + (k0 + rows) * units)
+                if !regs.isEmpty { Self.addRegularization(regs, params: params, grads: g, range: range) }
+                optimizer.update(params: params, grads: g, range: range)
             }
         }
         for s in 0..<shards { swap(&replicas[s].dy, &replicas[s].spare) }
@@ -401,6 +473,8 @@ public final class Sequential: @unchecked Sendable {
         let logits = outputIsLogits
         let context = ForwardContext(training: true, seed: SeededGenerator.mix(seed ^ UInt64(step)), sampleOffset: 0)
         let gradScale = 1 / Float(n)
+        // Keras adds the penalty of the weights the batch saw, before the update.
+        let penalty = regularizedWeights.isEmpty ? 0 : regularizationPenalty()
         // The shards read disjoint rows of x and y; the pointers outlive the call.
         nonisolated(unsafe) let x = x, y = y
         let big = fusedDenseLayer
@@ -441,29 +515,29 @@ public final class Sequential: @unchecked Sendable {
         nonisolated(unsafe) let g = grads
         nonisolated(unsafe) let p = params
         nonisolated(unsafe) let o = others
-        let skipped = skip
+        // The trainable weights, less the fused layer's kernel, which is already updated.
+        let active = trainableRanges.flatMap { r -> [Range<Int>] in
+            guard r.overlaps(skip) else { return [r] }
+            return [r.lowerBound..<skip.lowerBound, skip.upperBound..<r.upperBound].filter { !$0.isEmpty }
+        }
+        let regs = regularizedWeights
         parallelRanges(parameterCount) { range in
-            // In pieces that stay in L2 between the sum and the update, so the summed gradient is not written
-            // out to memory and read back.
-            var lo = range.lowerBound
-            while lo < range.upperBound {
-                var piece = lo..<min(range.upperBound, lo + 16_384)
-                if piece.overlaps(skipped) {
-                    // The fused layer's kernel is already updated: step over it.
-                    if piece.lowerBound < skipped.lowerBound {
-                        piece = piece.lowerBound..<skipped.lowerBound
-                    } else {
-                        lo = min(range.upperBound, skipped.upperBound)
-                        continue
-                    }
+            for r in active where r.overlaps(range) {
+                // In pieces that stay in L2 between the sum and the update, so the summed gradient is not written
+                // out to memory and read back.
+                var lo = max(r.lowerBound, range.lowerBound)
+                let hi = min(r.upperBound, range.upperBound)
+                while lo < hi {
+                    let piece = lo..<min(hi, lo + 16_384)
+                    for other in o { for i in piece { g[i] += other[i] } }
+                    if !regs.isEmpty { Self.addRegularization(regs, params: p, grads: g, range: piece) }
+                    optimizer.update(params: p, grads: g, range: piece)
+                    lo = piece.upperBound
                 }
-                for other in o { for i in piece { g[i] += other[i] } }
-                optimizer.update(params: p, grads: g, range: piece)
-                lo = piece.upperBound
             }
         }
         optimizer.iterations += 1
-        var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)
+        var result = BatchResult(lossSum: penalty * Double(n), metricSums: Array(repeating: 0, count: metrics.count), count: n)
         for ws in replicas[0..<shards] {
             result.lossSum += ws.lossSum
             for k in 0..<metrics.count { result.metricSums[k] += ws.metricSums[k] }
@@ -487,7 +561,9 @@ public final class Sequential: @unchecked Sendable {
                                        grad: nil, gradScale: 0)
             ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
         }
-        var result = BatchResult(lossSum: 0, metricSums: Array(repeating: 0, count: metrics.count), count: n)
+        // Keras's validation loss includes the regularization penalty too.
+        let penalty = regularizedWeights.isEmpty ? 0 : regularizationPenalty()
+        var result = BatchResult(lossSum: penalty * Double(n), metricSums: Array(repeating: 0, count: metrics.count), count: n)
         for ws in replicas[0..<shardCount(for: n)] {
             result.lossSum += ws.lossSum
             for k in 0..<metrics.count { result.metricSums[k] += ws.metricSums[k] }
@@ -614,7 +690,9 @@ extension Sequential {
                 return l / Double(n)
             }
         }
-        return (value, Array(UnsafeBufferPointer(start: ws.grads!.pointer, count: parameterCount)))
+        Self.addRegularization(regularizedWeights, params: parameterBlock.pointer, grads: ws.grads!.pointer,
+                               range: 0..<parameterCount)
+        return (value + regularizationPenalty(), Array(UnsafeBufferPointer(start: ws.grads!.pointer, count: parameterCount)))
     }
 
     /// Loss (mean over the batch) only.
@@ -628,7 +706,7 @@ extension Sequential {
                 return loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
                                      logits: outputIsLogitsForTools, grad: nil, gradScale: 0) / Double(n)
             }
-        }
+        } + regularizationPenalty()
     }
 
     var outputIsLogitsForTools: Bool { fusedOutputActivation || (loss?.fromLogits ?? false) }

@@ -29,18 +29,19 @@ extension Sequential {
             if i < rows.count - 1 { lines.append(rule("├", "┼", "┤", "─")) }
         }
         lines.append(rule("└", "┴", "┘", "─"))
-        let size = Sequential.memorySize(parameterCount * 4)
-        lines.append(" Total params: \(Sequential.grouped(parameterCount)) (\(size))")
-        lines.append(" Trainable params: \(Sequential.grouped(parameterCount)) (\(size))")
-        lines.append(" Non-trainable params: 0 (0.00 B)")
+        let trainable = trainableParameterCount, frozen = parameterCount - trainable
+        lines.append(" Total params: \(Sequential.grouped(parameterCount)) (\(Sequential.memorySize(parameterCount * 4)))")
+        lines.append(" Trainable params: \(Sequential.grouped(trainable)) (\(Sequential.memorySize(trainable * 4)))")
+        lines.append(" Non-trainable params: \(Sequential.grouped(frozen)) (\(Sequential.memorySize(frozen * 4)))")
         return lines.joined(separator: "\n")
     }
 
     /// The summary as data, for the API: one entry per layer.
     public var summaryRows: [JSONValue] {
-        layers.map { layer in
+        layers.enumerated().map { i, layer in
             .object(["name": .string(layer.name), "type": .string(layer.typeName),
-                     "output_shape": .ints(layer.outputShape), "params": .number(Double(layer.parameterCount))])
+                     "output_shape": .ints(layer.outputShape), "params": .number(Double(layer.parameterCount)),
+                     "trainable": .bool(layerTrainable[i])])
         }
     }
 
@@ -66,11 +67,11 @@ extension Sequential {
     /// Floating-point operations of one training sample: forward, weight gradients, and input gradients for
     /// every layer after the first trainable one (earlier layers need none).
     public var trainingFlopsPerSample: Int {
-        guard let first = layers.firstIndex(where: { $0.parameterCount > 0 }) else { return 0 }
+        guard let first = layers.indices.first(where: { layers[$0].parameterCount > 0 && layerTrainable[$0] }) else { return 0 }
         var total = 0
         for (i, l) in layers.enumerated() {
             total += l.forwardFlops
-            if l.parameterCount > 0 { total += l.forwardFlops }   // weight gradient
+            if l.parameterCount > 0 && layerTrainable[i] { total += l.forwardFlops }   // weight gradient
             if i > first { total += l.forwardFlops }              // input gradient
         }
         return total

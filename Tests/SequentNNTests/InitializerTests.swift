@@ -113,4 +113,20 @@ import Testing
         #expect(error(["class_name": "RandomNormal", "config": ["stddev": -1.0]])
             == "model.config.layers[1].config.kernel_initializer.config.stddev must be ≥ 0, got -1.0")
     }
+
+    @Test func aSeededInitializerWithArgumentsKeepsBothThroughARoundTrip() throws {
+        // Keras's RandomNormal(mean=0.5, stddev=0.1, seed=3): the arguments and the seed are both honoured, and the
+        // saved config reads back to the same initializer and seed.
+        let keras: JSONValue = ["module": "keras.initializers", "class_name": "RandomNormal",
+                                "config": ["mean": 0.5, "stddev": 0.1, "seed": 3], "registered_name": .null]
+        let read = try ModelConfig.initializer(keras, field: "kernel_initializer", default: .glorotUniform)
+        #expect(read.initializer == .randomNormal(mean: 0.5, stddev: 0.1) && read.seed == 3)
+        let saved = ModelConfig.initializerJSON(read.initializer, seed: read.seed)
+        let again = try ModelConfig.initializer(saved, field: "kernel_initializer", default: .glorotUniform)
+        #expect(again.initializer == read.initializer && again.seed == 3)
+        #expect(throws: ConfigError.self) {
+            _ = try ModelConfig.initializer(["class_name": "RandomNormal", "config": ["sigma": 1]],
+                                            field: "kernel_initializer", default: .glorotUniform)
+        }
+    }
 }

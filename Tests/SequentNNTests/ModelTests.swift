@@ -54,7 +54,7 @@ import Testing
                        ["type": "MaxPooling2D", "pool_size": 2]], input: [10, 10, 1])
             == "model.layers[4].pool_size (2, 2) is larger than the input (1, 1) with padding \"valid\"")
         #expect(error([["type": "Dense", "unit": 3]]) == "model.layers[0].units is required")
-        #expect(error([["type": "Dense", "units": 3, "unit": 3]]) == "model.layers[0].unit is not a known field")
+        #expect(error([["type": "Dense", "units": 3, "unit": 3]]) == "model.layers[0].unit is not a known field, got 3")
         #expect(error([["type": "Dense", "units": 3, "activation": "mish"]])
             == "model.layers[0].activation must be one of linear, relu, sigmoid, softmax, tanh, leaky_relu, elu, selu, gelu, silu, softplus, relu6, hard_sigmoid, got \"mish\"")
         #expect(error([["type": "Dropout", "rate": 1.5]]) == "model.layers[0].rate must be in [0, 1), got 1.5")

@@ -15,6 +15,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
     public let activation: Activation
     public let useBias: Bool
     public let kernelInitializer: Initializer
+    /// See `Dense`'s properties of the same names.
+    public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
+    public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
     public var deferActivation = false
     /// Set by the model when a MaxPooling2D follows this ReLU layer: the pool's backward pass masks its
     /// gradient by its (post-ReLU) output, which is exactly the ReLU gradient at the only positions that
@@ -45,7 +48,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
 
     public init(filters: Int, kernelSize: [Int], strides: [Int] = [1, 1], padding: Padding = .valid,
                 activation: Activation = .linear, useBias: Bool = true,
-                kernelInitializer: Initializer = .glorotUniform, name: String = "") throws {
+                kernelInitializer: Initializer = .glorotUniform, kernelSeed: UInt64? = nil,
+                biasInitializer: Initializer = .zeros, biasSeed: UInt64? = nil,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil, name: String = "") throws {
         guard filters > 0 else { throw ConfigError(field: "filters", detail: "must be > 0, got \(filters)") }
         try WindowGeometry.validatePositive(kernelSize, field: "kernel_size")
         try WindowGeometry.validatePositive(strides, field: "strides")
@@ -56,6 +61,11 @@ public final class Conv2D: Layer, @unchecked Sendable {
         self.activation = activation
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
+        self.kernelSeed = kernelSeed
+        self.biasInitializer = biasInitializer
+        self.biasSeed = biasSeed
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
         self.name = name
     }
 
@@ -68,8 +78,12 @@ public final class Conv2D: Layer, @unchecked Sendable {
         g = try WindowGeometry(input: inputShape, window: kernelSize, strides: strides, padding: padding,
                                what: "kernel_size")
         outputShape = [g.oh, g.ow, filters]
-        parameters = [ParameterSpec(name: "kernel", shape: [g.kh, g.kw, g.c, filters], initializer: kernelInitializer)]
-        if useBias { parameters.append(ParameterSpec(name: "bias", shape: [filters], initializer: .zeros)) }
+        parameters = [ParameterSpec(name: "kernel", shape: [g.kh, g.kw, g.c, filters], initializer: kernelInitializer,
+                                    seed: kernelSeed, regularizer: kernelRegularizer)]
+        if useBias {
+            parameters.append(ParameterSpec(name: "bias", shape: [filters], initializer: biasInitializer, seed: biasSeed,
+                                            regularizer: biasRegularizer))
+        }
         chooseKernels()
     }
 
@@ -317,7 +331,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
     public var config: [String: JSONValue] {
         ["filters": .number(Double(filters)), "kernel_size": .ints(kernelSize), "strides": .ints(strides),
          "padding": .string(padding.rawValue), "activation": .string(activation.rawValue),
-         "use_bias": .bool(useBias), "kernel_initializer": kernelInitializer.configValue]
+         "use_bias": .bool(useBias)]
+            .merging(ModelConfig.weightConfig(kernelInitializer, kernelSeed, biasInitializer, biasSeed,
+                                              kernelRegularizer, biasRegularizer)) { a, _ in a }
     }
 
     /// Reference kernel for tests: the convolution as six plain loops straight from its definition.

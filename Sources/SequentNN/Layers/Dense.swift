@@ -9,19 +9,33 @@ public final class Dense: Layer, @unchecked Sendable {
     public let activation: Activation
     public let useBias: Bool
     public let kernelInitializer: Initializer
+    /// How the kernel and the bias are drawn and penalised (Keras's `kernel_initializer`'s seed,
+    /// `bias_initializer`, `kernel_regularizer`, `bias_regularizer`).
+    public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
+    public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
     public var deferActivation = false
+    /// Set by the model when the layer is frozen: `backward` then computes only the input gradient, since the
+    /// weight gradients would be thrown away.
+    var skipsParameterGradients = false
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var inputs = 0   // IN
     private(set) var rowsPerSample = 1
 
     public init(units: Int, activation: Activation = .linear, useBias: Bool = true,
-                kernelInitializer: Initializer = .glorotUniform, name: String = "") throws {
+                kernelInitializer: Initializer = .glorotUniform, kernelSeed: UInt64? = nil,
+                biasInitializer: Initializer = .zeros, biasSeed: UInt64? = nil,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil, name: String = "") throws {
         guard units > 0 else { throw ConfigError(field: "units", detail: "must be > 0, got \(units)") }
         self.units = units
         self.activation = activation
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
+        self.kernelSeed = kernelSeed
+        self.biasInitializer = biasInitializer
+        self.biasSeed = biasSeed
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
         self.name = name
     }
 
@@ -32,8 +46,12 @@ public final class Dense: Layer, @unchecked Sendable {
         inputs = last
         rowsPerSample = inputShape.dropLast().reduce(1, *)
         outputShape = inputShape.dropLast() + [units]
-        parameters = [ParameterSpec(name: "kernel", shape: [inputs, units], initializer: kernelInitializer)]
-        if useBias { parameters.append(ParameterSpec(name: "bias", shape: [units], initializer: .zeros)) }
+        parameters = [ParameterSpec(name: "kernel", shape: [inputs, units], initializer: kernelInitializer,
+                                    seed: kernelSeed, regularizer: kernelRegularizer)]
+        if useBias {
+            parameters.append(ParameterSpec(name: "bias", shape: [units], initializer: biasInitializer, seed: biasSeed,
+                                            regularizer: biasRegularizer))
+        }
     }
 
     public var forwardFlops: Int { 2 * rowsPerSample * inputs * units }
@@ -91,6 +109,13 @@ public final class Dense: Layer, @unchecked Sendable {
                          context: ForwardContext) {
         let m = n * rowsPerSample
         backwardPrologue(y: y, dy: dy, n: n, grads: grads, scratch: scratch)
+        if skipsParameterGradients {
+            if let dx {
+                BLAS.sgemm(transB: true, m: m, n: inputs, k: units, a: dy, lda: units, b: params, ldb: units,
+                           beta: 0, c: dx, ldc: inputs)
+            }
+            return
+        }
         // dKernel = Xᵀ · dZ
         BLAS.sgemm(transA: true, m: inputs, n: units, k: m, a: x, lda: inputs, b: dy, ldb: units,
                    beta: 0, c: grads, ldc: units)
@@ -111,15 +136,16 @@ public final class Dense: Layer, @unchecked Sendable {
         if !deferActivation {
             activation.backward(x: keepsPreActivation ? UnsafePointer(scratch) : nil, y: y, dy: dy, rows: m, width: units)
         }
-        if useBias {
+        if useBias && !skipsParameterGradients {
             (grads + inputs * units).update(repeating: 0, count: units)
             Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
         }
     }
 
     public var config: [String: JSONValue] {
-        ["units": .number(Double(units)), "activation": .string(activation.rawValue), "use_bias": .bool(useBias),
-         "kernel_initializer": kernelInitializer.configValue]
+        ["units": .number(Double(units)), "activation": .string(activation.rawValue), "use_bias": .bool(useBias)]
+            .merging(ModelConfig.weightConfig(kernelInitializer, kernelSeed, biasInitializer, biasSeed,
+                                              kernelRegularizer, biasRegularizer)) { a, _ in a }
     }
 
     /// Reference kernel (plain loops, no BLAS) for tests: `y = x · kernel + bias`, before activation.

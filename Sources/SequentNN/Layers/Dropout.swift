@@ -7,13 +7,17 @@ public final class Dropout: Layer, @unchecked Sendable {
     public let typeName = "Dropout"
     public var name: String
     public let rate: Float
+    /// Keras's `seed`: mixed into the masks, so two Dropout layers with different seeds draw different masks. (The
+    /// masks come from Sequent's generator, so they are never Keras's own, seeded or not.)
+    public let seed: Int?
     public private(set) var outputShape: [Int] = []
     /// Distinguishes this layer's masks from other Dropout layers'.
     var layerSalt: UInt64 = 0
 
-    public init(rate: Float, name: String = "") throws {
+    public init(rate: Float, seed: Int? = nil, name: String = "") throws {
         guard rate >= 0, rate < 1 else { throw ConfigError(field: "rate", detail: "must be in [0, 1), got \(rate)") }
         self.rate = rate
+        self.seed = seed
         self.name = name
     }
 
@@ -56,5 +60,9 @@ public final class Dropout: Layer, @unchecked Sendable {
         }
     }
 
-    public var config: [String: JSONValue] { ["rate": .number(Double(rate))] }
+    public var config: [String: JSONValue] {
+        var c: [String: JSONValue] = ["rate": .number(Double(rate))]
+        if let seed { c["seed"] = .number(Double(seed)) }
+        return c
+    }
 }
