@@ -346,6 +346,13 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
 
     /// Runs the handler holding one of the gate's slots, answers, and gives the slot back.
     private func runHandler(_ request: HTTPRequest) {
+        // A client that left while its request waited for a slot costs no handler run.
+        guard case .handling = phase else {
+            answeredFile?.remove()
+            answeredFile = nil
+            server.gate.leave()
+            return
+        }
         // The next pipelined request waits until the slot is given back (`scheduleResume` only notes it meanwhile).
         let outer = resuming
         resuming = true
