@@ -40,7 +40,12 @@ public struct JobSpec: Sendable {
         public var colorMode: String = "rgb"
         /// "binary", "categorical" or "sparse"; nil follows the loss.
         public var classMode: String?
+        /// The factor 0–255 pixels are multiplied by before the model sees them: flow_from_directory's `rescale`,
+        /// 1/255 by default for both folders and Fashion-MNIST — or 1 (raw pixels, as Keras users feed such a
+        /// model) when the model begins with a `Rescaling` layer and the spec sets no `rescale` of its own.
         public var rescale: Double = 1.0 / 255.0
+        /// Whether the spec set `rescale` itself (then it is kept whatever the model's first layer).
+        public var rescaleGiven = false
         /// How images are resized: "bilinear" (area when shrinking > 2×), "nearest" (flow_from_directory's
         /// default) or "area".
         public var interpolation = "bilinear"
@@ -114,10 +119,13 @@ public struct JobSpec: Sendable {
             callbacks = list
         }
         try r.finish()
-        let spec = JobSpec(name: name, dataset: dataset, model: model, optimizer: optimizer, loss: loss,
+        var spec = JobSpec(name: name, dataset: dataset, model: model, optimizer: optimizer, loss: loss,
                            metrics: metrics, fit: fit, callbacks: callbacks)
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
+        // A Keras model that starts with Rescaling(1./255) expects raw pixels; scaling them here as well would
+        // feed it values in [0, 1/255]. The stored spec then says rescale 1.
+        if built.layers.first is Rescaling && !dataset.rescaleGiven { spec.dataset.rescale = 1 }
         _ = try spec.makeCallbacks(checkpointDirectory: nil)
         try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
@@ -138,6 +146,15 @@ public struct JobSpec: Sendable {
             throw ConfigError(field: "model.input_shape", detail: "must be [28, 28, 1] (or 784 values) for fashion_mnist, got \(built.inputShape)")
         }
         return spec
+    }
+
+    /// `rescale`: a positive factor for 0–255 pixels (1/255 when absent).
+    static func parseRescale(_ r: inout ConfigReader, into d: inout DatasetSpec) throws {
+        d.rescaleGiven = r.has("rescale")
+        d.rescale = try r.double("rescale", default: 1.0 / 255.0)
+        guard d.rescale > 0, d.rescale.isFinite else {
+            throw ConfigError(field: "rescale", detail: "must be a positive number, got \(d.rescale)")
+        }
     }
 
     static func parseDataset(_ value: JSONValue) throws -> DatasetSpec {
@@ -161,6 +178,7 @@ public struct JobSpec: Sendable {
             if let t = trainLimit, t < 1 { throw ConfigError(field: "train_limit", detail: "must be ≥ 1, got \(t)") }
             if let t = testLimit, t < 1 { throw ConfigError(field: "test_limit", detail: "must be ≥ 1, got \(t)") }
             var d = DatasetSpec(name: name, validation: validation, trainLimit: trainLimit, testLimit: testLimit)
+            try parseRescale(&r, into: &d)
             d.augmentation = try parseAugmentation(r.value("augmentation"))
             try r.finish()
             return d
@@ -197,7 +215,7 @@ public struct JobSpec: Sendable {
         if let m = d.classMode, !["binary", "categorical", "sparse"].contains(m) {
             throw ConfigError(field: "class_mode", detail: "must be binary, categorical or sparse, got \"\(m)\"")
         }
-        d.rescale = try r.double("rescale", default: 1.0 / 255.0)
+        try parseRescale(&r, into: &d)
         d.interpolation = try r.string("interpolation", default: "bilinear")
         guard Preprocessing.Interpolation(rawValue: d.interpolation) != nil else {
             throw ConfigError(field: "interpolation", detail: "must be one of \(Preprocessing.Interpolation.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(d.interpolation)\"")
@@ -379,6 +397,7 @@ public struct JobSpec: Sendable {
         var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
         if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }
         if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }
+        ds["rescale"] = .number(dataset.rescale)
         if let dir = dataset.directory {
             ds = ["directory": .string(dir), "target_size": .ints(dataset.targetSize ?? []),
                   "color_mode": .string(dataset.colorMode), "rescale": .number(dataset.rescale),

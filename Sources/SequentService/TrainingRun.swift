@@ -66,9 +66,12 @@ public final class TrainingRun {
                                                 testLimit: spec.dataset.testLimit)
             let shape = model.inputShape
             // Fashion-MNIST images may feed a model declared with input_shape [784].
+            // The files are read as pixel/255; a model that starts with Rescaling gets raw 0–255 pixels.
+            let factor = Float(spec.dataset.rescale * 255)
             func data(_ d: LabeledData) -> TensorData {
                 var x = d.x
                 x.shape = [d.count] + shape
+                if factor != 1 { x.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= factor } } }
                 return TensorData(x: x, y: d.targets(oneHotClasses: oneHot))
             }
             datasetName = dataset.name
@@ -76,7 +79,7 @@ public final class TrainingRun {
             trainData = data(dataset.train)
             testData = dataset.test.count > 0 ? data(dataset.test) : nil
             validationData = spec.dataset.validation == "test" ? testData : nil
-            pixelScale = 1
+            pixelScale = factor
         }
         let binary = model.outputWidth == 1 && classNames.count == 2 && model.loss is BinaryCrossentropy
         if model.outputWidth != classNames.count, !binary, !(model.loss is MeanSquaredError) {
@@ -179,7 +182,7 @@ public final class TrainingRun {
             }
         }
         let background = count > 0 && sum / Float(count) > 0.5 * pixelScale ? "light" : "dark"
-        let rescale = spec.dataset.isDirectory ? spec.dataset.rescale : 1.0 / 255.0
+        let rescale = spec.dataset.rescale
         return ["class_names": .array(classNames.map { .string($0) }),
                 "dataset": .string(datasetName),
                 "input_shape": .ints(model.inputShape),
