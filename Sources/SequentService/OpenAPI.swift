@@ -330,8 +330,9 @@ public enum OpenAPI {
         "JobSpec": ["type": "object", "required": ["model"], "additionalProperties": false, "properties": [
             "name": ["type": ["string", "null"], "minLength": 1, "maxLength": 100, "description": "letters, digits, spaces, '-', '_' or '.'; default job"],
             "dataset": ["type": ["object", "null"], "description": .string(
-                "{name: fashion_mnist, validation, train_limit, test_limit} (the default) or an "
-                + "image-folder dataset {directory, target_size, …}")],
+                "{name: fashion_mnist, validation, train_limit, test_limit, rescale} (the default) or an "
+                + "image-folder dataset {directory, target_size, rescale, …}; rescale defaults to 1/255, or 1 (raw "
+                + "pixels) when the model starts with a Rescaling layer")],
             "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
             "compile": ["type": ["object", "null"], "properties": [
                 "optimizer": ["type": ["string", "object", "null"]], "loss": ["type": ["string", "object", "null"]],
