@@ -118,7 +118,12 @@ public struct JobSpec: Sendable {
                            metrics: metrics, fit: fit, callbacks: callbacks)
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
-        _ = try spec.makeCallbacks(checkpointDirectory: nil)
+        for (i, cb) in try spec.makeCallbacks(checkpointDirectory: nil).enumerated()
+        where cb is ReduceLROnPlateau && built.optimizer?.options.schedule != nil {
+            // Keras raises when a callback sets the rate of an optimizer built with a LearningRateSchedule.
+            throw ConfigError(field: "callbacks[\(i)].type", detail: "reduce_lr_on_plateau cannot change the rate of an "
+                              + "optimizer whose learning_rate is a schedule (Keras refuses it), got \"reduce_lr_on_plateau\"")
+        }
         try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
             let want = size + [dataset.colorMode == "grayscale" ? 1 : 3]
