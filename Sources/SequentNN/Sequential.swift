@@ -44,6 +44,8 @@ public final class Sequential: @unchecked Sendable {
     public private(set) var layerTrainable: [Bool]
     /// The parts of the parameter block the optimizer updates: every trainable layer's weights, merged.
     private var trainableRanges: [Range<Int>] = []
+    /// Each trainable weight array's range: the "variables" Keras's `clipnorm` and `global_clipnorm` take norms of.
+    private var trainableVariables: [Range<Int>] = []
     /// Trainable weights with a regularizer, whose penalty joins the loss (frozen ones add none, as in Keras 3).
     private var regularizedWeights: [(range: Range<Int>, regularizer: Regularizer)] = []
 
@@ -142,6 +144,7 @@ public final class Sequential: @unchecked Sendable {
     private func updateTrainableState() {
         firstTrainable = layers.indices.first { layers[$0].parameterCount > 0 && layerTrainable[$0] } ?? layers.count
         trainableRanges = []
+        trainableVariables = []
         regularizedWeights = []
         for (i, layer) in layers.enumerated() where layerTrainable[i] && layer.parameterCount > 0 {
             let r = parameterOffsets[i]..<(parameterOffsets[i] + layer.parameterCount)
@@ -153,6 +156,7 @@ public final class Sequential: @unchecked Sendable {
             var offset = r.lowerBound
             for spec in layer.parameters {
                 if let reg = spec.regularizer { regularizedWeights.append((offset..<(offset + spec.count), reg)) }
+                trainableVariables.append(offset..<(offset + spec.count))
                 offset += spec.count
             }
         }
@@ -419,7 +423,7 @@ public final class Sequential: @unchecked Sendable {
                 }
                 let range = (offset + k0 * units)..<(offset + (k0 + rows) * units)
                 if !regs.isEmpty { Self.addRegularization(regs, params: params, grads: g, range: range) }
-                optimizer.update(params: params, grads: g, range: range)
+                optimizer.step(params: params, grads: g, range: range)
             }
         }
         for s in 0..<shards { swap(&replicas[s].dy, &replicas[s].spare) }
@@ -477,7 +481,10 @@ public final class Sequential: @unchecked Sendable {
         let penalty = regularizedWeights.isEmpty ? 0 : regularizationPenalty()
         // The shards read disjoint rows of x and y; the pointers outlive the call.
         nonisolated(unsafe) let x = x, y = y
-        let big = fusedDenseLayer
+        // Norm clipping needs every gradient complete before any update, which the fused path's
+        // compute-and-apply-per-block order cannot give.
+        let clipsByNorm = optimizer.options.clipsByNorm
+        let big = clipsByNorm ? nil : fusedDenseLayer
         forEachShard(n) { [self] s, range in
             let ws = replicas[s]
             var ctx = context
@@ -521,18 +528,28 @@ public final class Sequential: @unchecked Sendable {
             return [r.lowerBound..<skip.lowerBound, skip.upperBound..<r.upperBound].filter { !$0.isEmpty }
         }
         let regs = regularizedWeights
-        parallelRanges(parameterCount) { range in
-            for r in active where r.overlaps(range) {
-                // In pieces that stay in L2 between the sum and the update, so the summed gradient is not written
-                // out to memory and read back.
-                var lo = max(r.lowerBound, range.lowerBound)
-                let hi = min(r.upperBound, range.upperBound)
-                while lo < hi {
-                    let piece = lo..<min(hi, lo + 16_384)
-                    for other in o { for i in piece { g[i] += other[i] } }
-                    if !regs.isEmpty { Self.addRegularization(regs, params: p, grads: g, range: piece) }
-                    optimizer.update(params: p, grads: g, range: piece)
-                    lo = piece.upperBound
+        // With norm clipping: a first pass completes the gradients, then they are rescaled, then a second
+        // pass updates. Without it the two passes are one, per piece.
+        let passes = clipsByNorm ? [false, true] : [true]
+        for updating in passes {
+            if updating && clipsByNorm {
+                clipGradientNorms(g, variables: trainableVariables, options: optimizer.options)
+            }
+            parallelRanges(parameterCount) { range in
+                for r in active where r.overlaps(range) {
+                    // In pieces that stay in L2 between the sum and the update, so the summed gradient is not
+                    // written out to memory and read back.
+                    var lo = max(r.lowerBound, range.lowerBound)
+                    let hi = min(r.upperBound, range.upperBound)
+                    while lo < hi {
+                        let piece = lo..<min(hi, lo + 16_384)
+                        if !clipsByNorm || !updating {
+                            for other in o { for i in piece { g[i] += other[i] } }
+                            if !regs.isEmpty { Self.addRegularization(regs, params: p, grads: g, range: piece) }
+                        }
+                        if updating { optimizer.step(params: p, grads: g, range: piece) }
+                        lo = piece.upperBound
+                    }
                 }
             }
         }

@@ -126,7 +126,12 @@ public struct JobSpec: Sendable {
         // A Keras model that starts with Rescaling(1./255) expects raw pixels; scaling them here as well would
         // feed it values in [0, 1/255]. The stored spec then says rescale 1.
         if built.layers.first is Rescaling && !dataset.rescaleGiven { spec.dataset.rescale = 1 }
-        _ = try spec.makeCallbacks(checkpointDirectory: nil)
+        for (i, cb) in try spec.makeCallbacks(checkpointDirectory: nil).enumerated()
+        where cb is ReduceLROnPlateau && built.optimizer?.options.schedule != nil {
+            // Keras raises when a callback sets the rate of an optimizer built with a LearningRateSchedule.
+            throw ConfigError(field: "callbacks[\(i)].type", detail: "reduce_lr_on_plateau cannot change the rate of an "
+                              + "optimizer whose learning_rate is a schedule (Keras refuses it), got \"reduce_lr_on_plateau\"")
+        }
         try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
             let want = size + [dataset.colorMode == "grayscale" ? 1 : 3]

@@ -91,8 +91,8 @@ import Testing
         #expect(rms.learningRate == 0.001 && rms.rho == 0.9 && rms.epsilon == 1e-7 && rms.momentum == 0)
         let sgd = try makeOptimizer("sgd") as! SGD
         #expect(sgd.learningRate == 0.01 && sgd.momentum == 0 && !sgd.nesterov)
-        #expect(throws: ConfigError(field: "optimizer", detail: "must be one of adam, rmsprop, sgd, got \"adamw\"")) {
-            try makeOptimizer("adamw")
+        #expect(throws: ConfigError(field: "optimizer", detail: "must be one of adagrad, adam, adamw, nadam, rmsprop, sgd, got \"lamb\"")) {
+            try makeOptimizer("lamb")
         }
         #expect(throws: ConfigError(field: "optimizer.learning_rate", detail: "must be > 0, got -1.0")) {
             try makeOptimizer(["type": "adam", "learning_rate": -1])

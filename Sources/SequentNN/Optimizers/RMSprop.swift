@@ -8,7 +8,8 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     public var learningRate: Float
     public let rho: Float, momentum: Float, epsilon: Float
     public let centered: Bool
-    public var iterations = 0
+    public var iterations = 0 { didSet { applySchedule() } }
+    public var options = OptimizerOptions() { didSet { applySchedule() } }
     private let slots = Slots()
 
     public init(learningRate: Float = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7,
@@ -39,7 +40,7 @@ public final class RMSprop: Optimizer, @unchecked Sendable {
     }
 
     public var config: [String: JSONValue] {
-        ["type": "rmsprop", "learning_rate": .number(Double(learningRate)), "rho": .number(Double(rho)),
-         "momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)), "centered": .bool(centered)]
+        withOptions(["type": "rmsprop", "learning_rate": .number(Double(learningRate)), "rho": .number(Double(rho)),
+         "momentum": .number(Double(momentum)), "epsilon": .number(Double(epsilon)), "centered": .bool(centered)])
     }
 }

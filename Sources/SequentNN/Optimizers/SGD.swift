@@ -5,7 +5,8 @@ public final class SGD: Optimizer, @unchecked Sendable {
     public var learningRate: Float
     public let momentum: Float
     public let nesterov: Bool
-    public var iterations = 0
+    public var iterations = 0 { didSet { applySchedule() } }
+    public var options = OptimizerOptions() { didSet { applySchedule() } }
     private let slots = Slots()
 
     public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false) throws {
@@ -34,7 +35,7 @@ public final class SGD: Optimizer, @unchecked Sendable {
     }
 
     public var config: [String: JSONValue] {
-        ["type": "sgd", "learning_rate": .number(Double(learningRate)), "momentum": .number(Double(momentum)),
-         "nesterov": .bool(nesterov)]
+        withOptions(["type": "sgd", "learning_rate": .number(Double(learningRate)), "momentum": .number(Double(momentum)),
+         "nesterov": .bool(nesterov)])
     }
 }
