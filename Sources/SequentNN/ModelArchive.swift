@@ -37,9 +37,16 @@ public enum ModelArchive {
         var config: [String: JSONValue] = ["format": "sequent-model", "version": 1, "model": model.architecture,
                                            "parameter_count": .number(Double(model.parameterCount))]
         if let opt = model.optimizer, let loss = model.loss {
+            var lossConfig: [String: JSONValue] = ["type": .string(loss.name), "from_logits": .bool(loss.fromLogits)]
+            // Smoothing is part of the objective: a reloaded model that resumes training must keep it.
+            // Float's shortest decimal form, so 0.1 is saved as 0.1 rather than 0.10000000149.
+            if let ls = (loss as? CategoricalCrossentropy)?.labelSmoothing ?? (loss as? BinaryCrossentropy)?.labelSmoothing,
+               ls != 0, let d = Double("\(ls)") {
+                lossConfig["label_smoothing"] = .number(d)
+            }
             config["compile"] = .object([
                 "optimizer": .object(opt.config),
-                "loss": .object(["type": .string(loss.name), "from_logits": .bool(loss.fromLogits)]),
+                "loss": .object(lossConfig),
                 "metrics": .array(model.metrics.map { .string($0.name) }),
             ])
         }
