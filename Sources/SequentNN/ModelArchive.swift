@@ -47,7 +47,11 @@ public enum ModelArchive {
             config["compile"] = .object([
                 "optimizer": .object(opt.config),
                 "loss": .object(lossConfig),
-                "metrics": .array(model.metrics.map { .string($0.name) }),
+                // A name when the name alone resolves to the same metric (older archives, readable configs),
+                // else Keras's class_name/config form, which keeps k, threshold and a custom name.
+                "metrics": .array(model.metrics.map { m in
+                    (try? Metric.resolve(m.name, loss: loss, outputWidth: model.outputWidth, field: "")) == m ? .string(m.name) : m.config
+                }),
             ])
         }
         if !metadata.isEmpty { config["metadata"] = .object(metadata) }
@@ -70,7 +74,7 @@ public enum ModelArchive {
         guard let arch = config["model"] else { throw TrainingError("\(configFile) has no \"model\"") }
         let model = try ModelConfig.makeModel(arch, path: "model")
         if let compile = config["compile"], let opt = compile["optimizer"], let loss = compile["loss"] {
-            let metrics = compile["metrics"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let metrics = compile["metrics"]?.arrayValue ?? []
             try model.compile(optimizer: makeOptimizer(opt), loss: makeLoss(loss), metrics: metrics)
         }
         let (tensors, meta) = try Safetensors.decode(Data(contentsOf: directory.appendingPathComponent(weightsFile)))

@@ -260,7 +260,8 @@ public final class Sequential: @unchecked Sendable {
 
     /// Chooses the optimizer, loss and metrics (`model.compile`). Folds a final softmax/sigmoid into a
     /// matching cross-entropy so the gradient is the exact `p − y` rather than a clipped division.
-    public func compile(optimizer: Optimizer, loss: Loss, metrics: [String] = []) throws {
+    /// `metrics` are names or metric objects (`Metric.resolve`), reported under `compile.metrics[i]`.
+    public func compile(optimizer: Optimizer, loss: Loss, metrics: [JSONValue] = []) throws {
         let width = outputWidth
         if !(loss is MeanSquaredError) && outputShape.count != 1 {
             throw ConfigError(field: "compile.loss", detail: "\"\(loss.name)\" needs a 1-D output per sample, the model outputs \(outputShape); add a Flatten or Dense layer")

@@ -13,7 +13,8 @@ public struct JobSpec: Sendable {
     public var model: JSONValue
     public var optimizer: JSONValue
     public var loss: JSONValue
-    public var metrics: [String]
+    /// Metric names or objects (`{"type": "top_k_categorical_accuracy", "k": 3}`, Keras's class_name/config).
+    public var metrics: [JSONValue]
     public var fit: FitSpec
     public var callbacks: [JSONValue]
     /// Model seed (initial weights, dropout); `fit.seed` unless given separately.
@@ -85,17 +86,17 @@ public struct JobSpec: Sendable {
         guard let model = r.value("model") else { throw ConfigError(field: "model", detail: "is required") }
 
         var optimizer: JSONValue = "adam", loss: JSONValue = "sparse_categorical_crossentropy"
-        var metrics = ["accuracy"]
+        var metrics: [JSONValue] = ["accuracy"]
         if let compile = r.value("compile") {
             var c = try ConfigReader(compile, path: "compile")
             do {
                 optimizer = c.value("optimizer") ?? optimizer
                 loss = c.value("loss") ?? loss
                 if let m = c.value("metrics") {
-                    guard let list = m.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
-                        throw ConfigError(field: "metrics", detail: "must be a list of metric names, got \(m.brief)")
+                    guard let list = m.arrayValue, list.allSatisfy({ $0.stringValue != nil || $0.objectValue != nil }) else {
+                        throw ConfigError(field: "metrics", detail: "must be a list of metric names or metric objects, got \(m.brief)")
                     }
-                    metrics = list.map { $0.stringValue! }
+                    metrics = list
                 }
                 try c.finish()
             } catch let e as ConfigError { throw e.prefixed(by: "compile") }
@@ -285,7 +286,7 @@ public struct JobSpec: Sendable {
     /// The keys every epoch's logs hold (what Keras 3 logs): `loss`, the compiled metrics under the names as
     /// written (`"acc"` logs `acc`), and their `val_` versions when the run validates.
     public func loggedKeys(validation: Bool) -> [String] {
-        let train = ["loss"] + metrics
+        let train = ["loss"] + metrics.enumerated().map { i, m in Metric.loggedName(of: m) ?? "compile.metrics[\(i)]" }
         return validation ? train + train.map { "val_" + $0 } : train
     }
 
@@ -397,7 +398,7 @@ public struct JobSpec: Sendable {
         }
         return .object([
             "name": .string(name), "dataset": .object(ds), "model": model,
-            "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics.map { .string($0) })]),
+            "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics)]),
             "fit": .object(fitObj), "callbacks": .array(callbacks),
         ])
     }

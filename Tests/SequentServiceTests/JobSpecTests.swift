@@ -57,6 +57,25 @@ import Testing
             .contains("needs at least 2 output units") == true)
     }
 
+    @Test func metricObjectsLogUnderKerasNames() throws {
+        let spec = try JobSpec.parse(try dense {
+            $0["compile"] = ["loss": "sparse_categorical_crossentropy",
+                             "metrics": ["accuracy", ["type": "sparse_top_k_categorical_accuracy", "k": 3],
+                                         ["class_name": "SparseTopKCategoricalAccuracy", "config": ["k": 2, "name": "top2"]]]]
+            $0["dataset"] = ["name": "fashion_mnist", "validation": "test"]
+            $0["callbacks"] = [["type": "early_stopping", "monitor": "val_top2", "patience": 1]]
+        })
+        #expect(spec.loggedKeys(validation: true) == ["loss", "accuracy", "sparse_top_k_categorical_accuracy", "top2",
+                                                      "val_loss", "val_accuracy", "val_sparse_top_k_categorical_accuracy", "val_top2"])
+        let model = try spec.makeModel()
+        #expect(model.metrics.map(\.k) == [5, 3, 2])
+        #expect(try JobSpec.parse(spec.normalized).metrics == spec.metrics)
+        #expect(error(try dense { $0["compile"] = ["metrics": [["type": "sparse_top_k_categorical_accuracy", "k": -1]]] })
+            == "compile.metrics[0].k must be ≥ 1, got -1")
+        #expect(error(try dense { $0["compile"] = ["metrics": [["type": "binary_accuracy", "threshold": "high"]]] })
+            == "compile.metrics[0].threshold must be a number, got \"high\"")
+    }
+
     @Test func normalizedSpecFillsDefaults() throws {
         let spec = try JobSpec.parse(["model": ["input_shape": [784], "layers": [["type": "Dense", "units": 10, "activation": "softmax"]]]])
         let n = spec.normalized
