@@ -17,6 +17,9 @@ public struct FitOptions: Sendable {
     /// Validation batches per epoch: the first K batches of the validation data every time (Keras 3's
     /// `evaluate` resets its iterator), default all of it.
     public var validationSteps: Int?
+    /// Keras's `class_weight`: class index → weight of that class's samples in the training loss (and its
+    /// gradient); classes not listed weigh 1. Validation is unweighted, as in Keras.
+    public var classWeight: [Int: Float]?
     /// Epoch to start counting from (0-based), for resuming.
     public var initialEpoch = 0
     /// Batch size for validation (default: `batchSize`).
@@ -176,7 +179,7 @@ extension Sequential {
             var trainSeconds = 0.0
             for step in 0..<steps {
                 guard let b = try loader.next() else { break }
-                let result = trainStep(x: b.x, y: b.y, n: b.count, step: globalStep)
+                let result = trainStep(x: b.x, y: b.y, n: b.count, step: globalStep, classWeight: options.classWeight)
                 loader.release()
                 globalStep += 1
                 lossSum += result.lossSum

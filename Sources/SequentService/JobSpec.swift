@@ -71,6 +71,9 @@ public struct JobSpec: Sendable {
         public var validationSplit: Double?
         public var stepsPerEpoch: Int?
         public var validationSteps: Int?
+        /// Keras's `class_weight`: class index → weight of its samples in the training loss (JSON keys are
+        /// the indices as strings); nil for none.
+        public var classWeight: [Int: Double]?
     }
 
     /// Parses and validates a spec. Throws `ConfigError` naming the field.
@@ -119,6 +122,13 @@ public struct JobSpec: Sendable {
                            metrics: metrics, fit: fit, callbacks: callbacks)
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
+        if let cw = fit.classWeight {
+            // Keras silently ignores a class index no label can have; that is a typo here, so it is a 400.
+            let classes = built.outputWidth == 1 ? 2 : built.outputWidth
+            if let bad = cw.keys.sorted().first(where: { $0 >= classes }) {
+                throw ConfigError(field: "fit.class_weight.\(bad)", detail: "is not a class of the model's \(built.outputWidth)-unit output (classes 0…\(classes - 1)), got \"\(bad)\"")
+            }
+        }
         _ = try spec.makeCallbacks(checkpointDirectory: nil)
         try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
@@ -262,6 +272,24 @@ public struct JobSpec: Sendable {
             if let s = f.stepsPerEpoch, s < 1 { throw ConfigError(field: "steps_per_epoch", detail: "must be ≥ 1, got \(s)") }
             f.validationSteps = try r.int("validation_steps")
             if let s = f.validationSteps, s < 1 { throw ConfigError(field: "validation_steps", detail: "must be ≥ 1, got \(s)") }
+            if let cw = r.value("class_weight") {
+                guard let o = cw.objectValue else {
+                    throw ConfigError(field: "class_weight", detail: "must be an object of class index → weight, e.g. {\"0\": 1.0, \"1\": 3.5}, got \(cw.brief)")
+                }
+                var weights: [Int: Double] = [:]
+                for (key, v) in o {
+                    // Keras looks weights up by int(label): a key that is not a canonical integer never matches.
+                    guard let i = Int(key), String(i) == key, i >= 0 else {
+                        throw ConfigError(field: "class_weight.\(key)", detail: "is not a class index (keys are class indices 0, 1, … as strings), got \"\(key)\"")
+                    }
+                    // Keras takes any float (zero and negative included); only non-numbers are refused.
+                    guard let w = v.doubleValue, w.isFinite else {
+                        throw ConfigError(field: "class_weight.\(key)", detail: "must be a number, got \(v.brief)")
+                    }
+                    weights[i] = w
+                }
+                f.classWeight = weights
+            }
             try r.finish()
             return f
         } catch let e as ConfigError { throw e.prefixed(by: "fit") }
@@ -377,6 +405,7 @@ public struct JobSpec: Sendable {
         fitObj["validation_split"] = fit.validationSplit.map { .number($0) } ?? .null
         fitObj["steps_per_epoch"] = fit.stepsPerEpoch.map { .number(Double($0)) } ?? .null
         fitObj["validation_steps"] = fit.validationSteps.map { .number(Double($0)) } ?? .null
+        fitObj["class_weight"] = fit.classWeight.map { cw in .object(Dictionary(uniqueKeysWithValues: cw.map { (String($0.key), .number($0.value)) })) } ?? .null
         var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
         if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }
         if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }

@@ -76,6 +76,20 @@ import Testing
             == "compile.metrics[0].threshold must be a number, got \"high\"")
     }
 
+    @Test func classWeightIsParsedAndChecked() throws {
+        let spec = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 1, "class_weight": ["0": 1.0, "3": 3.5, "9": 0]] })
+        #expect(spec.fit.classWeight == [0: 1.0, 3: 3.5, 9: 0])
+        #expect(try JobSpec.parse(spec.normalized).fit.classWeight == spec.fit.classWeight)
+        #expect(try JobSpec.parse(try dense { $0["fit"] = ["class_weight": ["1": -2]] }).fit.classWeight == [1: -2])  // Keras allows it
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["cat": 2]] })
+            == "fit.class_weight.cat is not a class index (keys are class indices 0, 1, … as strings), got \"cat\"")
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["01": 2]] })?.hasPrefix("fit.class_weight.01 is not a class index") == true)
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["1": "x"]] }) == "fit.class_weight.1 must be a number, got \"x\"")
+        #expect(error(try dense { $0["fit"] = ["class_weight": [1, 2]] })?.hasPrefix("fit.class_weight must be an object") == true)
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["10": 2]] })
+            == "fit.class_weight.10 is not a class of the model's 10-unit output (classes 0…9), got \"10\"")
+    }
+
     @Test func normalizedSpecFillsDefaults() throws {
         let spec = try JobSpec.parse(["model": ["input_shape": [784], "layers": [["type": "Dense", "units": 10, "activation": "softmax"]]]])
         let n = spec.normalized
