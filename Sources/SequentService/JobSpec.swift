@@ -74,6 +74,8 @@ public struct JobSpec: Sendable {
         /// Keras's `class_weight`: class index → weight of its samples in the training loss (JSON keys are
         /// the indices as strings); nil for none.
         public var classWeight: [Int: Double]?
+        /// Keras's `validation_freq`: validate every N epochs (an int) or after the listed 1-based epochs.
+        public var validationFreq: ValidationFrequency = .every(1)
     }
 
     /// Parses and validates a spec. Throws `ConfigError` naming the field.
@@ -272,6 +274,21 @@ public struct JobSpec: Sendable {
             if let s = f.stepsPerEpoch, s < 1 { throw ConfigError(field: "steps_per_epoch", detail: "must be ≥ 1, got \(s)") }
             f.validationSteps = try r.int("validation_steps")
             if let s = f.validationSteps, s < 1 { throw ConfigError(field: "validation_steps", detail: "must be ≥ 1, got \(s)") }
+            if let v = r.value("validation_freq") {
+                if let n = v.intValue {
+                    guard n >= 1 else { throw ConfigError(field: "validation_freq", detail: "must be ≥ 1 (validate every N epochs), got \(n)") }
+                    f.validationFreq = .every(n)
+                } else if let list = v.arrayValue, !list.isEmpty, list.allSatisfy({ $0.intValue != nil }) {
+                    let epochs = list.map { $0.intValue! }
+                    // Keras only validates at epochs it reaches; an entry outside 1...epochs would never fire.
+                    if let bad = epochs.first(where: { $0 < 1 || $0 > f.epochs }) {
+                        throw ConfigError(field: "validation_freq", detail: "lists 1-based epochs in 1...\(f.epochs) (fit.epochs), got \(bad) in \(v.brief)")
+                    }
+                    f.validationFreq = .epochs(Set(epochs))
+                } else {
+                    throw ConfigError(field: "validation_freq", detail: "must be an integer ≥ 1 or a non-empty list of epochs, got \(v.brief)")
+                }
+            }
             if let cw = r.value("class_weight") {
                 guard let o = cw.objectValue else {
                     throw ConfigError(field: "class_weight", detail: "must be an object of class index → weight, e.g. {\"0\": 1.0, \"1\": 3.5}, got \(cw.brief)")
@@ -384,6 +401,11 @@ public struct JobSpec: Sendable {
                     guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
                         throw ConfigError(field: "filepath", detail: "must be a relative name without '..', got \"\(file)\"")
                     }
+                    // Keras formats the path with the epoch's logs and raises KeyError on an epoch that did not
+                    // validate; refusing here spares a job that would fail at its first such epoch.
+                    if fit.validationFreq != .every(1), file.contains("{val_") {
+                        throw ConfigError(field: "filepath", detail: "names a val_ value, which the epochs that fit.validation_freq skips do not have (Keras fails formatting it), got \"\(file)\"")
+                    }
                     let dir = checkpointDirectory ?? URL(fileURLWithPath: NSTemporaryDirectory())
                     cb = try ModelCheckpoint(path: dir.appendingPathComponent(file).path,
                                              monitor: r.string("monitor", default: "val_loss"),
@@ -405,6 +427,10 @@ public struct JobSpec: Sendable {
         fitObj["validation_split"] = fit.validationSplit.map { .number($0) } ?? .null
         fitObj["steps_per_epoch"] = fit.stepsPerEpoch.map { .number(Double($0)) } ?? .null
         fitObj["validation_steps"] = fit.validationSteps.map { .number(Double($0)) } ?? .null
+        switch fit.validationFreq {
+        case .every(let n): fitObj["validation_freq"] = .number(Double(n))
+        case .epochs(let e): fitObj["validation_freq"] = .ints(e.sorted())
+        }
         fitObj["class_weight"] = fit.classWeight.map { cw in .object(Dictionary(uniqueKeysWithValues: cw.map { (String($0.key), .number($0.value)) })) } ?? .null
         var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
         if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }

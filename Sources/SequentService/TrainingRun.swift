@@ -135,6 +135,7 @@ public final class TrainingRun {
         o.stepsPerEpoch = spec.fit.stepsPerEpoch
         o.validationSteps = spec.fit.validationSteps
         o.classWeight = spec.fit.classWeight?.mapValues { Float($0) }
+        o.validationFreq = spec.fit.validationFreq
         o.initialEpoch = initialEpoch
         o.cancellation = cancellation
         let shape = model.inputShape

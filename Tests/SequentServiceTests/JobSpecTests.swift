@@ -90,6 +90,23 @@ import Testing
             == "fit.class_weight.10 is not a class of the model's 10-unit output (classes 0…9), got \"10\"")
     }
 
+    @Test func validationFreqIsParsedAndChecked() throws {
+        let spec = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 6, "validation_freq": 2] })
+        #expect(spec.fit.validationFreq == .every(2))
+        #expect(try JobSpec.parse(spec.normalized).fit.validationFreq == .every(2))
+        let list = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 6, "validation_freq": [1, 6]] })
+        #expect(list.fit.validationFreq == .epochs([1, 6]))
+        #expect(try JobSpec.parse(list.normalized).fit.validationFreq == .epochs([1, 6]))
+        #expect(error(try dense { $0["fit"] = ["validation_freq": 0] }) == "fit.validation_freq must be ≥ 1 (validate every N epochs), got 0")
+        #expect(error(try dense { $0["fit"] = ["epochs": 3, "validation_freq": [2, 5]] })?
+            .hasPrefix("fit.validation_freq lists 1-based epochs in 1...3 (fit.epochs), got 5 in") == true)
+        #expect(error(try dense { $0["fit"] = ["validation_freq": "2"] })?.hasPrefix("fit.validation_freq must be an integer ≥ 1 or a non-empty list") == true)
+        #expect(error(try dense {
+            $0["fit"] = ["validation_freq": 2]
+            $0["callbacks"] = [["type": "model_checkpoint", "filepath": "m-{val_loss:.2f}"]]
+        })?.hasPrefix("callbacks[0].filepath names a val_ value") == true)
+    }
+
     @Test func normalizedSpecFillsDefaults() throws {
         let spec = try JobSpec.parse(["model": ["input_shape": [784], "layers": [["type": "Dense", "units": 10, "activation": "softmax"]]]])
         let n = spec.normalized
