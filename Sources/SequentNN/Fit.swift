@@ -17,6 +17,12 @@ public struct FitOptions: Sendable {
     /// Validation batches per epoch: the first K batches of the validation data every time (Keras 3's
     /// `evaluate` resets its iterator), default all of it.
     public var validationSteps: Int?
+    /// Keras's `class_weight`: class index → weight of that class's samples in the training loss (and its
+    /// gradient); classes not listed weigh 1. Validation is unweighted, as in Keras.
+    public var classWeight: [Int: Float]?
+    /// Keras's `validation_freq`: which epochs validate. Epochs that do not have no `val_` keys in their logs,
+    /// so callbacks monitoring one skip them as Keras's do.
+    public var validationFreq: ValidationFrequency = .every(1)
     /// Epoch to start counting from (0-based), for resuming.
     public var initialEpoch = 0
     /// Batch size for validation (default: `batchSize`).
@@ -54,6 +60,22 @@ public struct FitOptions: Sendable {
     public func batches(samples: Int) -> Int {
         let batch = Swift.max(1, Swift.min(batchSize, samples))
         return (samples + batch - 1) / batch
+    }
+}
+
+/// Keras's `fit(validation_freq=)`: an int N validates after every N-th epoch (1-based: epochs N, 2N, …),
+/// a list validates after the epochs it names (1-based).
+public enum ValidationFrequency: Sendable, Equatable {
+    case every(Int)
+    case epochs(Set<Int>)
+
+    /// Whether epoch `epoch` (0-based, counted from the first epoch of the run, as Keras counts with
+    /// `initial_epoch`) validates.
+    public func validates(epoch: Int) -> Bool {
+        switch self {
+        case .every(let n): return n >= 1 && (epoch + 1) % n == 0
+        case .epochs(let list): return list.contains(epoch + 1)
+        }
     }
 }
 
@@ -176,7 +198,7 @@ extension Sequential {
             var trainSeconds = 0.0
             for step in 0..<steps {
                 guard let b = try loader.next() else { break }
-                let result = trainStep(x: b.x, y: b.y, n: b.count, step: globalStep)
+                let result = trainStep(x: b.x, y: b.y, n: b.count, step: globalStep, classWeight: options.classWeight)
                 loader.release()
                 globalStep += 1
                 lossSum += result.lossSum
@@ -203,7 +225,7 @@ extension Sequential {
             }
             var logs = ["loss": lossSum / Double(max(seen, 1))]
             for (k, m) in metrics.enumerated() { logs[m.name] = metricSums[k] / Double(max(seen, 1)) }
-            if let v = validation {
+            if let v = validation, options.validationFreq.validates(epoch: epoch) {
                 let vb = options.validationBatchSize ?? batch
                 let val = try evaluate(data: v, batchSize: vb, steps: options.validationSteps)
                 for (k, value) in val { logs["val_" + k] = value }

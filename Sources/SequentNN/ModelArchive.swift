@@ -37,10 +37,21 @@ public enum ModelArchive {
         var config: [String: JSONValue] = ["format": "sequent-model", "version": 1, "model": model.architecture,
                                            "parameter_count": .number(Double(model.parameterCount))]
         if let opt = model.optimizer, let loss = model.loss {
+            var lossConfig: [String: JSONValue] = ["type": .string(loss.name), "from_logits": .bool(loss.fromLogits)]
+            // Smoothing is part of the objective: a reloaded model that resumes training must keep it.
+            // Float's shortest decimal form, so 0.1 is saved as 0.1 rather than 0.10000000149.
+            if let ls = (loss as? CategoricalCrossentropy)?.labelSmoothing ?? (loss as? BinaryCrossentropy)?.labelSmoothing,
+               ls != 0, let d = Double("\(ls)") {
+                lossConfig["label_smoothing"] = .number(d)
+            }
             config["compile"] = .object([
                 "optimizer": .object(opt.config),
-                "loss": .object(["type": .string(loss.name), "from_logits": .bool(loss.fromLogits)]),
-                "metrics": .array(model.metrics.map { .string($0.name) }),
+                "loss": .object(lossConfig),
+                // A name when the name alone resolves to the same metric (older archives, readable configs),
+                // else Keras's class_name/config form, which keeps k, threshold and a custom name.
+                "metrics": .array(model.metrics.map { m in
+                    (try? Metric.resolve(m.name, loss: loss, outputWidth: model.outputWidth, field: "")) == m ? .string(m.name) : m.config
+                }),
             ])
         }
         if !metadata.isEmpty { config["metadata"] = .object(metadata) }
@@ -63,7 +74,7 @@ public enum ModelArchive {
         guard let arch = config["model"] else { throw TrainingError("\(configFile) has no \"model\"") }
         let model = try ModelConfig.makeModel(arch, path: "model")
         if let compile = config["compile"], let opt = compile["optimizer"], let loss = compile["loss"] {
-            let metrics = compile["metrics"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let metrics = compile["metrics"]?.arrayValue ?? []
             try model.compile(optimizer: makeOptimizer(opt), loss: makeLoss(loss), metrics: metrics)
         }
         let (tensors, meta) = try Safetensors.decode(Data(contentsOf: directory.appendingPathComponent(weightsFile)))

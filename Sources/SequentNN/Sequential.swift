@@ -264,7 +264,8 @@ public final class Sequential: @unchecked Sendable {
 
     /// Chooses the optimizer, loss and metrics (`model.compile`). Folds a final softmax/sigmoid into a
     /// matching cross-entropy so the gradient is the exact `p − y` rather than a clipped division.
-    public func compile(optimizer: Optimizer, loss: Loss, metrics: [String] = []) throws {
+    /// `metrics` are names or metric objects (`Metric.resolve`), reported under `compile.metrics[i]`.
+    public func compile(optimizer: Optimizer, loss: Loss, metrics: [JSONValue] = []) throws {
         let width = outputWidth
         if !(loss is MeanSquaredError) && outputShape.count != 1 {
             throw ConfigError(field: "compile.loss", detail: "\"\(loss.name)\" needs a 1-D output per sample, the model outputs \(outputShape); add a Flatten or Dense layer")
@@ -469,7 +470,11 @@ public final class Sequential: @unchecked Sendable {
 
     /// One optimisation step on a batch (`train_on_batch`): forward, loss, backward, gradient reduction,
     /// optimizer update. `x` is `[n, input…]`, `y` is `[n, targetWidth]`. `step` seeds dropout.
-    public func trainStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int, step: Int) -> BatchResult {
+    /// `classWeight` (Keras's `fit(class_weight=)`) weights each sample's loss and gradient by its label's
+    /// weight (1 for a label not in it); the loss is still divided by `n` (`sum_over_batch_size`), and metrics
+    /// are unweighted, as Keras 3's `metrics` (not `weighted_metrics`) are.
+    public func trainStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int, step: Int,
+                          classWeight: [Int: Float]? = nil) -> BatchResult {
         guard let optimizer, let loss else { preconditionFailure("compile the model before training") }
         optimizer.prepare(parameterCount: parameterCount)
         ensureReplicas(batch: n)
@@ -492,8 +497,21 @@ public final class Sequential: @unchecked Sendable {
             let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
             let ys = y + range.lowerBound * tw
             let out = forward(ws, x: xs, n: range.count, context: ctx)
-            ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
-                                       grad: ws.gradA!.pointer, gradScale: gradScale)
+            if let classWeight {
+                // Row by row, so each sample's gradient carries its own weight; the unweighted default below
+                // keeps the one batched (and fused softmax/sigmoid) call.
+                let g = ws.gradA!.pointer
+                var sum = 0.0
+                for r in 0..<range.count {
+                    let w = classWeight[Self.classIndex(ys + r * tw, targetWidth: tw)] ?? 1
+                    sum += Double(w) * loss.evaluate(output: out + r * width, target: ys + r * tw, n: 1, width: width,
+                                                     logits: logits, grad: g + r * width, gradScale: gradScale * w)
+                }
+                ws.lossSum = sum
+            } else {
+                ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
+                                           grad: ws.gradA!.pointer, gradScale: gradScale)
+            }
             ws.metricSums = metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
             ws.dy = ws.gradA!.pointer
             ws.spare = ws.gradB!.pointer
@@ -560,6 +578,16 @@ public final class Sequential: @unchecked Sendable {
             for k in 0..<metrics.count { result.metricSums[k] += ws.metricSums[k] }
         }
         return result
+    }
+
+    /// The class a target row names, as Keras's `class_weight_to_sample_weights` reads it: the argmax of a
+    /// row of several values (one-hot), else the value rounded half-to-even (`np.round`); -1 (no class, so
+    /// weight 1) for a value that is not finite.
+    static func classIndex(_ row: UnsafePointer<Float>, targetWidth: Int) -> Int {
+        if targetWidth > 1 { return argmax(row, targetWidth) }
+        let v = row[0].rounded(.toNearestOrEven)
+        guard v.isFinite, abs(v) < 1e9 else { return -1 }
+        return Int(v)
     }
 
     /// Loss and metrics of a batch without training (used by `evaluate` and validation).

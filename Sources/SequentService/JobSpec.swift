@@ -13,7 +13,8 @@ public struct JobSpec: Sendable {
     public var model: JSONValue
     public var optimizer: JSONValue
     public var loss: JSONValue
-    public var metrics: [String]
+    /// Metric names or objects (`{"type": "top_k_categorical_accuracy", "k": 3}`, Keras's class_name/config).
+    public var metrics: [JSONValue]
     public var fit: FitSpec
     public var callbacks: [JSONValue]
     /// Model seed (initial weights, dropout); `fit.seed` unless given separately.
@@ -75,6 +76,11 @@ public struct JobSpec: Sendable {
         public var validationSplit: Double?
         public var stepsPerEpoch: Int?
         public var validationSteps: Int?
+        /// Keras's `class_weight`: class index → weight of its samples in the training loss (JSON keys are
+        /// the indices as strings); nil for none.
+        public var classWeight: [Int: Double]?
+        /// Keras's `validation_freq`: validate every N epochs (an int) or after the listed 1-based epochs.
+        public var validationFreq: ValidationFrequency = .every(1)
     }
 
     /// Parses and validates a spec. Throws `ConfigError` naming the field.
@@ -90,17 +96,17 @@ public struct JobSpec: Sendable {
         guard let model = r.value("model") else { throw ConfigError(field: "model", detail: "is required") }
 
         var optimizer: JSONValue = "adam", loss: JSONValue = "sparse_categorical_crossentropy"
-        var metrics = ["accuracy"]
+        var metrics: [JSONValue] = ["accuracy"]
         if let compile = r.value("compile") {
             var c = try ConfigReader(compile, path: "compile")
             do {
                 optimizer = c.value("optimizer") ?? optimizer
                 loss = c.value("loss") ?? loss
                 if let m = c.value("metrics") {
-                    guard let list = m.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
-                        throw ConfigError(field: "metrics", detail: "must be a list of metric names, got \(m.brief)")
+                    guard let list = m.arrayValue, list.allSatisfy({ $0.stringValue != nil || $0.objectValue != nil }) else {
+                        throw ConfigError(field: "metrics", detail: "must be a list of metric names or metric objects, got \(m.brief)")
                     }
-                    metrics = list.map { $0.stringValue! }
+                    metrics = list
                 }
                 try c.finish()
             } catch let e as ConfigError { throw e.prefixed(by: "compile") }
@@ -131,6 +137,13 @@ public struct JobSpec: Sendable {
             // Keras raises when a callback sets the rate of an optimizer built with a LearningRateSchedule.
             throw ConfigError(field: "callbacks[\(i)].type", detail: "reduce_lr_on_plateau cannot change the rate of an "
                               + "optimizer whose learning_rate is a schedule (Keras refuses it), got \"reduce_lr_on_plateau\"")
+        }
+        if let cw = fit.classWeight {
+            // Keras silently ignores a class index no label can have; that is a typo here, so it is a 400.
+            let classes = built.outputWidth == 1 ? 2 : built.outputWidth
+            if let bad = cw.keys.sorted().first(where: { $0 >= classes }) {
+                throw ConfigError(field: "fit.class_weight.\(bad)", detail: "is not a class of the model's \(built.outputWidth)-unit output (classes 0…\(classes - 1)), got \"\(bad)\"")
+            }
         }
         try spec.checkMonitors(validation: spec.validatesBySpec)
         if let size = dataset.targetSize {
@@ -284,6 +297,39 @@ public struct JobSpec: Sendable {
             if let s = f.stepsPerEpoch, s < 1 { throw ConfigError(field: "steps_per_epoch", detail: "must be ≥ 1, got \(s)") }
             f.validationSteps = try r.int("validation_steps")
             if let s = f.validationSteps, s < 1 { throw ConfigError(field: "validation_steps", detail: "must be ≥ 1, got \(s)") }
+            if let v = r.value("validation_freq") {
+                if let n = v.intValue {
+                    guard n >= 1 else { throw ConfigError(field: "validation_freq", detail: "must be ≥ 1 (validate every N epochs), got \(n)") }
+                    f.validationFreq = .every(n)
+                } else if let list = v.arrayValue, !list.isEmpty, list.allSatisfy({ $0.intValue != nil }) {
+                    let epochs = list.map { $0.intValue! }
+                    // Keras only validates at epochs it reaches; an entry outside 1...epochs would never fire.
+                    if let bad = epochs.first(where: { $0 < 1 || $0 > f.epochs }) {
+                        throw ConfigError(field: "validation_freq", detail: "lists 1-based epochs in 1...\(f.epochs) (fit.epochs), got \(bad) in \(v.brief)")
+                    }
+                    f.validationFreq = .epochs(Set(epochs))
+                } else {
+                    throw ConfigError(field: "validation_freq", detail: "must be an integer ≥ 1 or a non-empty list of epochs, got \(v.brief)")
+                }
+            }
+            if let cw = r.value("class_weight") {
+                guard let o = cw.objectValue else {
+                    throw ConfigError(field: "class_weight", detail: "must be an object of class index → weight, e.g. {\"0\": 1.0, \"1\": 3.5}, got \(cw.brief)")
+                }
+                var weights: [Int: Double] = [:]
+                for (key, v) in o {
+                    // Keras looks weights up by int(label): a key that is not a canonical integer never matches.
+                    guard let i = Int(key), String(i) == key, i >= 0 else {
+                        throw ConfigError(field: "class_weight.\(key)", detail: "is not a class index (keys are class indices 0, 1, … as strings), got \"\(key)\"")
+                    }
+                    // Keras takes any float (zero and negative included); only non-numbers are refused.
+                    guard let w = v.doubleValue, w.isFinite else {
+                        throw ConfigError(field: "class_weight.\(key)", detail: "must be a number, got \(v.brief)")
+                    }
+                    weights[i] = w
+                }
+                f.classWeight = weights
+            }
             try r.finish()
             return f
         } catch let e as ConfigError { throw e.prefixed(by: "fit") }
@@ -308,7 +354,7 @@ public struct JobSpec: Sendable {
     /// The keys every epoch's logs hold (what Keras 3 logs): `loss`, the compiled metrics under the names as
     /// written (`"acc"` logs `acc`), and their `val_` versions when the run validates.
     public func loggedKeys(validation: Bool) -> [String] {
-        let train = ["loss"] + metrics
+        let train = ["loss"] + metrics.enumerated().map { i, m in Metric.loggedName(of: m) ?? "compile.metrics[\(i)]" }
         return validation ? train + train.map { "val_" + $0 } : train
     }
 
@@ -378,6 +424,11 @@ public struct JobSpec: Sendable {
                     guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
                         throw ConfigError(field: "filepath", detail: "must be a relative name without '..', got \"\(file)\"")
                     }
+                    // Keras formats the path with the epoch's logs and raises KeyError on an epoch that did not
+                    // validate; refusing here spares a job that would fail at its first such epoch.
+                    if fit.validationFreq != .every(1), file.contains("{val_") {
+                        throw ConfigError(field: "filepath", detail: "names a val_ value, which the epochs that fit.validation_freq skips do not have (Keras fails formatting it), got \"\(file)\"")
+                    }
                     let dir = checkpointDirectory ?? URL(fileURLWithPath: NSTemporaryDirectory())
                     cb = try ModelCheckpoint(path: dir.appendingPathComponent(file).path,
                                              monitor: r.string("monitor", default: "val_loss"),
@@ -399,6 +450,11 @@ public struct JobSpec: Sendable {
         fitObj["validation_split"] = fit.validationSplit.map { .number($0) } ?? .null
         fitObj["steps_per_epoch"] = fit.stepsPerEpoch.map { .number(Double($0)) } ?? .null
         fitObj["validation_steps"] = fit.validationSteps.map { .number(Double($0)) } ?? .null
+        switch fit.validationFreq {
+        case .every(let n): fitObj["validation_freq"] = .number(Double(n))
+        case .epochs(let e): fitObj["validation_freq"] = .ints(e.sorted())
+        }
+        fitObj["class_weight"] = fit.classWeight.map { cw in .object(Dictionary(uniqueKeysWithValues: cw.map { (String($0.key), .number($0.value)) })) } ?? .null
         var ds: [String: JSONValue] = ["name": .string(dataset.name), "validation": dataset.validation.map { .string($0) } ?? .null]
         if let t = dataset.trainLimit { ds["train_limit"] = .number(Double(t)) }
         if let t = dataset.testLimit { ds["test_limit"] = .number(Double(t)) }
@@ -421,7 +477,7 @@ public struct JobSpec: Sendable {
         }
         return .object([
             "name": .string(name), "dataset": .object(ds), "model": model,
-            "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics.map { .string($0) })]),
+            "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics)]),
             "fit": .object(fitObj), "callbacks": .array(callbacks),
         ])
     }

@@ -336,14 +336,19 @@ public enum OpenAPI {
             "model": ["type": "object", "description": "{input_shape, layers} or Keras's model.to_json() output"],
             "compile": ["type": ["object", "null"], "properties": [
                 "optimizer": ["type": ["string", "object", "null"]], "loss": ["type": ["string", "object", "null"]],
-                "metrics": ["type": ["array", "null"], "items": ["type": "string"]]]],
+                "metrics": ["type": ["array", "null"], "items": ["type": ["string", "object"],
+                    "description": "a name, {type, k | threshold, name} or Keras's {class_name, config}"]]]],
             "fit": ["type": ["object", "null"], "properties": [
                 "epochs": ["type": ["integer", "null"], "minimum": 1, "maximum": 100_000],
                 "batch_size": ["type": ["integer", "null"], "minimum": 1, "maximum": 65_536],
                 "shuffle": ["type": ["boolean", "null"]], "seed": ["type": ["integer", "null"], "minimum": 0],
                 "validation_split": ["type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1],
                 "steps_per_epoch": ["type": ["integer", "null"], "minimum": 1],
-                "validation_steps": ["type": ["integer", "null"], "minimum": 1]]],
+                "validation_steps": ["type": ["integer", "null"], "minimum": 1],
+                "validation_freq": ["type": ["integer", "array", "null"], "minimum": 1, "items": ["type": "integer", "minimum": 1],
+                                    "description": "validate every N epochs, or after the listed 1-based epochs"],
+                "class_weight": ["type": ["object", "null"], "additionalProperties": ["type": "number"],
+                                 "description": "class index (as a string) → weight of its samples in the training loss"]]],
             "callbacks": ["type": ["array", "null"], "items": ["type": "object", "required": ["type"], "properties": ["type": ["type": "string", "enum": [
                 "threshold_stop", "early_stopping", "reduce_lr_on_plateau", "terminate_on_nan", "model_checkpoint"]]]]]]],
         "Job": ["type": "object", "required": ["id", "name", "state", "created_at"], "properties": [

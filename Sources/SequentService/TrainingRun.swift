@@ -137,6 +137,8 @@ public final class TrainingRun {
         o.validationSplit = spec.dataset.validation == nil ? spec.fit.validationSplit : nil
         o.stepsPerEpoch = spec.fit.stepsPerEpoch
         o.validationSteps = spec.fit.validationSteps
+        o.classWeight = spec.fit.classWeight?.mapValues { Float($0) }
+        o.validationFreq = spec.fit.validationFreq
         o.initialEpoch = initialEpoch
         o.cancellation = cancellation
         let shape = model.inputShape

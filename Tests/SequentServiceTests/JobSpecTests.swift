@@ -57,6 +57,56 @@ import Testing
             .contains("needs at least 2 output units") == true)
     }
 
+    @Test func metricObjectsLogUnderKerasNames() throws {
+        let spec = try JobSpec.parse(try dense {
+            $0["compile"] = ["loss": "sparse_categorical_crossentropy",
+                             "metrics": ["accuracy", ["type": "sparse_top_k_categorical_accuracy", "k": 3],
+                                         ["class_name": "SparseTopKCategoricalAccuracy", "config": ["k": 2, "name": "top2"]]]]
+            $0["dataset"] = ["name": "fashion_mnist", "validation": "test"]
+            $0["callbacks"] = [["type": "early_stopping", "monitor": "val_top2", "patience": 1]]
+        })
+        #expect(spec.loggedKeys(validation: true) == ["loss", "accuracy", "sparse_top_k_categorical_accuracy", "top2",
+                                                      "val_loss", "val_accuracy", "val_sparse_top_k_categorical_accuracy", "val_top2"])
+        let model = try spec.makeModel()
+        #expect(model.metrics.map(\.k) == [5, 3, 2])
+        #expect(try JobSpec.parse(spec.normalized).metrics == spec.metrics)
+        #expect(error(try dense { $0["compile"] = ["metrics": [["type": "sparse_top_k_categorical_accuracy", "k": -1]]] })
+            == "compile.metrics[0].k must be ≥ 1, got -1")
+        #expect(error(try dense { $0["compile"] = ["metrics": [["type": "binary_accuracy", "threshold": "high"]]] })
+            == "compile.metrics[0].threshold must be a number, got \"high\"")
+    }
+
+    @Test func classWeightIsParsedAndChecked() throws {
+        let spec = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 1, "class_weight": ["0": 1.0, "3": 3.5, "9": 0]] })
+        #expect(spec.fit.classWeight == [0: 1.0, 3: 3.5, 9: 0])
+        #expect(try JobSpec.parse(spec.normalized).fit.classWeight == spec.fit.classWeight)
+        #expect(try JobSpec.parse(try dense { $0["fit"] = ["class_weight": ["1": -2]] }).fit.classWeight == [1: -2])  // Keras allows it
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["cat": 2]] })
+            == "fit.class_weight.cat is not a class index (keys are class indices 0, 1, … as strings), got \"cat\"")
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["01": 2]] })?.hasPrefix("fit.class_weight.01 is not a class index") == true)
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["1": "x"]] }) == "fit.class_weight.1 must be a number, got \"x\"")
+        #expect(error(try dense { $0["fit"] = ["class_weight": [1, 2]] })?.hasPrefix("fit.class_weight must be an object") == true)
+        #expect(error(try dense { $0["fit"] = ["class_weight": ["10": 2]] })
+            == "fit.class_weight.10 is not a class of the model's 10-unit output (classes 0…9), got \"10\"")
+    }
+
+    @Test func validationFreqIsParsedAndChecked() throws {
+        let spec = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 6, "validation_freq": 2] })
+        #expect(spec.fit.validationFreq == .every(2))
+        #expect(try JobSpec.parse(spec.normalized).fit.validationFreq == .every(2))
+        let list = try JobSpec.parse(try dense { $0["fit"] = ["epochs": 6, "validation_freq": [1, 6]] })
+        #expect(list.fit.validationFreq == .epochs([1, 6]))
+        #expect(try JobSpec.parse(list.normalized).fit.validationFreq == .epochs([1, 6]))
+        #expect(error(try dense { $0["fit"] = ["validation_freq": 0] }) == "fit.validation_freq must be ≥ 1 (validate every N epochs), got 0")
+        #expect(error(try dense { $0["fit"] = ["epochs": 3, "validation_freq": [2, 5]] })?
+            .hasPrefix("fit.validation_freq lists 1-based epochs in 1...3 (fit.epochs), got 5 in") == true)
+        #expect(error(try dense { $0["fit"] = ["validation_freq": "2"] })?.hasPrefix("fit.validation_freq must be an integer ≥ 1 or a non-empty list") == true)
+        #expect(error(try dense {
+            $0["fit"] = ["validation_freq": 2]
+            $0["callbacks"] = [["type": "model_checkpoint", "filepath": "m-{val_loss:.2f}"]]
+        })?.hasPrefix("callbacks[0].filepath names a val_ value") == true)
+    }
+
     @Test func normalizedSpecFillsDefaults() throws {
         let spec = try JobSpec.parse(["model": ["input_shape": [784], "layers": [["type": "Dense", "units": 10, "activation": "softmax"]]]])
         let n = spec.normalized

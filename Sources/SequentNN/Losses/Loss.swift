@@ -28,35 +28,82 @@ extension Loss {
 /// Keras's `backend.epsilon()`: probabilities are clipped to [ε, 1 − ε] before taking logs.
 let probabilityEpsilon: Float = 1e-7
 
-/// Builds a loss from its Keras name or `{"type": name, "from_logits": bool}`.
+/// Builds a loss from its Keras name, `{"type": name, "from_logits": bool, "label_smoothing": x}`, or the
+/// Keras-serialised `{"class_name": "CategoricalCrossentropy", "config": {…}}` (`get_config()`'s keys: `name`
+/// is accepted, `reduction` must be "sum_over_batch_size", `axis` -1, `dtype` null/float32 — the only forms
+/// Sequent computes). `label_smoothing` exists only where Keras 3 has it (categorical and binary
+/// cross-entropy); on the others it is refused.
 public func makeLoss(_ value: JSONValue, field: String = "loss") throws -> Loss {
-    var fromLogits = false
-    let name: String
-    if let s = value.stringValue {
-        name = s
-    } else if value.objectValue != nil {
-        var r = try ConfigReader(value, path: field)
-        do {
-            name = try r.requiredString("type")
-            fromLogits = try r.bool("from_logits", default: false)
-            try r.finish()
-        } catch let e as ConfigError { throw e.prefixed(by: field) }
-    } else {
+    if let name = value.stringValue { return try buildLoss(name, nameField: field, options: nil, prefix: field) }
+    guard value.objectValue != nil else {
         throw ConfigError(field: field, detail: "must be a loss name or {\"type\": …, \"from_logits\": …}, got \(value.brief)")
     }
-    switch name.lowercased() {
-    case "sparse_categorical_crossentropy", "sparsecategoricalcrossentropy":
-        return SparseCategoricalCrossentropy(fromLogits: fromLogits)
-    case "categorical_crossentropy", "categoricalcrossentropy":
-        return CategoricalCrossentropy(fromLogits: fromLogits)
-    case "binary_crossentropy", "binarycrossentropy":
-        return BinaryCrossentropy(fromLogits: fromLogits)
-    case "mean_squared_error", "mse", "meansquarederror":
-        return MeanSquaredError()
-    default:
-        throw ConfigError(field: value.stringValue != nil ? field : field + ".type", detail:
+    var outer = try ConfigReader(value, path: field)
+    guard outer.has("class_name") else {
+        let name: String
+        do { name = try outer.requiredString("type") } catch let e as ConfigError { throw e.prefixed(by: field) }
+        return try buildLoss(name, nameField: field + ".type", options: outer, prefix: field)
+    }
+    let prefix = field + ".config"
+    let name: String
+    var r: ConfigReader
+    do {
+        name = try outer.requiredString("class_name")
+        outer.accept("module", "registered_name")
+        let config = outer.value("config") ?? .object([:])
+        try outer.finish()
+        r = try ConfigReader(config, path: prefix)
+    } catch let e as ConfigError { throw e.prefixed(by: field) }
+    do {
+        // Keras's get_config() keys that do not change the computation, held to the values Sequent computes.
+        _ = try r.string("name")
+        if let red = try r.string("reduction"), red != "sum_over_batch_size" {
+            throw ConfigError(field: "reduction", detail: "must be \"sum_over_batch_size\" (the only reduction Sequent computes), got \"\(red)\"")
+        }
+        if let axis = try r.int("axis"), axis != -1 { throw ConfigError(field: "axis", detail: "must be -1, got \(axis)") }
+        if let d = try r.string("dtype"), d != "float32" {
+            throw ConfigError(field: "dtype", detail: "must be \"float32\" or null, got \"\(d)\"")
+        }
+    } catch let e as ConfigError { throw e.prefixed(by: prefix) }
+    return try buildLoss(name, nameField: field + ".class_name", options: r, prefix: prefix)
+}
+
+/// The loss named `name`; `options` holds the remaining keys of an object form, reported under `prefix`.
+private func buildLoss(_ name: String, nameField: String, options: ConfigReader?, prefix: String) throws -> Loss {
+    var r = options
+    let loss: Loss?
+    do {
+        let fromLogits = try r?.bool("from_logits", default: false) ?? false
+        func labelSmoothing() throws -> Float {
+            guard let ls = try r?.double("label_smoothing") else { return 0 }
+            guard ls >= 0 && ls <= 1 else {
+                throw ConfigError(field: "label_smoothing", detail: "must be in [0, 1], got \(ls)")
+            }
+            return Float(ls)
+        }
+        switch name.lowercased() {
+        case "sparse_categorical_crossentropy", "sparsecategoricalcrossentropy":
+            // Keras 3's SparseCategoricalCrossentropy has no label_smoothing argument (it would be a TypeError).
+            if let v = r?.value("label_smoothing") {
+                throw ConfigError(field: "label_smoothing", detail: "is not an argument of Keras 3's SparseCategoricalCrossentropy, got \(v.brief); use categorical_crossentropy with one-hot targets to smooth labels")
+            }
+            loss = SparseCategoricalCrossentropy(fromLogits: fromLogits)
+        case "categorical_crossentropy", "categoricalcrossentropy":
+            loss = CategoricalCrossentropy(fromLogits: fromLogits, labelSmoothing: try labelSmoothing())
+        case "binary_crossentropy", "binarycrossentropy":
+            loss = BinaryCrossentropy(fromLogits: fromLogits, labelSmoothing: try labelSmoothing())
+        case "mean_squared_error", "mse", "meansquarederror":
+            loss = MeanSquaredError()
+        default:
+            loss = nil
+        }
+        if loss != nil { try r?.finish() }
+    } catch let e as ConfigError { throw e.prefixed(by: prefix) }
+    guard let loss else {
+        throw ConfigError(field: nameField, detail:
             "must be one of sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error, got \"\(name)\"")
     }
+    return loss
 }
 
 /// log Σ exp(z_j) for one row, shifted by the maximum so it never overflows.
