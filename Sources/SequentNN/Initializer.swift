@@ -5,7 +5,8 @@
 /// draw from ±sqrt(3 · scale / n); the normal forms from a normal truncated at two standard deviations, its
 /// standard deviation divided by 0.87962566103423978 (the std of a unit normal truncated at ±2) so the *drawn*
 /// values have the intended variance, as Keras does. Everything draws from the model's seeded generator, so a
-/// job's weights follow from its seed; a Keras `seed` in an initializer's config is accepted and not used.
+/// job's weights follow from its seed (a Keras `seed` in an initializer's config, read by `ModelConfig.initializer`,
+/// gives that weight a stream of its own).
 public enum Initializer: Sendable, Equatable {
     case glorotUniform, glorotNormal, heUniform, heNormal, lecunUniform, lecunNormal, zeros, ones
     case constant(Float)
