@@ -150,16 +150,7 @@ EOF
 done
 
 # Stop for good (SIGTERM, graceful), then check the database and files with nothing running.
-kill -TERM "$SERVER_PID"
-deadline=$((SECONDS + 30))
-while kill -0 "$SERVER_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-if kill -0 "$SERVER_PID" 2>/dev/null; then fail "server did not stop on SIGTERM"; else pass "server stopped on SIGTERM"; fi
+stop_gracefully "$SERVER_PID"
 SERVER_PID=""
-set +e
-report=$(python3 scripts/check-data-dir.py "$DATA")
-set -e
-echo "$report"
-passed=$((passed + $(grep -c '^PASS' <<<"$report" || true)))
-failed=$((failed + $(grep -c '^FAIL' <<<"$report" || true)))
-if [ "$failed" -gt 0 ]; then echo "--- server log (last 40 lines) ---"; tail -n 40 "$DATA/server.log"; fi
+check_data_dir "$DATA" "$DATA/server.log"
 finish

@@ -145,16 +145,7 @@ else
     fail "submit after freeing space: $code $(cat "$WORK/answer")"
 fi
 
-kill -TERM "$SERVER_PID"
-deadline=$((SECONDS + 30))
-while kill -0 "$SERVER_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-kill -0 "$SERVER_PID" 2>/dev/null && fail "server did not stop on SIGTERM" || pass "server stopped on SIGTERM"
+stop_gracefully "$SERVER_PID"
 SERVER_PID=""
-set +e
-report=$(python3 scripts/check-data-dir.py "$DATA")
-set -e
-echo "$report"
-passed=$((passed + $(grep -c '^PASS' <<<"$report" || true)))
-failed=$((failed + $(grep -c '^FAIL' <<<"$report" || true)))
-if [ "$failed" -gt 0 ]; then echo "--- server log (last 30 lines) ---"; tail -n 30 "$LOG"; fi
+check_data_dir "$DATA" "$LOG"
 finish

@@ -20,3 +20,24 @@ need_tools() {
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 >/dev/null
     done
 }
+
+# Stops the server with SIGTERM (graceful) and checks that it exited within 30 s.
+stop_gracefully() {
+    kill -TERM "$1"
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if kill -0 "$1" 2>/dev/null; then fail "server did not stop on SIGTERM"; else pass "server stopped on SIGTERM"; fi
+}
+
+# Checks a data directory against its records (scripts/check-data-dir.py) and counts its PASS/FAIL lines; on any
+# failure shows the end of the server log $2.
+check_data_dir() {
+    local report
+    set +e
+    report=$(python3 "$ROOT/scripts/check-data-dir.py" "$1")
+    set -e
+    echo "$report"
+    passed=$((passed + $(awk '/^PASS/ {n++} END {print n + 0}' <<<"$report")))
+    failed=$((failed + $(awk '/^FAIL/ {n++} END {print n + 0}' <<<"$report")))
+    if [ "$failed" -gt 0 ]; then echo "--- server log (last 40 lines) ---"; tail -n 40 "$2"; fi
+}
