@@ -211,7 +211,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         case .failing, .closed:
             break
         case .reading where pendingEvents.isEmpty && pendingInput.isEmpty:
-            parse(Array(bytes)[...], now: now)
+            parse(bytes, now: now)
         default:
             pendingInput.append(contentsOf: bytes)
             if pendingInput.count >= Self.pendingInputLimit { suspendReading() }
@@ -230,7 +230,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         }
     }
 
-    private func parse(_ bytes: ArraySlice<UInt8>, now: UInt64) {
+    private func parse(_ bytes: UnsafeRawBufferPointer, now: UInt64) {
         if parser.isIdle && !bytes.isEmpty {
             requestStarted = now
             bodyWindowStart = now
@@ -317,7 +317,7 @@ final class HTTPConnection: @unchecked Sendable, ResponseStreamSink {
         if !pendingInput.isEmpty {
             let input = pendingInput
             pendingInput = []
-            parse(input[...], now: lastRead)
+            input.withUnsafeBytes { parse($0, now: lastRead) }
             guard case .reading = phase else { return }
         }
         if server.isShuttingDown && parser.isIdle {

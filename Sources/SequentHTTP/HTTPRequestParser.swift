@@ -180,6 +180,15 @@ public struct HTTPRequestParser {
 
     /// Parses `bytes` together with whatever earlier calls left incomplete.
     public mutating func feed(_ bytes: ArraySlice<UInt8>) -> [Event] {
+        feed(contentsOf: bytes)
+    }
+
+    /// Parses bytes straight from a read buffer (the server's), without an intermediate array.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [Event] {
+        feed(contentsOf: bytes)
+    }
+
+    private mutating func feed(contentsOf bytes: some Collection<UInt8>) -> [Event] {
         if case .failed = state { return [] }
         if index > 0 {
             buffer.removeFirst(index)
