@@ -21,10 +21,11 @@ final class Workspace: @unchecked Sendable {
     var lossSum = 0.0
     var metricSums: [Double] = []
 
-    init(layers: [Layer], inputCount: Int, parameterCount: Int, capacity: Int, training: Bool) {
+    /// `fusion` is the model's plan for each layer, which sets how much scratch some layers need.
+    init(layers: [Layer], fusion: [LayerFusion], inputCount: Int, parameterCount: Int, capacity: Int, training: Bool) {
         self.capacity = capacity
         outputStorage = layers.map { $0.isReshape ? nil : FloatBuffer(count: capacity * $0.outputCount) }
-        scratchStorage = layers.map { FloatBuffer(count: $0.scratchCount(batch: capacity)) }
+        scratchStorage = zip(layers, fusion).map { FloatBuffer(count: $0.scratchCount(batch: capacity, fusion: $1)) }
         let widest = layers.reduce(inputCount) { max($0, $1.outputCount) } * capacity
         grads = training ? FloatBuffer(count: parameterCount) : nil
         gradA = training ? FloatBuffer(count: widest) : nil

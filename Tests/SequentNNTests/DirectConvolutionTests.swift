@@ -94,8 +94,8 @@ import Testing
         }
         let fast = try model(fused: true), slow = try model(fused: false)
         let pooled = try model(fused: false, poolKernels: true)
-        #expect(fast.fusedPools == [true, false, true, false, false, false])
-        #expect(slow.fusedPools.allSatisfy { !$0 } && pooled.fusedPools.allSatisfy { !$0 })
+        #expect(fast.plan.pooled == [true, false, true, false, false, false])
+        #expect(slow.plan.pooled.allSatisfy { !$0 } && pooled.plan.pooled.allSatisfy { !$0 })
         let n = 4
         let x = randomArray(n * input.reduce(1, *), seed: 8), y = labels(n, classes: 3, seed: 9)
         let ySlow = try slow.predict(Tensor(shape: [n] + input, scalars: x)).scalars

@@ -125,10 +125,11 @@ import Testing
             let mp = try MaxPooling2D(poolSize: pool, padding: padding)
             mp.usesTwoByTwoKernels = twoByTwoKernels
             let m = try Sequential(inputShape: [10, 10, 2], layers: [conv, mp, Flatten(), Dense(units: 3)], seed: 4)
-            #expect(m.fusedPools.allSatisfy { !$0 })
-            conv.reluGradientAppliedByNext = fused
-            mp.appliesReLUGradient = fused
+            m.fusionPolicy.reluGradientHandoff = fused
+            #expect(m.plan.pooled.allSatisfy { !$0 })
             try m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            #expect(m.plan.fusion[0].contains(.reluGradientLeftToNext) == fused)
+            #expect(m.plan.fusion[1].contains(.appliesPreviousReLUGradient) == fused)
             return m
         }
         let x = randomArray(3 * 200, seed: 5), y = labels(3, classes: 3, seed: 6)
@@ -136,6 +137,5 @@ import Testing
         let b = try make(fused: false).lossAndGradients(x: x, y: y, n: 3, context: .inference)
         #expect(a.loss == b.loss)
         #expect(a.grads == b.grads)
-        #expect((try make(fused: false).layers[0] as! Conv2D).reluGradientAppliedByNext == false)
     }
 }

@@ -172,7 +172,7 @@ import Testing
             return m
         }
         let plain = try make(.null), regular = try make(["class_name": "L2", "config": ["l2": 0.25]])
-        #expect(regular.fusedDenseLayer == 0)
+        #expect(regular.plan.largeDense == 0)
         let w = regular.weights(ofLayer: 0)[0].scalars
         let x = randomArray(4 * 1024, seed: 8), y: [Float] = [0, 1, 1, 0]
         _ = plain.trainStep(x: x, y: y, n: 4, step: 0)

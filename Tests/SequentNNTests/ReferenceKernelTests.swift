@@ -116,8 +116,8 @@ import Testing
             ], seed: 6)
             try model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
             model.threads = threads
-            model.fusesLargeDense = fused
-            #expect(model.fusedDenseLayer == (fused ? 2 : nil))
+            model.fusionPolicy.largeDense = fused
+            #expect(model.plan.largeDense == (fused ? 2 : nil))
             let n = 24
             #expect(model.shardCount(for: n) == threads)
             let x = randomArray(n * 100, seed: 2), y = labels(n, classes: 3, seed: 3)

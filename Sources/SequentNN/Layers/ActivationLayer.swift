@@ -6,7 +6,6 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
     public let typeName = "Activation"
     public var name: String
     public let activation: Activation
-    public var deferActivation = false
     public private(set) var outputShape: [Int] = []
 
     public init(_ activation: Activation, name: String = "") {
@@ -35,7 +34,7 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
         y.update(from: x, count: n * outputCount)
         // Softmax works over the last axis, as Keras's does.
         let width = outputShape.last!
-        if !deferActivation { activation.apply(y, rows: n * outputCount / width, width: width) }
+        if !context.fusion.contains(.defersActivation) { activation.apply(y, rows: n * outputCount / width, width: width) }
     }
 
     public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
@@ -44,7 +43,7 @@ public final class ActivationLayer: Layer, @unchecked Sendable {
                          context: ForwardContext) {
         guard let dx else { return }
         let width = outputShape.last!
-        (deferActivation ? .linear : activation).backward(x: x, y: y, dy: dy, into: dx,
+        (context.fusion.contains(.defersActivation) ? .linear : activation).backward(x: x, y: y, dy: dy, into: dx,
                                                           rows: n * outputCount / width, width: width)
     }
 

@@ -18,11 +18,6 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// See `Dense`'s properties of the same names.
     public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
     public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
-    public var deferActivation = false
-    /// Set by the model when a MaxPooling2D follows this ReLU layer: the pool's backward pass masks its
-    /// gradient by its (post-ReLU) output, which is exactly the ReLU gradient at the only positions that
-    /// receive any, so the separate pass over this layer's whole output is skipped.
-    var reluGradientAppliedByNext = false
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var g = WindowGeometry()
@@ -108,28 +103,32 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// col for `min(n, chunk)` samples, then the same again for its gradient; the direct input gradient's
     /// padded image; two rows of output for `forwardPooled`.
     /// …then, for gelu/silu, the pre-activation output that `backward` needs.
-    public func scratchCount(batch n: Int) -> Int {
-        preActivationOffset(batch: n) + (keepsPreActivation ? n * pixels * filters : 0)
+    public func scratchCount(batch n: Int) -> Int { scratchCount(batch: n, fusion: []) }
+    public func scratchCount(batch n: Int, fusion: LayerFusion) -> Int {
+        preActivationOffset(batch: n, fusion) + (keepsPreActivation(fusion) ? n * pixels * filters : 0)
     }
 
     /// Whether `forward` keeps the pre-activation in scratch for `backward` (gelu, silu).
-    private var keepsPreActivation: Bool { activation.needsPreActivation && !deferActivation }
-
-    private func preActivationOffset(batch n: Int) -> Int {
-        columnScratch(batch: n) + inputScratch + (feedsPool ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
+    private func keepsPreActivation(_ fusion: LayerFusion) -> Bool {
+        activation.needsPreActivation && !fusion.contains(.defersActivation)
     }
 
-    private var inputScratch: Int {
-        directInput || feedsPool ? sequent_conv2d_backward_input_scratch(g.h, g.w, g.c, g.kh, g.kw, filters) : 0
+    private func preActivationOffset(batch n: Int, _ fusion: LayerFusion) -> Int {
+        let pooled = fusion.contains(.computesNextPool)
+        return columnScratch(batch: n) + inputScratch(fusion)
+            + (pooled ? sequent_conv2d_forward_maxpool2_scratch(g.w, g.kw, filters) : 0)
     }
 
-    /// Set by the model when `canFuse` holds for the pool after this layer, before workspaces are made: the
-    /// layer then needs scratch for `forwardPooled` and `backwardPooled`.
-    var feedsPool = false
+    private func inputScratch(_ fusion: LayerFusion) -> Int {
+        directInput || fusion.contains(.computesNextPool)
+            ? sequent_conv2d_backward_input_scratch(g.h, g.w, g.c, g.kh, g.kw, filters) : 0
+    }
 
-    /// Whether `forwardPooled` can compute this layer together with `pool`, which follows it.
-    func canFuse(_ pool: MaxPooling2D) -> Bool {
-        directForward && activation == .relu && !deferActivation && pool.isTwoByTwo && g.oh >= 2 && g.ow >= 2
+    /// Whether `forwardPooled` can compute this layer together with `pool`, which follows it, when the plan
+    /// leaves this layer's activation to it (`fusion`).
+    func canFuse(_ pool: MaxPooling2D, fusion: LayerFusion = []) -> Bool {
+        directForward && activation == .relu && !fusion.contains(.defersActivation) && pool.isTwoByTwo
+            && g.oh >= 2 && g.ow >= 2
     }
 
     /// This layer's forward pass followed by `pool`'s (see `canFuse`), without writing this layer's output:
@@ -139,7 +138,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// unavailable.
     func forwardPooled(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Float>,
                        n: Int, params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Bool {
-        let rows = scratch + columnScratch(batch: n) + inputScratch
+        let rows = scratch + columnScratch(batch: n) + inputScratch(.computesNextPool)
         return argmax.withMemoryRebound(to: UInt8.self, capacity: n * (g.oh / 2) * (g.ow / 2) * filters) { arg in
             sequent_conv2d_forward_maxpool2(x, params, useBias ? params + patch * filters : nil, y, arg, rows, n,
                                             g.h, g.w, g.c, g.kh, g.kw, filters, 1) != 0
@@ -220,10 +219,13 @@ public final class Conv2D: Layer, @unchecked Sendable {
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
         let inCount = g.h * g.w * g.c, outCount = pixels * filters
-        let act = deferActivation ? Activation.linear : activation
+        let fusion = context.fusion
+        let act = fusion.contains(.defersActivation) ? Activation.linear : activation
         if directForward, sequent_conv2d_forward(x, params, useBias ? params + patch * filters : nil, y, n, g.h, g.w,
                                                  g.c, g.kh, g.kw, filters, act == .relu ? 1 : 0) != 0 {
-            if keepsPreActivation { (scratch + preActivationOffset(batch: n)).update(from: y, count: n * outCount) }
+            if keepsPreActivation(fusion) {
+                (scratch + preActivationOffset(batch: n, fusion)).update(from: y, count: n * outCount)
+            }
             if act != .relu && act != .linear { act.apply(y, bias: nil, rows: n * pixels, width: filters) }
             return
         }
@@ -243,9 +245,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
             BLAS.sgemm(m: m, n: filters, k: patch, a: a, lda: patch, b: params, ldb: filters,
                        beta: 0, c: yc, ldc: filters)
             // Bias and activation while the chunk's output is still in cache.
-            if keepsPreActivation {
+            if keepsPreActivation(fusion) {
                 Activation.linear.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
-                (scratch + preActivationOffset(batch: n) + s0 * outCount).update(from: yc, count: m * filters)
+                (scratch + preActivationOffset(batch: n, fusion) + s0 * outCount).update(from: yc, count: m * filters)
                 act.apply(yc, rows: m, width: filters)
             } else {
                 act.apply(yc, bias: useBias ? params + patch * filters : nil, rows: m, width: filters)
@@ -261,7 +263,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
                         argmax: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, n: Int,
                         params: UnsafePointer<Float>, grads: UnsafeMutablePointer<Float>,
                         scratch: UnsafeMutablePointer<Float>) -> Bool {
-        guard feedsPool && directFilter && (dx == nil || directInput) else { return false }
+        guard directFilter && (dx == nil || directInput) else { return false }
         grads.update(repeating: 0, count: parameterCount)
         let pooled = n * (g.oh / 2) * (g.ow / 2) * filters
         return argmax.withMemoryRebound(to: UInt8.self, capacity: pooled) { arg in
@@ -274,8 +276,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
                          dx: UnsafeMutablePointer<Float>?, n: Int, params: UnsafePointer<Float>,
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
-        if !deferActivation && !reluGradientAppliedByNext {
-            let pre = keepsPreActivation ? UnsafePointer(scratch + preActivationOffset(batch: n)) : nil
+        let fusion = context.fusion
+        if fusion.isDisjoint(with: [.defersActivation, .reluGradientLeftToNext]) {
+            let pre = keepsPreActivation(fusion) ? UnsafePointer(scratch + preActivationOffset(batch: n, fusion)) : nil
             activation.backward(x: pre, y: y, dy: dy, rows: n * pixels, width: filters)
         }
         let inCount = g.h * g.w * g.c, outCount = pixels * filters

@@ -13,10 +13,6 @@ public final class Dense: Layer, @unchecked Sendable {
     /// `bias_initializer`, `kernel_regularizer`, `bias_regularizer`).
     public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
     public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
-    public var deferActivation = false
-    /// Set by the model when the layer is frozen: `backward` then computes only the input gradient, since the
-    /// weight gradients would be thrown away.
-    var skipsParameterGradients = false
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var inputs = 0   // IN
@@ -57,9 +53,14 @@ public final class Dense: Layer, @unchecked Sendable {
     public var forwardFlops: Int { 2 * rowsPerSample * inputs * units }
 
     /// Whether `forward` keeps the pre-activation in scratch for `backward` (gelu, silu).
-    private var keepsPreActivation: Bool { activation.needsPreActivation && !deferActivation }
+    private func keepsPreActivation(_ fusion: LayerFusion) -> Bool {
+        activation.needsPreActivation && !fusion.contains(.defersActivation)
+    }
 
-    public func scratchCount(batch n: Int) -> Int { keepsPreActivation ? n * rowsPerSample * units : 0 }
+    public func scratchCount(batch n: Int) -> Int { scratchCount(batch: n, fusion: []) }
+    public func scratchCount(batch n: Int, fusion: LayerFusion) -> Int {
+        keepsPreActivation(fusion) ? n * rowsPerSample * units : 0
+    }
 
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
@@ -80,14 +81,14 @@ public final class Dense: Layer, @unchecked Sendable {
             BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
         }
         let bias = useBias ? params + inputs * units : nil
-        if keepsPreActivation {
+        if keepsPreActivation(context.fusion) {
             Activation.linear.apply(y, bias: bias, rows: m, width: units)
             scratch.update(from: y, count: m * units)
             activation.apply(y, rows: m, width: units)
             return
         }
         // Bias and activation in one pass over the output.
-        (deferActivation ? .linear : activation).apply(y, bias: bias, rows: m, width: units)
+        (context.fusion.contains(.defersActivation) ? .linear : activation).apply(y, bias: bias, rows: m, width: units)
     }
 
     /// For a large kernel and a few rows, the depth of the slices `forward` multiplies one at a time, or nil.
@@ -108,8 +109,8 @@ public final class Dense: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         let m = n * rowsPerSample
-        backwardPrologue(y: y, dy: dy, n: n, grads: grads, scratch: scratch)
-        if skipsParameterGradients {
+        backwardPrologue(y: y, dy: dy, n: n, grads: grads, scratch: scratch, fusion: context.fusion)
+        if context.fusion.contains(.skipsParameterGradients) {
             if let dx {
                 BLAS.sgemm(transB: true, m: m, n: inputs, k: units, a: dy, lda: units, b: params, ldb: units,
                            beta: 0, c: dx, ldc: inputs)
@@ -131,12 +132,13 @@ public final class Dense: Layer, @unchecked Sendable {
     /// `Sequential.updateFusedDense`).
     /// `scratch` is this layer's, as the forward pass left it.
     func backwardPrologue(y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, n: Int,
-                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, fusion: LayerFusion) {
         let m = n * rowsPerSample
-        if !deferActivation {
-            activation.backward(x: keepsPreActivation ? UnsafePointer(scratch) : nil, y: y, dy: dy, rows: m, width: units)
+        if !fusion.contains(.defersActivation) {
+            activation.backward(x: keepsPreActivation(fusion) ? UnsafePointer(scratch) : nil, y: y, dy: dy, rows: m,
+                                width: units)
         }
-        if useBias && !skipsParameterGradients {
+        if useBias && !fusion.contains(.skipsParameterGradients) {
             (grads + inputs * units).update(repeating: 0, count: units)
             Kernels.sumRows(dy, rows: m, width: units, into: grads + inputs * units)
         }

@@ -15,9 +15,6 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
     public let padding: Padding
     public private(set) var outputShape: [Int] = []
     private var g = WindowGeometry()
-    /// The previous layer is a ReLU whose gradient this layer applies (see `Conv2D.reluGradientAppliedByNext`):
-    /// a window's gradient passes only when its maximum, the ReLU's output there, is positive.
-    var appliesReLUGradient = false
 
     /// `strides` defaults to `poolSize`, as in Keras.
     public init(poolSize: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, name: String = "") throws {
@@ -119,6 +116,9 @@ public final class MaxPooling2D: Layer, @unchecked Sendable {
                          grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          context: ForwardContext) {
         guard let dx else { return }
+        // With `appliesPreviousReLUGradient` a window's gradient passes only when its maximum, the previous ReLU's
+        // output there, is positive.
+        let appliesReLUGradient = context.fusion.contains(.appliesPreviousReLUGradient)
         if isTwoByTwo {
             scratch.withMemoryRebound(to: UInt8.self, capacity: n * outputCount) { arg in
                 sequent_maxpool2_backward(dy, y, arg, dx, n, g.h, g.w, g.c, appliesReLUGradient ? 1 : 0)

@@ -6,7 +6,6 @@ public final class Softmax: Layer, @unchecked Sendable {
     public let typeName = "Softmax"
     public var name: String
     public var activation: Activation { .softmax }
-    public var deferActivation = false
     public private(set) var outputShape: [Int] = []
 
     public init(axis: Int = -1, name: String = "") throws {
@@ -39,7 +38,7 @@ public final class Softmax: Layer, @unchecked Sendable {
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
         y.update(from: x, count: n * outputCount)
         let width = outputShape.last!
-        if !deferActivation { Activation.softmax.apply(y, rows: n * outputCount / width, width: width) }
+        if !context.fusion.contains(.defersActivation) { Activation.softmax.apply(y, rows: n * outputCount / width, width: width) }
     }
 
     public func backward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
@@ -48,7 +47,7 @@ public final class Softmax: Layer, @unchecked Sendable {
                          context: ForwardContext) {
         guard let dx else { return }
         let width = outputShape.last!
-        (deferActivation ? .linear : Activation.softmax).backward(x: x, y: y, dy: dy, into: dx,
+        (context.fusion.contains(.defersActivation) ? .linear : Activation.softmax).backward(x: x, y: y, dy: dy, into: dx,
                                                                   rows: n * outputCount / width, width: width)
     }
 

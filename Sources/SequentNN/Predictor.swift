@@ -1,0 +1,92 @@
+import CSequentSupport
+
+/// Runs the model on one or a few samples with preallocated buffers. Not thread-safe: one per thread.
+public final class Predictor: @unchecked Sendable {
+    public let model: Sequential
+    private let workspace: Workspace
+    private let outputBuffer: FloatBuffer
+
+    init(model: Sequential, capacity: Int) {
+        self.model = model
+        workspace = model.makeWorkspace(capacity: max(1, capacity), training: false)
+        outputBuffer = FloatBuffer(count: max(1, capacity) * model.outputWidth)
+    }
+
+    /// Probabilities (or outputs) for `n` samples at `input`; the buffer is valid until the next call.
+    public func predict(_ input: UnsafePointer<Float>, n: Int = 1) -> UnsafeBufferPointer<Float> {
+        sequent_enable_flush_to_zero()
+        precondition(n <= workspace.capacity, "batch \(n) exceeds the predictor's capacity \(workspace.capacity)")
+        let width = model.outputWidth
+        let y = model.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)
+        outputBuffer.pointer.update(from: y, count: n * width)
+        if model.plan.defersOutputActivation {
+            model.layers.last!.activation.apply(outputBuffer.pointer, rows: n, width: width)
+        }
+        return UnsafeBufferPointer(start: outputBuffer.pointer, count: n * width)
+    }
+
+    /// Convenience: one sample from an array.
+    public func predict(_ input: [Float]) -> [Float] {
+        precondition(input.count == model.inputCount)
+        return input.withUnsafeBufferPointer { Array(predict($0.baseAddress!, n: 1)) }
+    }
+}
+
+// MARK: - Gradients without an update (gradient checks, tooling)
+
+extension Sequential {
+    /// Loss (mean over the batch) and its gradient w.r.t. every parameter, without changing the weights.
+    /// Runs on one thread with `context` (training mode keeps Dropout active with the same masks).
+    func lossAndGradients(x: [Float], y: [Float], n: Int, context: ForwardContext) -> (loss: Double, grads: [Float]) {
+        guard let loss else { preconditionFailure("compile first") }
+        let ws = makeWorkspace(capacity: n, training: true)
+        ws.grads!.zero()
+        var x = x
+        let value = x.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeBufferPointer { yb in
+                let out = forward(ws, x: xb.baseAddress!, n: n, context: context)
+                let l = loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
+                                      logits: outputIsLogitsForTools, grad: ws.gradA!.pointer, gradScale: 1 / Float(n))
+                backward(ws, n: n, context: context)
+                return l / Double(n)
+            }
+        }
+        Sequential.addRegularization(regularizedWeights, params: parameterBlock.pointer, grads: ws.grads!.pointer,
+                               range: 0..<parameterCount)
+        return (value + regularizationPenalty(), Array(UnsafeBufferPointer(start: ws.grads!.pointer, count: parameterCount)))
+    }
+
+    /// Loss (mean over the batch) only.
+    func lossValue(x: [Float], y: [Float], n: Int, context: ForwardContext) -> Double {
+        guard let loss else { preconditionFailure("compile first") }
+        let ws = makeWorkspace(capacity: n, training: false)
+        var x = x
+        return x.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeBufferPointer { yb in
+                let out = forward(ws, x: xb.baseAddress!, n: n, context: context)
+                return loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
+                                     logits: outputIsLogitsForTools, grad: nil, gradScale: 0) / Double(n)
+            }
+        } + regularizationPenalty()
+    }
+
+    var outputIsLogitsForTools: Bool { fusedOutputActivation || (loss?.fromLogits ?? false) }
+}
+
+extension Sequential {
+    /// Every layer's output for one input (the tutorial's "visualising the convolutions"): layer name, type,
+    /// per-sample shape and values, in order. Runs on the calling thread with its own buffers.
+    public func activations(for input: [Float]) -> [(name: String, type: String, shape: [Int], values: [Float])] {
+        precondition(input.count == inputCount, "expected \(inputCount) input values, got \(input.count)")
+        let ws = makeWorkspace(capacity: 1, training: false)
+        var x = input
+        x.withUnsafeMutableBufferPointer { _ = forward(ws, x: $0.baseAddress!, n: 1, context: .inference, everyOutput: true) }
+        return layers.enumerated().map { i, layer in
+            var values = Array(UnsafeBufferPointer(start: ws.outputs[i], count: layer.outputCount))
+            if plan.fusion[i].contains(.defersActivation) {
+                values.withUnsafeMutableBufferPointer { layer.activation.apply($0.baseAddress!, rows: 1, width: layer.outputCount) }
+            }
+            return (layer.name, layer.typeName, layer.outputShape, values)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import CSequentSupport
+import Dispatch
+
+/// Runs a model's training and evaluation steps, and batched prediction, split across worker threads.
+///
+/// Each batch is cut into shards, one per replica (a `Workspace` on its own thread); the replicas read the shared
+/// parameters and write private gradients, which are summed into the first replica's before the optimizer
+/// updates the weights, in pieces that stay in cache. The model owns one trainer (`Sequential.trainer`).
+final class Trainer: @unchecked Sendable {
+    unowned let model: Sequential
+    private(set) var replicas: [Workspace] = []
+
+    init(model: Sequential) { self.model = model }
+
+    /// Drops the workspaces: the layers' scratch needs change with the fusion plan.
+    func reset() { replicas = [] }
+
+    /// How many replicas to split a batch of `n` across: none of them should get too little work for the
+    /// thread hop and the smaller GEMMs to pay off (measured: the dense recipe, 6 MFLOP of forward work per
+    /// batch of 32, is faster on one thread; the CNNs, 170–320 MFLOP, scale to two).
+    func shardCount(for n: Int) -> Int {
+        let perSample = max(1, model.layers.reduce(0) { $0 + $1.forwardFlops })
+        let worthwhile = max(1, (n * perSample) / 16_000_000)
+        return max(1, min(model.threads, n, worthwhile))
+    }
+
+    /// Makes sure every replica can hold one shard of a batch of `n` (allocating only when it grows).
+    func ensureReplicas(batch n: Int) {
+        let shards = shardCount(for: n)
+        let needed = (n + shards - 1) / shards
+        let count = max(1, model.threads)
+        if replicas.count == count, let first = replicas.first, first.capacity >= needed { return }
+        let capacity = max(needed, replicas.first?.capacity ?? 0)
+        replicas = (0..<count).map { _ in model.makeWorkspace(capacity: capacity, training: true) }
+    }
+
+
+    /// The large Dense layer's backward products and optimizer step, over the whole batch, in blocks of kernel
+    /// rows spread across the threads. Each block is read once for the input gradients of every shard, then its
+    /// gradient (summed over the shards inside the GEMM, never stored per shard) is computed and applied while
+    /// it is in cache. With per-shard kernel gradients each shard writes all of them (38 MB for the 150×150
+    /// recipe), and they are summed and read again. Returns the kernel's range in the parameter block, which
+    /// the regular update then skips.
+    private func updateFusedDense(_ index: Int, n: Int, shards: Int, optimizer: any Optimizer) -> Range<Int> {
+        let dense = model.layers[index] as! Dense
+        let (inputs, units) = (dense.inputs, dense.units)
+        let offset = model.parameterOffsets[index]
+        let per = (n + shards - 1) / shards
+        nonisolated(unsafe) let params = model.parameterBlock.pointer
+        nonisolated(unsafe) let g = replicas[0].grads!.pointer
+        let shardRows = (0..<shards).map { s in max(0, min(n, (s + 1) * per) - s * per) }
+        nonisolated(unsafe) let xs = (0..<shards).map { replicas[$0].inputs[index] }
+        nonisolated(unsafe) let dys = (0..<shards).map { replicas[$0].dy }
+        nonisolated(unsafe) let dxs = (0..<shards).map { replicas[$0].spare }
+        let needsDx = index > model.firstTrainable
+        let regs = model.regularizedWeights
+        let block = 64, blocks = (inputs + block - 1) / block
+        let chunks = min(blocks, max(1, model.threads) * 8)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            sequent_enable_flush_to_zero()
+            let w = params + offset, gw = g + offset
+            for b in (c * blocks / chunks)..<((c + 1) * blocks / chunks) {
+                let k0 = b * block, rows = min(block, inputs - k0)
+                for s in 0..<shards where shardRows[s] > 0 {
+                    // dX_s[:, k0..] = dY_s · W[k0.., :]ᵀ, from the block's rows before they are updated.
+                    if needsDx {
+                        BLAS.sgemm(transB: true, m: shardRows[s], n: rows, k: units, a: dys[s], lda: units,
+                                   b: w + k0 * units, ldb: units, beta: 0, c: dxs[s] + k0, ldc: inputs)
+                    }
+                    // dW[k0.., :] (+)= X_s[:, k0..]ᵀ · dY_s
+                    BLAS.sgemm(transA: true, m: rows, n: units, k: shardRows[s], a: xs[s] + k0, lda: inputs,
+                               b: dys[s], ldb: units, beta: s == 0 ? 0 : 1, c: gw + k0 * units, ldc: units)
+                }
+                let range = (offset + k0 * units)..<(offset + (k0 + rows) * units)
+                if !regs.isEmpty { Sequential.addRegularization(regs, params: params, grads: g, range: range) }
+                optimizer.step(params: params, grads: g, range: range)
+            }
+        }
+        for s in 0..<shards { swap(&replicas[s].dy, &replicas[s].spare) }
+        return offset..<(offset + inputs * units)
+    }
+
+
+    private func forEachShard(_ n: Int, _ body: @escaping @Sendable (Int, Range<Int>) -> Void) {
+        let shards = shardCount(for: n)
+        let per = (n + shards - 1) / shards
+        // Every thread that computes flushes denormals (see sequent_support.h); setting the flag costs
+        // one instruction, so it is simply done on each entry.
+        sequent_enable_flush_to_zero()
+        if shards == 1 { body(0, 0..<n); return }
+        DispatchQueue.concurrentPerform(iterations: shards) { s in
+            sequent_enable_flush_to_zero()
+            let lo = s * per, hi = min(n, lo + per)
+            if lo < hi { body(s, lo..<hi) }
+        }
+    }
+
+    /// Splits `0..<count` into `threads` ranges and runs them in parallel (elementwise block operations).
+    private func parallelRanges(_ count: Int, _ body: @escaping @Sendable (Range<Int>) -> Void) {
+        // Below a few hundred thousand parameters the vectorised update takes tens of microseconds, less than
+        // the thread hop would.
+        let parts = count >= 1 << 20 ? max(1, model.threads) : 1
+        sequent_enable_flush_to_zero()
+        if parts == 1 { body(0..<count); return }
+        let per = (count + parts - 1) / parts
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            sequent_enable_flush_to_zero()
+            let lo = p * per, hi = min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+
+    /// One optimisation step on a batch (`train_on_batch`): forward, loss, backward, gradient reduction,
+    /// optimizer update. `x` is `[n, input…]`, `y` is `[n, targetWidth]`. `step` seeds dropout.
+    /// `classWeight` (Keras's `fit(class_weight=)`) weights each sample's loss and gradient by its label's
+    /// weight (1 for a label not in it); the loss is still divided by `n` (`sum_over_batch_size`), and metrics
+    /// are unweighted, as Keras 3's `metrics` (not `weighted_metrics`) are.
+    func trainStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int, step: Int,
+                          classWeight: [Int: Float]? = nil) -> Sequential.BatchResult {
+        guard let optimizer = model.optimizer, let loss = model.loss else { preconditionFailure("compile the model before training") }
+        optimizer.prepare(parameterCount: model.parameterCount)
+        ensureReplicas(batch: n)
+        let width = model.outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = model.inputCount
+        let logits = model.outputIsLogits
+        let context = ForwardContext(training: true, seed: SeededGenerator.mix(model.seed ^ UInt64(step)), sampleOffset: 0)
+        let gradScale = 1 / Float(n)
+        // Keras adds the penalty of the weights the batch saw, before the update.
+        let penalty = model.regularizedWeights.isEmpty ? 0 : model.regularizationPenalty()
+        // The shards read disjoint rows of x and y; the pointers outlive the call.
+        nonisolated(unsafe) let x = x, y = y
+        // Norm clipping needs every gradient complete before any update, which the fused path's
+        // compute-and-apply-per-block order cannot give.
+        let clipsByNorm = optimizer.options.clipsByNorm
+        let big = clipsByNorm ? nil : model.plan.largeDense
+        forEachShard(n) { [self, model] s, range in
+            let ws = replicas[s]
+            var ctx = context
+            ctx.sampleOffset = range.lowerBound
+            let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
+            let ys = y + range.lowerBound * tw
+            let out = model.forward(ws, x: xs, n: range.count, context: ctx)
+            if let classWeight {
+                // Row by row, so each sample's gradient carries its own weight; the unweighted default below
+                // keeps the one batched (and fused softmax/sigmoid) call.
+                let g = ws.gradA!.pointer
+                var sum = 0.0
+                for r in 0..<range.count {
+                    let w = classWeight[Sequential.classIndex(ys + r * tw, targetWidth: tw)] ?? 1
+                    sum += Double(w) * loss.evaluate(output: out + r * width, target: ys + r * tw, n: 1, width: width,
+                                                     logits: logits, grad: g + r * width, gradScale: gradScale * w)
+                }
+                ws.lossSum = sum
+            } else {
+                ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
+                                           grad: ws.gradA!.pointer, gradScale: gradScale)
+            }
+            ws.metricSums = model.metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
+            ws.dy = ws.gradA!.pointer
+            ws.spare = ws.gradB!.pointer
+            guard let big else {
+                model.backward(ws, n: range.count, context: ctx, layers: model.firstTrainable..<model.layers.count)
+                return
+            }
+            model.backward(ws, n: range.count, context: ctx, layers: (big + 1)..<model.layers.count)
+            (model.layers[big] as! Dense).backwardPrologue(y: ws.outputs[big], dy: ws.dy, n: range.count,
+                                                    grads: ws.grads!.pointer + model.parameterOffsets[big],
+                                                    scratch: ws.scratch(big), fusion: model.plan.fusion[big])
+        }
+        let shards = shardCount(for: n)
+        var skip = 0..<0
+        if let big {
+            skip = updateFusedDense(big, n: n, shards: shards, optimizer: optimizer)
+            forEachShard(n) { [self, model] s, range in
+                var ctx = context
+                ctx.sampleOffset = range.lowerBound
+                model.backward(replicas[s], n: range.count, context: ctx, layers: model.firstTrainable..<big)
+            }
+        }
+        let grads = replicas[0].grads!.pointer
+        let params = model.parameterBlock.pointer
+        let others = replicas[1..<shards].map { $0.grads!.pointer }
+        nonisolated(unsafe) let g = grads
+        nonisolated(unsafe) let p = params
+        nonisolated(unsafe) let o = others
+        // The trainable weights, less the fused layer's kernel, which is already updated.
+        let active = model.trainableRanges.flatMap { r -> [Range<Int>] in
+            guard r.overlaps(skip) else { return [r] }
+            return [r.lowerBound..<skip.lowerBound, skip.upperBound..<r.upperBound].filter { !$0.isEmpty }
+        }
+        let regs = model.regularizedWeights
+        // With norm clipping: a first pass completes the gradients, then they are rescaled, then a second
+        // pass updates. Without it the two passes are one, per piece.
+        let passes = clipsByNorm ? [false, true] : [true]
+        for updating in passes {
+            if updating && clipsByNorm {
+                clipGradientNorms(g, variables: model.trainableVariables, options: optimizer.options)
+            }
+            parallelRanges(model.parameterCount) { range in
+                for r in active where r.overlaps(range) {
+                    // In pieces that stay in L2 between the sum and the update, so the summed gradient is not
+                    // written out to memory and read back.
+                    var lo = max(r.lowerBound, range.lowerBound)
+                    let hi = min(r.upperBound, range.upperBound)
+                    while lo < hi {
+                        let piece = lo..<min(hi, lo + 16_384)
+                        if !clipsByNorm || !updating {
+                            for other in o { for i in piece { g[i] += other[i] } }
+                            if !regs.isEmpty { Sequential.addRegularization(regs, params: p, grads: g, range: piece) }
+                        }
+                        if updating { optimizer.step(params: p, grads: g, range: piece) }
+                        lo = piece.upperBound
+                    }
+                }
+            }
+        }
+        optimizer.iterations += 1
+        var result = Sequential.BatchResult(lossSum: penalty * Double(n), metricSums: Array(repeating: 0, count: model.metrics.count), count: n)
+        for ws in replicas[0..<shards] {
+            result.lossSum += ws.lossSum
+            for k in 0..<model.metrics.count { result.metricSums[k] += ws.metricSums[k] }
+        }
+        return result
+    }
+
+    /// Loss and metrics of a batch without training (used by `evaluate` and validation).
+    func testStep(x: UnsafePointer<Float>, y: UnsafePointer<Float>, n: Int) -> Sequential.BatchResult {
+        guard let loss = model.loss else { preconditionFailure("compile the model before evaluating") }
+        ensureReplicas(batch: n)
+        let width = model.outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = model.inputCount
+        let logits = model.outputIsLogits
+        nonisolated(unsafe) let x = x, y = y
+        forEachShard(n) { [self, model] s, range in
+            let ws = replicas[s]
+            let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
+            let ys = y + range.lowerBound * tw
+            let out = model.forward(ws, x: xs, n: range.count, context: .inference)
+            ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
+                                       grad: nil, gradScale: 0)
+            ws.metricSums = model.metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
+        }
+        // Keras's validation loss includes the regularization penalty too.
+        let penalty = model.regularizedWeights.isEmpty ? 0 : model.regularizationPenalty()
+        var result = Sequential.BatchResult(lossSum: penalty * Double(n), metricSums: Array(repeating: 0, count: model.metrics.count), count: n)
+        for ws in replicas[0..<shardCount(for: n)] {
+            result.lossSum += ws.lossSum
+            for k in 0..<model.metrics.count { result.metricSums[k] += ws.metricSums[k] }
+        }
+        return result
+    }
+
+    /// Model outputs for `n` samples at `x` into `out`, in batches of `batchSize`, with a deferred output
+    /// activation applied (`Sequential.predict`).
+    func predict(_ x: UnsafePointer<Float>, n: Int, batchSize: Int, into out: UnsafeMutablePointer<Float>) {
+        let width = model.outputWidth, inCount = model.inputCount
+        ensureReplicas(batch: min(batchSize, max(n, 1)))
+        let last = model.layers.last!
+        let deferred = model.plan.defersOutputActivation ? last.activation : nil
+        nonisolated(unsafe) let xp = x, op = out
+        var lo = 0
+        while lo < n {
+            let count = min(batchSize, n - lo)
+            let base = lo
+            forEachShard(count) { [self, model] s, range in
+                let start = base + range.lowerBound
+                let y = model.forward(replicas[s], x: UnsafeMutablePointer(mutating: xp + start * inCount),
+                                      n: range.count, context: .inference)
+                let dst = op + start * width
+                dst.update(from: y, count: range.count * width)
+                deferred?.apply(dst, rows: range.count, width: width)
+            }
+            lo += count
+        }
+    }
+}
