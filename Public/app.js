@@ -1372,7 +1372,10 @@
         shape = [shape.reduce((a, b) => a * b, 1)];
       } else if (l.type === 'GlobalAveragePooling2D' || l.type === 'GlobalMaxPooling2D') {
         shape = l.keepdims ? [1, 1, shape[shape.length - 1]] : [shape[shape.length - 1]];
-      } else if (!['Dropout', 'Rescaling', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax'].includes(l.type)) {
+      } else if (l.type === 'BatchNormalization') {
+        total += shape[shape.length - 1] * (2 + (l.center === false ? 0 : 1) + (l.scale === false ? 0 : 1));
+      } else if (!['Dropout', 'Rescaling', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax', 'RandomFlip',
+                   'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast'].includes(l.type)) {
         return null;
       }
     }

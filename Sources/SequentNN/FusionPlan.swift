@@ -19,16 +19,22 @@ struct FusionPlan: Sendable, Equatable {
     /// The Dense layer whose kernel gradient the training step computes over the whole batch and applies at
     /// once: the largest trainable one, when it has at least a million weights.
     private(set) var largeDense: Int?
+    /// BatchNormalization layers that use the batch's statistics in training (those not frozen), ascending: the
+    /// training step synchronises its shards at each of them (see `Trainer.trainStep`).
+    private(set) var batchCoupled: [Int]
     /// True when the last layer's activation is folded into the loss (softmax/sigmoid + cross-entropy).
     var defersOutputActivation: Bool { fusion.last?.contains(.defersActivation) ?? false }
 
-    init(layers: [Layer], trainable: [Bool], firstTrainable: Int, defersOutputActivation: Bool,
+    /// `frozen` is Keras's `trainable=False` per layer; `trainable` whether a layer has weights the optimizer
+    /// updates (not so for a frozen layer, nor for one whose only weights are statistics).
+    init(layers: [Layer], frozen: [Bool], trainable: [Bool], firstTrainable: Int, defersOutputActivation: Bool,
          policy: FusionPolicy = FusionPolicy()) {
         var fusion = Array(repeating: LayerFusion(), count: layers.count)
         var pooled = Array(repeating: false, count: layers.count)
         if defersOutputActivation { fusion[layers.count - 1].insert(.defersActivation) }
-        for (i, layer) in layers.enumerated() where !trainable[i] && layer.parameterCount > 0 {
-            fusion[i].insert(.skipsParameterGradients)
+        for (i, layer) in layers.enumerated() {
+            if frozen[i] { fusion[i].insert(.frozen) }
+            if !trainable[i] && layer.parameterCount > 0 { fusion[i].insert(.skipsParameterGradients) }
         }
         for i in layers.indices.dropLast() {
             guard let conv = layers[i] as? Conv2D, let pool = layers[i + 1] as? MaxPooling2D,
@@ -45,8 +51,12 @@ struct FusionPlan: Sendable, Equatable {
         }
         self.fusion = fusion
         self.pooled = pooled
+        batchCoupled = layers.indices.filter { layers[$0] is BatchNormalization && !frozen[$0] }
+        // The blocked update of the large Dense layer runs inside the backward pass, which the BatchNormalization
+        // synchronisation points would have to interleave with; models with both keep the plain update.
+        let coupled = !batchCoupled.isEmpty
         let candidates = layers.indices.filter { i in
-            guard policy.largeDense, i >= firstTrainable, trainable[i], let d = layers[i] as? Dense else { return false }
+            guard policy.largeDense, !coupled, i >= firstTrainable, trainable[i], let d = layers[i] as? Dense else { return false }
             return d.parameterCount >= 1 << 20 && d.rowsPerSample == 1
         }
         largeDense = candidates.max { layers[$0].parameterCount < layers[$1].parameterCount }

@@ -32,6 +32,9 @@ public struct LayerFusion: OptionSet, Sendable, Hashable {
     public static let computesNextPool = LayerFusion(rawValue: 1 << 3)
     /// A frozen layer: `backward` computes only the input gradient, since its weight gradients would be thrown away.
     public static let skipsParameterGradients = LayerFusion(rawValue: 1 << 4)
+    /// Keras's `trainable=False`: besides not being updated, a frozen BatchNormalization normalises with its
+    /// moving statistics even in training, as Keras 3's does.
+    public static let frozen = LayerFusion(rawValue: 1 << 5)
 }
 
 /// Per-call context for a forward or backward pass: whether the model is training (Dropout is active), the

@@ -267,7 +267,7 @@ public enum ModelConfig {
     /// The layer types `makeLayer` builds (Keras class names; aliases such as MaxPool2D are read too).
     public static let layerTypes = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
                                     "GlobalMaxPooling2D", "Flatten", "Dropout", "Rescaling", "Activation", "ReLU",
-                                    "LeakyReLU", "ELU", "Softmax"]
+                                    "LeakyReLU", "ELU", "Softmax", "BatchNormalization"]
 
     /// Resolves a Keras initializer and its seed: null (`def`), a name (`"glorot_uniform"`, `"GlorotUniform"`) or
     /// the Keras 3 serialized object `{"module": "keras.initializers", "class_name": "GlorotUniform", "config":
@@ -389,6 +389,7 @@ public enum ModelConfig {
             case "LeakyReLU": layer = try LeakyReLU.make(&r, name: name)
             case "ELU": layer = try ELU.make(&r, name: name)
             case "Softmax": layer = try Softmax.make(&r, name: name)
+            case "BatchNormalization", "BatchNorm": layer = try BatchNormalization.make(&r, name: name)
             default:
                 throw ConfigError(field: "type", detail: "must be one of \(layerTypes.joined(separator: ", ")), got \"\(type)\"")
             }

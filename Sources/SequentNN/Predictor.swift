@@ -1,14 +1,20 @@
 import CSequentSupport
 
 /// Runs the model on one or a few samples with preallocated buffers. Not thread-safe: one per thread.
+///
+/// A model with BatchNormalization is run as its `foldedForInference()` copy, made with the weights as they are
+/// when the predictor is made (serving loads a saved model once; make a new predictor after training on).
 public final class Predictor: @unchecked Sendable {
     public let model: Sequential
+    /// What runs: `model`, or its folded copy.
+    let runner: Sequential
     private let workspace: Workspace
     private let outputBuffer: FloatBuffer
 
     init(model: Sequential, capacity: Int) {
         self.model = model
-        workspace = model.makeWorkspace(capacity: max(1, capacity), training: false)
+        runner = model.foldedForInference() ?? model
+        workspace = runner.makeWorkspace(capacity: max(1, capacity), training: false)
         outputBuffer = FloatBuffer(count: max(1, capacity) * model.outputWidth)
     }
 
@@ -17,10 +23,10 @@ public final class Predictor: @unchecked Sendable {
         sequent_enable_flush_to_zero()
         precondition(n <= workspace.capacity, "batch \(n) exceeds the predictor's capacity \(workspace.capacity)")
         let width = model.outputWidth
-        let y = model.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)
+        let y = runner.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)
         outputBuffer.pointer.update(from: y, count: n * width)
-        if model.plan.defersOutputActivation {
-            model.layers.last!.activation.apply(outputBuffer.pointer, rows: n, width: width)
+        if runner.plan.defersOutputActivation {
+            runner.layers.last!.activation.apply(outputBuffer.pointer, rows: n, width: width)
         }
         return UnsafeBufferPointer(start: outputBuffer.pointer, count: n * width)
     }

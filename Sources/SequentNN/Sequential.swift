@@ -119,7 +119,8 @@ public final class Sequential: @unchecked Sendable {
         parameterCount = total
         firstTrainable = layers.count
         layerTrainable = Array(repeating: true, count: layers.count)
-        plan = FusionPlan(layers: layers, trainable: layerTrainable, firstTrainable: 0, defersOutputActivation: false)
+        plan = FusionPlan(layers: layers, frozen: layerTrainable.map { !$0 }, trainable: layerTrainable, firstTrainable: 0,
+                          defersOutputActivation: false)
         updateTrainableState()
     }
 
@@ -166,7 +167,8 @@ public final class Sequential: @unchecked Sendable {
             }
         }
         let trainable = layers.indices.map { hasTrainableWeights($0) }
-        plan = FusionPlan(layers: layers, trainable: trainable, firstTrainable: firstTrainable,
+        plan = FusionPlan(layers: layers, frozen: layerTrainable.map { !$0 }, trainable: trainable,
+                          firstTrainable: firstTrainable,
                           defersOutputActivation: lossTakesOutputActivation, policy: fusionPolicy)
         trainer.reset()
     }

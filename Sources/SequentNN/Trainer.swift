@@ -122,7 +122,6 @@ final class Trainer: @unchecked Sendable {
         optimizer.prepare(parameterCount: model.parameterCount)
         ensureReplicas(batch: n)
         let width = model.outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = model.inputCount
-        let logits = model.outputIsLogits
         let context = ForwardContext(training: true, seed: SeededGenerator.mix(model.seed ^ UInt64(step)), sampleOffset: 0)
         let gradScale = 1 / Float(n)
         // Keras adds the penalty of the weights the batch saw, before the update.
@@ -133,39 +132,79 @@ final class Trainer: @unchecked Sendable {
         // compute-and-apply-per-block order cannot give.
         let clipsByNorm = optimizer.options.clipsByNorm
         let big = clipsByNorm ? nil : model.plan.largeDense
-        forEachShard(n) { [self, model] s, range in
-            let ws = replicas[s]
+        let coupled = model.plan.batchCoupled
+        let first = model.firstTrainable, count = model.layers.count
+        /// The context of shard `range`.
+        @Sendable func shardContext(_ range: Range<Int>) -> ForwardContext {
             var ctx = context
             ctx.sampleOffset = range.lowerBound
-            let xs = UnsafeMutablePointer(mutating: x + range.lowerBound * inCount)
-            let ys = y + range.lowerBound * tw
-            let out = model.forward(ws, x: xs, n: range.count, context: ctx)
-            if let classWeight {
-                // Row by row, so each sample's gradient carries its own weight; the unweighted default below
-                // keeps the one batched (and fused softmax/sigmoid) call.
-                let g = ws.gradA!.pointer
-                var sum = 0.0
-                for r in 0..<range.count {
-                    let w = classWeight[Sequential.classIndex(ys + r * tw, targetWidth: tw)] ?? 1
-                    sum += Double(w) * loss.evaluate(output: out + r * width, target: ys + r * tw, n: 1, width: width,
-                                                     logits: logits, grad: g + r * width, gradScale: gradScale * w)
-                }
-                ws.lossSum = sum
-            } else {
-                ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
-                                           grad: ws.gradA!.pointer, gradScale: gradScale)
+            return ctx
+        }
+        // Forward, in segments that end at each BatchNormalization in training (the whole model when there is
+        // none): the shards compute their moments, the batch's statistics are combined here, and the next
+        // segment normalises with them.
+        var resume: Int? = nil
+        for b in coupled {
+            let from = resume.map { $0 + 1 } ?? 0, after = resume
+            forEachShard(n) { [self, model] s, range in
+                let ws = replicas[s]
+                let input = resumeForward(ws, after: after, x: x + range.lowerBound * inCount, n: range.count)
+                let end = model.forward(ws, x: input, n: range.count, context: shardContext(range), layers: from..<b)
+                ws.inputs[b] = end
+                ws.outputs[b] = ws.output(b)!
+                (model.layers[b] as! BatchNormalization).partialMoments(x: end, n: range.count, scratch: ws.scratch(b))
             }
-            ws.metricSums = model.metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
+            combineMoments(layer: b, n: n)
+            resume = b
+        }
+        let from = resume.map { $0 + 1 } ?? 0, after = resume
+        // The last segment, the loss, and the backward pass down to the last BatchNormalization to be trained.
+        let lastCoupled = coupled.last { $0 >= first }
+        forEachShard(n) { [self, model] s, range in
+            let ws = replicas[s]
+            let ctx = shardContext(range)
+            let input = resumeForward(ws, after: after, x: x + range.lowerBound * inCount, n: range.count)
+            let out = model.forward(ws, x: input, n: range.count, context: ctx, layers: from..<count)
+            evaluateLoss(ws, output: out, target: y + range.lowerBound * tw, n: range.count, loss: loss,
+                         classWeight: classWeight, gradScale: gradScale)
             ws.dy = ws.gradA!.pointer
             ws.spare = ws.gradB!.pointer
-            guard let big else {
-                model.backward(ws, n: range.count, context: ctx, layers: model.firstTrainable..<model.layers.count)
+            if let b = lastCoupled {
+                model.backward(ws, n: range.count, context: ctx, layers: (b + 1)..<count)
+                (model.layers[b] as! BatchNormalization).partialGradientSums(x: ws.inputs[b], dy: ws.dy, n: range.count,
+                                                                            scratch: ws.scratch(b))
                 return
             }
-            model.backward(ws, n: range.count, context: ctx, layers: (big + 1)..<model.layers.count)
+            guard let big else {
+                model.backward(ws, n: range.count, context: ctx, layers: first..<count)
+                return
+            }
+            model.backward(ws, n: range.count, context: ctx, layers: (big + 1)..<count)
             (model.layers[big] as! Dense).backwardPrologue(y: ws.outputs[big], dy: ws.dy, n: range.count,
-                                                    grads: ws.grads!.pointer + model.parameterOffsets[big],
-                                                    scratch: ws.scratch(big), fusion: model.plan.fusion[big])
+                                                           grads: ws.grads!.pointer + model.parameterOffsets[big],
+                                                           scratch: ws.scratch(big), fusion: model.plan.fusion[big])
+        }
+        // Backward through each BatchNormalization with the batch's sums, then on to the next one down.
+        let trained = coupled.filter { $0 >= first }
+        for (k, b) in trained.enumerated().reversed() {
+            let sums = combineGradientSums(layer: b, n: n)
+            let below = k > 0 ? trained[k - 1] : nil
+            let bn = model.layers[b] as! BatchNormalization
+            let total = bn.rows(n)
+            forEachShard(n) { [self, model] s, range in
+                let ws = replicas[s]
+                let ctx = shardContext(range)
+                bn.trainingBackward(x: ws.inputs[b], dy: ws.dy, dx: b > first ? ws.spare : nil, n: range.count,
+                                    params: model.parameterBlock.pointer + model.parameterOffsets[b],
+                                    grads: ws.grads!.pointer + model.parameterOffsets[b], scratch: ws.scratch(b),
+                                    batchSums: sums, total: total)
+                swap(&ws.dy, &ws.spare)
+                model.backward(ws, n: range.count, context: ctx, layers: ((below ?? (first - 1)) + 1)..<b)
+                if let below {
+                    (model.layers[below] as! BatchNormalization).partialGradientSums(
+                        x: ws.inputs[below], dy: ws.dy, n: range.count, scratch: ws.scratch(below))
+                }
+            }
         }
         let shards = shardCount(for: n)
         var skip = 0..<0
@@ -221,6 +260,65 @@ final class Trainer: @unchecked Sendable {
             for k in 0..<model.metrics.count { result.metricSums[k] += ws.metricSums[k] }
         }
         return result
+    }
+
+    /// The input of a segment of the training forward pass on `ws`: the shard's rows of `x` for the first
+    /// segment; otherwise the output of BatchNormalization `after`, whose batch statistics are now known,
+    /// normalised here.
+    private func resumeForward(_ ws: Workspace, after from: Int?, x: UnsafePointer<Float>, n: Int) -> UnsafeMutablePointer<Float> {
+        guard let from else { return UnsafeMutablePointer(mutating: x) }
+        let bn = model.layers[from] as! BatchNormalization
+        bn.normalizeWithStoredStatistics(x: ws.inputs[from], y: ws.outputs[from], n: n,
+                                         params: model.parameterBlock.pointer + model.parameterOffsets[from],
+                                         scratch: ws.scratch(from))
+        return ws.outputs[from]
+    }
+
+    /// Combines the shards' moments at BatchNormalization `b`, moves its moving statistics, and hands every
+    /// shard the batch's statistics.
+    private func combineMoments(layer b: Int, n: Int) {
+        let bn = model.layers[b] as! BatchNormalization
+        let shards = shardCount(for: n), per = (n + shards - 1) / shards
+        let counts = (0..<shards).map { bn.rows(max(0, min(n, (($0 + 1) * per)) - $0 * per)) }
+        let stats = bn.combine(replicas[0..<shards].map { UnsafePointer(bn.momentsBuffer($0.scratch(b))) }, counts: counts)
+        bn.updateMovingStatistics(params: model.parameterBlock.pointer + model.parameterOffsets[b],
+                                  mean: stats.mean, variance: stats.variance)
+        for ws in replicas[0..<shards] { bn.setStatistics(mean: stats.mean, variance: stats.variance, scratch: ws.scratch(b)) }
+    }
+
+    /// The batch's Σdy and Σdy·x̂ per channel at BatchNormalization `b`, from the shards' partial sums.
+    private func combineGradientSums(layer b: Int, n: Int) -> [Double] {
+        let bn = model.layers[b] as! BatchNormalization
+        var sums = [Double](repeating: 0, count: 2 * bn.channels)
+        for ws in replicas[0..<shardCount(for: n)] {
+            let p = bn.gradientSumsBuffer(ws.scratch(b))
+            for i in sums.indices { sums[i] += p[i] }
+        }
+        return sums
+    }
+
+    /// Loss and metrics of one shard's output, and the loss gradient into `ws.gradA`.
+    /// With `classWeight`, row by row, so each sample's gradient carries its own weight; the unweighted default
+    /// keeps the one batched (and fused softmax/sigmoid) call.
+    private func evaluateLoss(_ ws: Workspace, output out: UnsafeMutablePointer<Float>, target ys: UnsafePointer<Float>,
+                              n: Int, loss: any Loss, classWeight: [Int: Float]?, gradScale: Float) {
+        let width = model.outputWidth, tw = loss.targetWidth(outputWidth: width), logits = model.outputIsLogits
+        if let classWeight {
+            let g = ws.gradA!.pointer
+            var sum = 0.0
+            for r in 0..<n {
+                let w = classWeight[Sequential.classIndex(ys + r * tw, targetWidth: tw)] ?? 1
+                sum += Double(w) * loss.evaluate(output: out + r * width, target: ys + r * tw, n: 1, width: width,
+                                                 logits: logits, grad: g + r * width, gradScale: gradScale * w)
+            }
+            ws.lossSum = sum
+        } else {
+            ws.lossSum = loss.evaluate(output: out, target: ys, n: n, width: width, logits: logits,
+                                       grad: ws.gradA!.pointer, gradScale: gradScale)
+        }
+        ws.metricSums = model.metrics.map {
+            $0.evaluate(output: out, target: ys, n: n, width: width, targetWidth: tw, logits: logits)
+        }
     }
 
     /// Loss and metrics of a batch without training (used by `evaluate` and validation).

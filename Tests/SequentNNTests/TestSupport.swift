@@ -136,3 +136,44 @@ func kerasModelJSON(input: [Int], _ layers: [(String, JSONValue)]) -> JSONValue 
                 ["module": "keras.layers", "class_name": .string($0.0), "config": $0.1, "registered_name": .null]
             })]]
 }
+
+/// One forward and backward call of `layer` on its own, with weights `params` (laid out as the layer's
+/// parameter specs) and a call context. `grads` and `dx` start as NaN, so a layer that leaves any value unwritten
+/// breaks the gradient contract of Layer.swift visibly.
+struct LayerCall {
+    var y: [Float], dx: [Float], grads: [Float], params: [Float]
+
+    init(_ layer: Layer, inputShape: [Int], x: [Float], n: Int, params initial: [Float], dy: [Float],
+         context: ForwardContext) throws {
+        try layer.build(inputShape: inputShape)
+        let outCount = n * layer.outputCount
+        var params = initial, scratch = [Float](repeating: 0, count: max(1, layer.scratchCount(batch: n, fusion: context.fusion)))
+        var xv = x, yv = [Float](repeating: 0, count: outCount), dyv = dy
+        var dxv = [Float](repeating: .nan, count: x.count), gv = [Float](repeating: .nan, count: max(1, layer.parameterCount))
+        precondition(params.count == layer.parameterCount && dy.count == outCount)
+        params.append(0)
+        xv.withUnsafeMutableBufferPointer { xp in
+            yv.withUnsafeMutableBufferPointer { yp in
+                params.withUnsafeMutableBufferPointer { pp in
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                        layer.forward(x: xp.baseAddress!, y: yp.baseAddress!, n: n, params: pp.baseAddress!,
+                                      scratch: sp.baseAddress!, context: context)
+                        dyv.withUnsafeMutableBufferPointer { dyp in
+                            dxv.withUnsafeMutableBufferPointer { dxp in
+                                gv.withUnsafeMutableBufferPointer { gp in
+                                    layer.backward(x: xp.baseAddress!, y: yp.baseAddress!, dy: dyp.baseAddress!,
+                                                   dx: dxp.baseAddress!, n: n, params: pp.baseAddress!,
+                                                   grads: gp.baseAddress!, scratch: sp.baseAddress!, context: context)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y = yv
+        dx = dxv
+        grads = Array(gv.prefix(layer.parameterCount))
+        self.params = Array(params.dropLast())
+    }
+}
