@@ -37,8 +37,11 @@ struct FusionPlan: Sendable, Equatable {
             if !trainable[i] && layer.parameterCount > 0 { fusion[i].insert(.skipsParameterGradients) }
         }
         for i in layers.indices.dropLast() {
+            // An activity regularizer's gradient joins at every position of the layer's output, which the
+            // handoff and the pooled pass never see.
             guard let conv = layers[i] as? Conv2D, let pool = layers[i + 1] as? MaxPooling2D,
-                  conv.activation == .relu, !fusion[i].contains(.defersActivation) else { continue }
+                  conv.activation == .relu, !fusion[i].contains(.defersActivation),
+                  conv.activityRegularizer == nil else { continue }
             if policy.reluGradientHandoff {
                 fusion[i].insert(.reluGradientLeftToNext)
                 fusion[i + 1].insert(.appliesPreviousReLUGradient)
@@ -56,7 +59,8 @@ struct FusionPlan: Sendable, Equatable {
         // synchronisation points would have to interleave with; models with both keep the plain update.
         let coupled = !batchCoupled.isEmpty
         let candidates = layers.indices.filter { i in
-            guard policy.largeDense, !coupled, i >= firstTrainable, trainable[i], let d = layers[i] as? Dense else { return false }
+            guard policy.largeDense, !coupled, i >= firstTrainable, trainable[i], let d = layers[i] as? Dense,
+                  d.activityRegularizer == nil else { return false }
             return d.parameterCount >= 1 << 20 && d.rowsPerSample == 1
         }
         largeDense = candidates.max { layers[$0].parameterCount < layers[$1].parameterCount }

@@ -46,6 +46,11 @@ public struct ForwardContext: Sendable {
     public var seed: UInt64
     /// Index, within the whole batch, of the first sample this call sees.
     public var sampleOffset: Int
+    /// Samples in the whole batch (0: the call's own `n`), which activity regularizers divide by.
+    public var batchCount = 0
+    /// The training step (`seed` mixes it with the model's seed; a layer with a seed of its own mixes it with
+    /// that instead, so its draws do not depend on the model's seed, as in Keras).
+    public var step = 0
     /// Set by the model for each layer it calls (see `FusionPlan`); empty when a layer is called on its own.
     public var fusion: LayerFusion = []
 
@@ -89,6 +94,9 @@ public protocol Layer: AnyObject, Sendable {
     var parameters: [ParameterSpec] { get }
     /// The activation applied at the end of `forward`, if the layer has one (see `LayerFusion.defersActivation`).
     var activation: Activation { get }
+    /// Keras's `activity_regularizer`: a penalty on the layer's output, divided by the batch size, that joins
+    /// the loss (the model adds it and its gradient; the layer only declares it).
+    var activityRegularizer: Regularizer? { get }
     /// True for layers whose output is their input, reinterpreted (Flatten): the model aliases the buffers.
     var isReshape: Bool { get }
 
@@ -115,6 +123,7 @@ public protocol Layer: AnyObject, Sendable {
 
 extension Layer {
     public var activation: Activation { .linear }
+    public var activityRegularizer: Regularizer? { nil }
     public var isReshape: Bool { false }
     public var parameters: [ParameterSpec] { [] }
     public func scratchCount(batch n: Int) -> Int { 0 }

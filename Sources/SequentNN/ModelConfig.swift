@@ -216,9 +216,8 @@ public enum ModelConfig {
     static let kerasDefaults: [String: (expected: String, isDefault: @Sendable (JSONValue) -> Bool)] = [
         "kernel_constraint": ("null (constraints are not supported)", { $0.isNull }),
         "bias_constraint": ("null (constraints are not supported)", { $0.isNull }),
-        // Honouring it needs a gradient on the layer's output, which the fused paths (softmax + loss,
-        // Conv2D + pooling) never materialise; refused until it is implemented.
-        "activity_regularizer": ("null (activity regularization is not supported)", { $0.isNull }),
+        // Dense and Conv2D read it; other layers' configs refuse a non-null one.
+        "activity_regularizer": ("null (activity regularization is supported on Dense and Conv2D)", { $0.isNull }),
         "noise_shape": ("null (dropout noise shapes are not supported)", { $0.isNull }),
         "quantization_config": ("null (quantized layers are not supported)", { $0.isNull }),
         "lora_rank": ("null (LoRA is not supported)", { $0.isNull }),
@@ -312,11 +311,13 @@ public enum ModelConfig {
 
     /// The weight-related config keys of Dense and Conv2D; keys at their defaults are left out.
     static func weightConfig(_ kernel: Initializer, _ kernelSeed: UInt64?, _ bias: Initializer, _ biasSeed: UInt64?,
-                             _ kernelRegularizer: Regularizer?, _ biasRegularizer: Regularizer?) -> [String: JSONValue] {
+                             _ kernelRegularizer: Regularizer?, _ biasRegularizer: Regularizer?,
+                             _ activityRegularizer: Regularizer? = nil) -> [String: JSONValue] {
         var c: [String: JSONValue] = ["kernel_initializer": initializerJSON(kernel, seed: kernelSeed)]
         if bias != .zeros || biasSeed != nil { c["bias_initializer"] = initializerJSON(bias, seed: biasSeed) }
         if let kernelRegularizer { c["kernel_regularizer"] = kernelRegularizer.json }
         if let biasRegularizer { c["bias_regularizer"] = biasRegularizer.json }
+        if let activityRegularizer { c["activity_regularizer"] = activityRegularizer.json }
         return c
     }
 
@@ -341,11 +342,13 @@ public enum ModelConfig {
                 return try Activation(name: kerasName(v))
             }
             func weights() throws -> (kernel: (initializer: Initializer, seed: UInt64?), bias: (initializer: Initializer, seed: UInt64?),
-                                      kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?) {
+                                      kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?,
+                                      activityRegularizer: Regularizer?) {
                 (try initializer(r.value("kernel_initializer"), field: "kernel_initializer", default: .glorotUniform),
                  try initializer(r.value("bias_initializer"), field: "bias_initializer", default: .zeros),
                  try Regularizer.parse(r.value("kernel_regularizer"), field: "kernel_regularizer"),
-                 try Regularizer.parse(r.value("bias_regularizer"), field: "bias_regularizer"))
+                 try Regularizer.parse(r.value("bias_regularizer"), field: "bias_regularizer"),
+                 try Regularizer.parse(r.value("activity_regularizer"), field: "activity_regularizer"))
             }
             let layer: Layer
             switch type {
@@ -355,7 +358,8 @@ public enum ModelConfig {
                 layer = try Dense(units: units, activation: act, useBias: useBias,
                                   kernelInitializer: w.kernel.initializer, kernelSeed: w.kernel.seed,
                                   biasInitializer: w.bias.initializer, biasSeed: w.bias.seed,
-                                  kernelRegularizer: w.kernelRegularizer, biasRegularizer: w.biasRegularizer, name: name)
+                                  kernelRegularizer: w.kernelRegularizer, biasRegularizer: w.biasRegularizer,
+                                  activityRegularizer: w.activityRegularizer, name: name)
             case "Conv2D", "Convolution2D":
                 guard let kernel = try r.ints("kernel_size", count: 2) else {
                     throw ConfigError(field: "kernel_size", detail: "is required")
@@ -368,7 +372,8 @@ public enum ModelConfig {
                                    activation: act, useBias: useBias,
                                    kernelInitializer: w.kernel.initializer, kernelSeed: w.kernel.seed,
                                    biasInitializer: w.bias.initializer, biasSeed: w.bias.seed,
-                                   kernelRegularizer: w.kernelRegularizer, biasRegularizer: w.biasRegularizer, name: name)
+                                   kernelRegularizer: w.kernelRegularizer, biasRegularizer: w.biasRegularizer,
+                                   activityRegularizer: w.activityRegularizer, name: name)
             case "MaxPooling2D", "MaxPool2D":
                 layer = try MaxPooling2D(poolSize: r.ints("pool_size", count: 2) ?? [2, 2],
                                          strides: r.ints("strides", count: 2),

@@ -62,6 +62,10 @@ extension Sequential {
                 done = true
                 continue
             }
+            if let reg = layer.activityRegularizer {
+                reg.addGradient(ws.outputs[i], ws.dy, count: n * layer.outputCount,
+                                scale: 1 / Float(context.batchCount > 0 ? context.batchCount : n))
+            }
             let dx: UnsafeMutablePointer<Float>? = i > firstTrainable ? ws.spare : nil
             layer.backward(x: ws.inputs[i], y: ws.outputs[i], dy: ws.dy, dx: dx, n: n,
                            params: params + parameterOffsets[i], grads: grads + parameterOffsets[i],

@@ -54,7 +54,7 @@ extension Sequential {
                 let l = loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
                                       logits: outputIsLogitsForTools, grad: ws.gradA!.pointer, gradScale: 1 / Float(n))
                 backward(ws, n: n, context: context)
-                return l / Double(n)
+                return (l + activityPenalty(ws, n: n)) / Double(n)
             }
         }
         Sequential.addRegularization(regularizedWeights, params: parameterBlock.pointer, grads: ws.grads!.pointer,
@@ -71,7 +71,8 @@ extension Sequential {
             y.withUnsafeBufferPointer { yb in
                 let out = forward(ws, x: xb.baseAddress!, n: n, context: context)
                 return loss.evaluate(output: out, target: yb.baseAddress!, n: n, width: outputWidth,
-                                     logits: outputIsLogitsForTools, grad: nil, gradScale: 0) / Double(n)
+                                     logits: outputIsLogitsForTools, grad: nil, gradScale: 0)
+                    / Double(n) + activityPenalty(ws, n: n) / Double(n)
             }
         } + regularizationPenalty()
     }

@@ -23,9 +23,10 @@ public struct Regularizer: Sendable, Equatable {
         return Double(l1) * abs + Double(l2) * squares
     }
 
-    /// `grads[i] += l1·sign(w[i]) + 2·l2·w[i]` (sign(0) = 0, as TensorFlow's and JAX's gradients of |w| at 0).
-    func addGradient(_ w: UnsafePointer<Float>, _ grads: UnsafeMutablePointer<Float>, count: Int) {
-        let twoL2 = 2 * l2
+    /// `grads[i] += scale·(l1·sign(w[i]) + 2·l2·w[i])` (sign(0) = 0, as TensorFlow's and JAX's gradients of |w|
+    /// at 0). `scale` is 1/batch for an activity regularizer, whose penalty Keras divides by the batch size.
+    func addGradient(_ w: UnsafePointer<Float>, _ grads: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
+        let twoL2 = 2 * l2 * scale, l1 = self.l1 * scale
         if l1 == 0 {
             for i in 0..<count { grads[i] += twoL2 * w[i] }
         } else {

@@ -190,6 +190,17 @@ public final class Sequential: @unchecked Sendable {
         }
     }
 
+    /// Layers with an activity regularizer (Keras's `activity_regularizer`), and theirs.
+    var activityRegularized: [(layer: Int, regularizer: Regularizer)] {
+        layers.indices.compactMap { i in layers[i].activityRegularizer.map { (i, $0) } }
+    }
+
+    /// The activity regularizers' penalty on the outputs of the `n` samples `ws` last ran, undivided (the loss
+    /// sums are divided by the batch size later, as Keras divides this penalty).
+    func activityPenalty(_ ws: Workspace, n: Int) -> Double {
+        activityRegularized.reduce(0) { $0 + $1.regularizer.penalty(ws.outputs[$1.layer], count: n * layers[$1.layer].outputCount) }
+    }
+
     /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).
     static func snakeCase(_ s: String) -> String {
         var out = ""
@@ -284,8 +295,9 @@ public final class Sequential: @unchecked Sendable {
         self.metrics = try metrics.enumerated().map { i, m in
             try Metric.resolve(m, loss: loss, outputWidth: width, field: "compile.metrics[\(i)]")
         }
+        // An activity regularizer on the last layer needs its probabilities, which the fused loss never makes.
         lossTakesOutputActivation = !loss.fromLogits && loss.fusableActivation != nil
-            && layers.last!.activation == loss.fusableActivation
+            && layers.last!.activation == loss.fusableActivation && layers.last!.activityRegularizer == nil
         // The optimizer's state (Adam: two more copies of the weights) is allocated at the first step.
         self.optimizer = optimizer
         self.loss = loss

@@ -122,7 +122,10 @@ final class Trainer: @unchecked Sendable {
         optimizer.prepare(parameterCount: model.parameterCount)
         ensureReplicas(batch: n)
         let width = model.outputWidth, tw = loss.targetWidth(outputWidth: width), inCount = model.inputCount
-        let context = ForwardContext(training: true, seed: SeededGenerator.mix(model.seed ^ UInt64(step)), sampleOffset: 0)
+        var stepContext = ForwardContext(training: true, seed: SeededGenerator.mix(model.seed ^ UInt64(step)), sampleOffset: 0)
+        stepContext.batchCount = n
+        stepContext.step = step
+        let context = stepContext
         let gradScale = 1 / Float(n)
         // Keras adds the penalty of the weights the batch saw, before the update.
         let penalty = model.regularizedWeights.isEmpty ? 0 : model.regularizationPenalty()
@@ -316,6 +319,7 @@ final class Trainer: @unchecked Sendable {
             ws.lossSum = loss.evaluate(output: out, target: ys, n: n, width: width, logits: logits,
                                        grad: ws.gradA!.pointer, gradScale: gradScale)
         }
+        ws.lossSum += model.activityPenalty(ws, n: n)
         ws.metricSums = model.metrics.map {
             $0.evaluate(output: out, target: ys, n: n, width: width, targetWidth: tw, logits: logits)
         }
@@ -334,7 +338,7 @@ final class Trainer: @unchecked Sendable {
             let ys = y + range.lowerBound * tw
             let out = model.forward(ws, x: xs, n: range.count, context: .inference)
             ws.lossSum = loss.evaluate(output: out, target: ys, n: range.count, width: width, logits: logits,
-                                       grad: nil, gradScale: 0)
+                                       grad: nil, gradScale: 0) + model.activityPenalty(ws, n: range.count)
             ws.metricSums = model.metrics.map { $0.evaluate(output: out, target: ys, n: range.count, width: width, targetWidth: tw, logits: logits) }
         }
         // Keras's validation loss includes the regularization penalty too.

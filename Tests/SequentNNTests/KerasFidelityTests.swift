@@ -223,7 +223,7 @@ import Testing
     @Test(arguments: [
         (#""kernel_constraint": {"module": "keras.constraints", "class_name": "NonNeg", "config": {}, "registered_name": null}"#, "kernel_constraint", "NonNeg"),
         (#""bias_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2}}"#, "bias_constraint", "MaxNorm"),
-        (#""activity_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}"#, "activity_regularizer", "L2"),
+        (#""activity_regularizer": {"class_name": "L2", "config": {"l2": -1}}"#, "activity_regularizer.config.l2", "-1"),
         (#""quantization_config": {"mode": "int8"}"#, "quantization_config", "int8"),
         (#""lora_rank": 4"#, "lora_rank", "4"),
         (#""dtype": "mixed_float16""#, "dtype", "mixed_float16"),

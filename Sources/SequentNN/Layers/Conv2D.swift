@@ -18,6 +18,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// See `Dense`'s properties of the same names.
     public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
     public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
+    public let activityRegularizer: Regularizer?
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var g = WindowGeometry()
@@ -45,7 +46,8 @@ public final class Conv2D: Layer, @unchecked Sendable {
                 activation: Activation = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, kernelSeed: UInt64? = nil,
                 biasInitializer: Initializer = .zeros, biasSeed: UInt64? = nil,
-                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil, name: String = "") throws {
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                activityRegularizer: Regularizer? = nil, name: String = "") throws {
         guard filters > 0 else { throw ConfigError(field: "filters", detail: "must be > 0, got \(filters)") }
         try WindowGeometry.validatePositive(kernelSize, field: "kernel_size")
         try WindowGeometry.validatePositive(strides, field: "strides")
@@ -61,6 +63,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
         self.biasSeed = biasSeed
         self.kernelRegularizer = kernelRegularizer
         self.biasRegularizer = biasRegularizer
+        self.activityRegularizer = activityRegularizer
         self.name = name
     }
 
@@ -336,7 +339,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
          "padding": .string(padding.rawValue), "activation": .string(activation.rawValue),
          "use_bias": .bool(useBias)]
             .merging(ModelConfig.weightConfig(kernelInitializer, kernelSeed, biasInitializer, biasSeed,
-                                              kernelRegularizer, biasRegularizer)) { a, _ in a }
+                                              kernelRegularizer, biasRegularizer, activityRegularizer)) { a, _ in a }
     }
 
     /// Reference kernel for tests: the convolution as six plain loops straight from its definition.

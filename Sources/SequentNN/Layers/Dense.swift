@@ -13,6 +13,7 @@ public final class Dense: Layer, @unchecked Sendable {
     /// `bias_initializer`, `kernel_regularizer`, `bias_regularizer`).
     public let kernelSeed: UInt64?, biasInitializer: Initializer, biasSeed: UInt64?
     public let kernelRegularizer: Regularizer?, biasRegularizer: Regularizer?
+    public let activityRegularizer: Regularizer?
     public private(set) var outputShape: [Int] = []
     public private(set) var parameters: [ParameterSpec] = []
     private(set) var inputs = 0   // IN
@@ -21,7 +22,8 @@ public final class Dense: Layer, @unchecked Sendable {
     public init(units: Int, activation: Activation = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, kernelSeed: UInt64? = nil,
                 biasInitializer: Initializer = .zeros, biasSeed: UInt64? = nil,
-                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil, name: String = "") throws {
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                activityRegularizer: Regularizer? = nil, name: String = "") throws {
         guard units > 0 else { throw ConfigError(field: "units", detail: "must be > 0, got \(units)") }
         self.units = units
         self.activation = activation
@@ -32,6 +34,7 @@ public final class Dense: Layer, @unchecked Sendable {
         self.biasSeed = biasSeed
         self.kernelRegularizer = kernelRegularizer
         self.biasRegularizer = biasRegularizer
+        self.activityRegularizer = activityRegularizer
         self.name = name
     }
 
@@ -147,7 +150,7 @@ public final class Dense: Layer, @unchecked Sendable {
     public var config: [String: JSONValue] {
         ["units": .number(Double(units)), "activation": .string(activation.rawValue), "use_bias": .bool(useBias)]
             .merging(ModelConfig.weightConfig(kernelInitializer, kernelSeed, biasInitializer, biasSeed,
-                                              kernelRegularizer, biasRegularizer)) { a, _ in a }
+                                              kernelRegularizer, biasRegularizer, activityRegularizer)) { a, _ in a }
     }
 
     /// Reference kernel (plain loops, no BLAS) for tests: `y = x · kernel + bias`, before activation.
