@@ -472,4 +472,7 @@ if __name__ == "__main__":
         if key not in SECTIONS:
             sys.exit(f"unknown section {key!r}; known: {', '.join(SECTIONS)}")
         name, make = SECTIONS[key]
+        # Auto-generated layer and model names count per session: reset so a section writes the same file
+        # whether it runs alone or after others.
+        keras.backend.clear_session()
         write(name, make())
