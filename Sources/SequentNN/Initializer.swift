@@ -60,6 +60,13 @@ public enum Initializer: Sendable, Equatable {
                 self = .randomUniform(minval: try number("minval", lo), maxval: try number("maxval", hi))
             default: break
             }
+            // Keras 3.15's variance-scaling initializers write the axes their fans come from; null is the
+            // default computation (`fans` below), any other choice Sequent does not make.
+            for key in ["input_axes", "output_axes"] {
+                if let v = r.value(key) {
+                    throw ConfigError(field: key, detail: "must be null (the default fans), got \(v.brief)")
+                }
+            }
             try r.finish()
         } catch let e as ConfigError {
             throw e.prefixed(by: field + ".config")

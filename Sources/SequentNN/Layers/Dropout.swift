@@ -51,11 +51,16 @@ public final class Dropout: Layer, @unchecked Sendable {
                          context: ForwardContext) {
         guard let dx else { return }
         let width = outputCount
-        let scale = rate > 0 ? 1 / (1 - rate) : 1
+        // The gradient of the forward pass that ran: the identity at inference (as Keras's `training=False`).
+        guard context.training, rate > 0 else {
+            if dx != dy { dx.update(from: dy, count: n * width) }
+            return
+        }
+        let scale = 1 / (1 - rate)
         for s in 0..<n {
             for j in 0..<width {
                 let i = s * width + j
-                dx[i] = (rate == 0 || keep(context, context.sampleOffset + s, j)) ? dy[i] * scale : 0
+                dx[i] = keep(context, context.sampleOffset + s, j) ? dy[i] * scale : 0
             }
         }
     }

@@ -30,9 +30,9 @@ let probabilityEpsilon: Float = 1e-7
 
 /// Builds a loss from its Keras name, `{"type": name, "from_logits": bool, "label_smoothing": x}`, or the
 /// Keras-serialised `{"class_name": "CategoricalCrossentropy", "config": {…}}` (`get_config()`'s keys: `name`
-/// is accepted, `reduction` must be "sum_over_batch_size", `axis` -1, `dtype` null/float32 — the only forms
-/// Sequent computes). `label_smoothing` exists only where Keras 3 has it (categorical and binary
-/// cross-entropy); on the others it is refused.
+/// is accepted, `reduction` must be "sum_over_batch_size", `axis` -1, `dtype` null/float32, the sparse loss's
+/// `ignore_class` null — the only forms Sequent computes). `label_smoothing` exists only where Keras 3 has it
+/// (categorical and binary cross-entropy); on the others it is refused.
 public func makeLoss(_ value: JSONValue, field: String = "loss") throws -> Loss {
     if let name = value.stringValue { return try buildLoss(name, nameField: field, options: nil, prefix: field) }
     guard value.objectValue != nil else {
@@ -86,6 +86,10 @@ private func buildLoss(_ name: String, nameField: String, options: ConfigReader?
             // Keras 3's SparseCategoricalCrossentropy has no label_smoothing argument (it would be a TypeError).
             if let v = r?.value("label_smoothing") {
                 throw ConfigError(field: "label_smoothing", detail: "is not an argument of Keras 3's SparseCategoricalCrossentropy, got \(v.brief); use categorical_crossentropy with one-hot targets to smooth labels")
+            }
+            // get_config() writes `ignore_class: null`; a class to ignore would mask samples Sequent counts.
+            if let v = r?.value("ignore_class") {
+                throw ConfigError(field: "ignore_class", detail: "must be null (not supported), got \(v.brief)")
             }
             loss = SparseCategoricalCrossentropy(fromLogits: fromLogits)
         case "categorical_crossentropy", "categoricalcrossentropy":

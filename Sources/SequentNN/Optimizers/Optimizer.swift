@@ -138,14 +138,26 @@ final class Slots: @unchecked Sendable {
     }
 }
 
-/// Builds an optimizer from its Keras name or `{"type": name, "learning_rate": …, …}`. `learning_rate` may
-/// be a number or a Keras-serialized schedule; `weight_decay`, `clipnorm`, `clipvalue` and `global_clipnorm`
-/// are accepted by every optimizer, as in Keras 3.
+/// Builds an optimizer from its Keras name, `{"type": name, "learning_rate": …, …}`, or what
+/// `keras.optimizers.serialize` writes (`{"module": "keras.optimizers", "class_name": "Adam", "config":
+/// get_config()}`). `learning_rate` may be a number or a Keras-serialized schedule; `weight_decay`, `clipnorm`,
+/// `clipvalue` and `global_clipnorm` are accepted by every optimizer, as in Keras 3. Keras's other base keys
+/// are accepted at the values that change nothing (`use_ema` false, `loss_scale_factor` and
+/// `gradient_accumulation_steps` null) and refused otherwise, since Sequent does not compute them.
 public func makeOptimizer(_ value: JSONValue, field: String = "optimizer") throws -> Optimizer {
+    if value["class_name"] != nil { return try makeKerasOptimizer(value, field: field) }
     let isName = value.stringValue != nil
     var r = try ConfigReader(isName ? ["type": value] : value, path: field, ignorable: ["name"])
     do {
         let type = try r.requiredString("type").lowercased()
+        if try r.bool("use_ema", default: false) {
+            throw ConfigError(field: "use_ema", detail: "must be false (Sequent keeps no moving average of the "
+                              + "weights), got true")
+        }
+        r.accept("ema_momentum", "ema_overwrite_frequency")   // read by Keras only with use_ema
+        for key in ["loss_scale_factor", "gradient_accumulation_steps"] {
+            if let v = r.value(key) { throw ConfigError(field: key, detail: "must be null (not supported), got \(v.brief)") }
+        }
         let defaultRate: Double = type == "sgd" ? 0.01 : 0.001
         var schedule: LearningRateSchedule? = nil
         var rate = defaultRate
@@ -214,6 +226,35 @@ public func makeOptimizer(_ value: JSONValue, field: String = "optimizer") throw
         // A bare string optimizer has no sub-fields to name.
         throw isName && e.field == "type" ? ConfigError(field: field, detail: e.detail) : e.prefixed(by: field)
     }
+}
+
+/// The classes `keras.optimizers.serialize` names for the optimizers Sequent has, by their `type`.
+private let kerasOptimizerClasses = ["SGD": "sgd", "RMSprop": "rmsprop", "Adam": "adam", "AdamW": "adamw",
+                                     "Nadam": "nadam", "Adagrad": "adagrad"]
+
+/// `{"module": "keras.optimizers", "class_name", "config", "registered_name"}` → the flat form with `type`.
+private func makeKerasOptimizer(_ value: JSONValue, field: String) throws -> Optimizer {
+    var outer = try ConfigReader(value, path: field, ignorable: ["registered_name"])
+    let flat: JSONValue
+    do {
+        let cls = try outer.requiredString("class_name")
+        if let module = try outer.string("module"), module != "keras.optimizers" {
+            throw ConfigError(field: "module", detail: "must be \"keras.optimizers\", got \"\(module)\"")
+        }
+        guard let type = kerasOptimizerClasses[cls] else {
+            throw ConfigError(field: "class_name", detail: "must be one of "
+                              + kerasOptimizerClasses.keys.sorted().joined(separator: ", ") + ", got \"\(cls)\"")
+        }
+        let config = outer.value("config") ?? .object([:])
+        try outer.finish()
+        guard case .object(var o) = config else {
+            throw ConfigError(field: "config", detail: "must be a JSON object, got \(config.brief)")
+        }
+        if o["type"] != nil { throw ConfigError(field: "config.type", detail: "is not a Keras optimizer key") }
+        o["type"] = .string(type)
+        flat = .object(o)
+    } catch let e as ConfigError { throw e.prefixed(by: field) }
+    return try makeOptimizer(flat, field: field + ".config")
 }
 
 func checkRate(_ value: Float, _ field: String) throws {
