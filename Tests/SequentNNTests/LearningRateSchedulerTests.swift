@@ -54,6 +54,18 @@ import Testing
         #expect(history.series["learning_rate"]! == keras)
     }
 
+    @Test func reduceLROnPlateauLogsTheRateBeforeItsReduction() throws {
+        // Keras 3.15.1 (JAX), SGD(0.1), ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9):
+        // history["learning_rate"] [0.10000000149011612, 0.10000000149011612, 0.05000000074505806], and the
+        // optimizer ends at 0.025 (epoch 0 improves on +inf; epochs 1 and 2 each halve the rate after logging it).
+        let (x, y) = data()
+        let m = try model()
+        let history = try m.fit(x: x, y: y, options: FitOptions(epochs: 3, batchSize: 8),
+                                callbacks: [try ReduceLROnPlateau(monitor: "loss", factor: 0.5, patience: 0, minDelta: 1e9)])
+        #expect(history.series["learning_rate"]! == [0.10000000149011612, 0.10000000149011612, 0.05000000074505806])
+        #expect(m.optimizer!.learningRate == 0.025)
+    }
+
     @Test func aResumedRunComputesTheSameRates() throws {
         let (x, y) = data()
         let schedule = "lr * 0.5 if epoch % 2 == 1 else lr * 0.9"
