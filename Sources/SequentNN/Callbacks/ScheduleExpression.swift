@@ -161,7 +161,8 @@ extension ScheduleExpression {
         static func apply(_ f: Function, _ x: [Double]) throws(EvaluationError) -> Double {
             func domain(_ ok: Bool) throws(EvaluationError) {
                 guard ok else {
-                    throw EvaluationError(message: "math domain error: \(f.rawValue)(\(x.map { "\($0)" }.joined(separator: ", ")))")
+                    let args = x.map { "\($0)" }.joined(separator: ", ")
+                    throw EvaluationError(message: "math domain error: \(f.rawValue)(\(args))")
                 }
             }
             switch f {

@@ -45,14 +45,17 @@ struct ScheduleParser {
         let chars = Array(source.unicodeScalars)
         guard chars.count <= ScheduleExpression.maxLength else {
             throw SyntaxError(position: ScheduleExpression.maxLength + 1,
-                              message: "the expression is \(chars.count) characters long, at most \(ScheduleExpression.maxLength) are allowed")
+                              message: "the expression is \(chars.count) characters long, "
+                                  + "at most \(ScheduleExpression.maxLength) are allowed")
         }
         tokens = try Self.tokenize(chars)
     }
 
     static func tokenize(_ c: [Unicode.Scalar]) throws(SyntaxError) -> [(token: Token, position: Int)] {
         func isDigit(_ i: Int) -> Bool { i < c.count && ("0"..."9").contains(c[i]) }
-        func isNameStart(_ i: Int) -> Bool { i < c.count && (c[i] == "_" || ("a"..."z").contains(c[i]) || ("A"..."Z").contains(c[i])) }
+        func isNameStart(_ i: Int) -> Bool {
+            i < c.count && (c[i] == "_" || ("a"..."z").contains(c[i]) || ("A"..."Z").contains(c[i]))
+        }
         var out: [(token: Token, position: Int)] = []
         var i = 0
         scan: while i < c.count {
@@ -64,7 +67,9 @@ struct ScheduleParser {
                 if i < c.count && (c[i] == "e" || c[i] == "E") {
                     var j = i + 1
                     if j < c.count && (c[j] == "+" || c[j] == "-") { j += 1 }
-                    guard isDigit(j) else { throw SyntaxError(position: i + 1, message: "expected the digits of an exponent after '\(c[i])'") }
+                    guard isDigit(j) else {
+                        throw SyntaxError(position: i + 1, message: "expected the digits of an exponent after '\(c[i])'")
+                    }
                     i = j
                     while isDigit(i) { i += 1 }
                 }
@@ -123,7 +128,8 @@ struct ScheduleParser {
     /// the level (the `(`, `-`, `not`, `**`, `else` or argument separator just taken).
     private mutating func nested(_ body: (inout ScheduleParser) throws(SyntaxError) -> Node) throws(SyntaxError) -> Node {
         guard depth < ScheduleExpression.maxDepth else {
-            throw SyntaxError(position: tokens[Swift.max(index - 1, 0)].position, message: "the expression is nested more than \(ScheduleExpression.maxDepth) levels deep")
+            throw SyntaxError(position: tokens[Swift.max(index - 1, 0)].position,
+                              message: "the expression is nested more than \(ScheduleExpression.maxDepth) levels deep")
         }
         depth += 1
         defer { depth -= 1 }
@@ -238,7 +244,8 @@ struct ScheduleParser {
         default: break
         }
         guard let f = ScheduleExpression.Function(rawValue: bare) else {
-            throw SyntaxError(position: start, message: "unknown name '\(written)': expected epoch, lr, pi, e or one of the functions "
+            throw SyntaxError(position: start, message: "unknown name '\(written)': expected epoch, lr, pi, e or one of "
+                              + "the functions "
                               + ScheduleExpression.Function.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard take("(") else { throw fail(expected: "'(' after the function \(written)") }
@@ -252,7 +259,8 @@ struct ScheduleParser {
         guard f.arity.contains(args.count) else {
             let want = f.arity.upperBound == Int.max ? "at least \(f.arity.lowerBound)"
                 : f.arity.count == 1 ? "\(f.arity.lowerBound)" : "\(f.arity.lowerBound) or \(f.arity.upperBound)"
-            throw SyntaxError(position: start, message: "\(written) takes \(want) argument\(want == "1" ? "" : "s"), got \(args.count)")
+            let plural = want == "1" ? "" : "s"
+            throw SyntaxError(position: start, message: "\(written) takes \(want) argument\(plural), got \(args.count)")
         }
         return .call(f, args)
     }
