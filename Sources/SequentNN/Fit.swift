@@ -182,6 +182,12 @@ extension Sequential {
 
         epochLoop: for epoch in options.initialEpoch..<options.epochs {
             callbacks.forEach { $0.onEpochBegin(epoch, model: self) }
+            // A callback that cannot set up the epoch (a schedule giving NaN) fails it before any step uses it.
+            if let failure = trainingFailure {
+                history.failure = failure
+                history.stopReason = failure
+                break
+            }
             let epochStart = Date()
             let augment = options.augment.map { a in
                 { @Sendable (x: UnsafeMutablePointer<Float>, count: Int, step: Int) in a(x, count, epoch, step) }
@@ -230,6 +236,7 @@ extension Sequential {
                 let val = try evaluate(data: v, batchSize: vb, steps: options.validationSteps)
                 for (k, value) in val { logs["val_" + k] = value }
             }
+            for c in callbacks { c.addEpochLogs(&logs, epoch: epoch, model: self) }
             var record = EpochRecord(epoch: epoch + 1, logs: logs,
                                      learningRate: Double(optimizer?.learningRate ?? 0),
                                      durationSeconds: Date().timeIntervalSince(epochStart),

@@ -27,8 +27,13 @@ public struct Metric: Sendable, Equatable {
     public var kind: Kind
     /// The top-k metrics' `k` (Keras's default 5).
     public var k: Int = 5
-    /// Binary accuracy's `threshold` on probabilities (Keras's default 0.5).
+    /// Binary accuracy's `threshold` (Keras's default 0.5), compared with the model's output as Keras gives
+    /// it to the metric: probabilities, or the raw scores of a `from_logits` loss.
     public var threshold: Float = 0.5
+    /// Whether the compiled loss is `from_logits`: then, as in Keras 3 (`y_pred > threshold` whatever the loss),
+    /// binary accuracy thresholds the raw scores; otherwise logits are a fused sigmoid's, and it thresholds
+    /// the probability they stand for.
+    public var lossFromLogits = false
 
     /// Keras's serialised form of this metric (`get_config()`), as a saved model keeps it.
     public var config: JSONValue {
@@ -80,6 +85,12 @@ public struct Metric: Sendable, Equatable {
     /// (`k` for the top-k metrics, `threshold` for binary accuracy, `name`, `dtype` null/float32); other keys
     /// are refused naming `field` and the key.
     public static func resolve(_ spec: JSONValue, loss: Loss, outputWidth: Int, field: String) throws -> Metric {
+        var metric = try resolveKind(spec, loss: loss, outputWidth: outputWidth, field: field)
+        metric.lossFromLogits = loss.fromLogits
+        return metric
+    }
+
+    static func resolveKind(_ spec: JSONValue, loss: Loss, outputWidth: Int, field: String) throws -> Metric {
         if let name = spec.stringValue { return try resolve(name, loss: loss, outputWidth: outputWidth, field: field) }
         guard spec.objectValue != nil else {
             throw ConfigError(field: field, detail: "must be a metric name or {\"type\": …} / {\"class_name\": …, \"config\": …}, got \(spec.brief)")
@@ -122,6 +133,12 @@ public struct Metric: Sendable, Equatable {
     /// `categorical_accuracy` with `sparse_categorical_crossentropy` would compare one class index with ten
     /// one-hot columns (Keras reports a meaningless number), so it is refused naming `field`.
     public static func resolve(_ name: String, loss: Loss, outputWidth: Int, field: String) throws -> Metric {
+        var metric = try resolveKind(name, loss: loss, outputWidth: outputWidth, field: field)
+        metric.lossFromLogits = loss.fromLogits
+        return metric
+    }
+
+    static func resolveKind(_ name: String, loss: Loss, outputWidth: Int, field: String) throws -> Metric {
         switch name {
         case "accuracy", "acc":
             if outputWidth == 1 || loss is BinaryCrossentropy { return Metric(name: name, kind: .binaryAccuracy) }
@@ -160,8 +177,9 @@ public struct Metric: Sendable, Equatable {
     }
 
     /// Sum over `n` samples of the per-sample metric; `targetWidth` is the stride of `target`'s rows. With
-    /// `logits` the output holds pre-activation scores: argmax is unchanged, and the binary threshold 0.5 on
-    /// probabilities is 0 on logits. Reads only `n · width` outputs and `n · targetWidth` targets, whatever the
+    /// `logits` the output holds pre-activation scores: argmax is unchanged; for a fused sigmoid the binary
+    /// threshold t on probabilities is log(t / (1 − t)) on logits (0 for 0.5), while a `from_logits` loss's
+    /// scores are compared with t itself, as Keras 3 does (`lossFromLogits`). Reads only `n · width` outputs and `n · targetWidth` targets, whatever the
     /// pairing (`resolve` refuses the mismatched ones; a label that is not a class index never counts as a hit).
     func evaluate(output: UnsafePointer<Float>, target: UnsafePointer<Float>, n: Int, width: Int, targetWidth: Int,
                   logits: Bool) -> Double {
@@ -170,7 +188,7 @@ public struct Metric: Sendable, Equatable {
         case .binaryAccuracy:
             // σ(z) > t ⟺ z > log(t / (1 − t)); t = 0.5 gives 0; t ≤ 0 (always above) and t ≥ 1 (never) give ∓∞.
             let t = self.threshold
-            let threshold: Float = !logits ? t : t <= 0 ? -.infinity : t >= 1 ? .infinity : log(t / (1 - t))
+            let threshold: Float = !logits || lossFromLogits ? t : t <= 0 ? -.infinity : t >= 1 ? .infinity : log(t / (1 - t))
             let columns = min(width, targetWidth)
             guard columns > 0 else { return 0 }
             for r in 0..<n {

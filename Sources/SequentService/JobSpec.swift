@@ -133,10 +133,12 @@ public struct JobSpec: Sendable {
         // feed it values in [0, 1/255]. The stored spec then says rescale 1.
         if built.layers.first is Rescaling && !dataset.rescaleGiven { spec.dataset.rescale = 1 }
         for (i, cb) in try spec.makeCallbacks(checkpointDirectory: nil).enumerated()
-        where cb is ReduceLROnPlateau && built.optimizer?.options.schedule != nil {
+        where (cb is ReduceLROnPlateau || cb is LearningRateScheduler) && built.optimizer?.options.schedule != nil {
             // Keras raises when a callback sets the rate of an optimizer built with a LearningRateSchedule.
-            throw ConfigError(field: "callbacks[\(i)].type", detail: "reduce_lr_on_plateau cannot change the rate of an "
-                              + "optimizer whose learning_rate is a schedule (Keras refuses it), got \"reduce_lr_on_plateau\"")
+            let type = callbacks[i]["type"]?.stringValue ?? ""
+            throw ConfigError(field: "callbacks[\(i)].type", detail: "\(type) cannot change the rate of an optimizer whose "
+                              + "learning_rate is a schedule (Keras refuses it; use a plain number for "
+                              + "compile.optimizer.learning_rate), got \"\(type)\"")
         }
         if let cw = fit.classWeight {
             // Keras silently ignores a class index no label can have; that is a typo here, so it is a 400.
@@ -419,6 +421,9 @@ public struct JobSpec: Sendable {
                                                minLR: r.double("min_lr", default: 0))
                 case "terminate_on_nan":
                     cb = TerminateOnNaN()
+                case "learning_rate_scheduler":
+                    cb = try LearningRateScheduler(schedule: r.requiredString("schedule"),
+                                                   verbose: r.int("verbose", default: 0))
                 case "model_checkpoint":
                     let file = try r.string("filepath", default: "checkpoint-{epoch:02d}")
                     guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
@@ -435,7 +440,7 @@ public struct JobSpec: Sendable {
                                              mode: MonitorMode(name: r.string("mode", default: "auto")),
                                              saveBestOnly: r.bool("save_best_only", default: false))
                 default:
-                    throw ConfigError(field: "type", detail: "must be one of threshold_stop, early_stopping, reduce_lr_on_plateau, terminate_on_nan, model_checkpoint, got \"\(type)\"")
+                    throw ConfigError(field: "type", detail: "must be one of threshold_stop, early_stopping, reduce_lr_on_plateau, learning_rate_scheduler, terminate_on_nan, model_checkpoint, got \"\(type)\"")
                 }
                 try r.finish()
                 return cb

@@ -349,8 +349,12 @@ public enum OpenAPI {
                                     "description": "validate every N epochs, or after the listed 1-based epochs"],
                 "class_weight": ["type": ["object", "null"], "additionalProperties": ["type": "number"],
                                  "description": "class index (as a string) → weight of its samples in the training loss"]]],
-            "callbacks": ["type": ["array", "null"], "items": ["type": "object", "required": ["type"], "properties": ["type": ["type": "string", "enum": [
-                "threshold_stop", "early_stopping", "reduce_lr_on_plateau", "terminate_on_nan", "model_checkpoint"]]]]]]],
+            "callbacks": ["type": ["array", "null"], "items": ["type": "object", "required": ["type"], "properties": [
+                "type": ["type": "string", "enum": ["threshold_stop", "early_stopping", "reduce_lr_on_plateau",
+                                                    "learning_rate_scheduler", "terminate_on_nan", "model_checkpoint"]],
+                "schedule": ["type": "string", "maxLength": 1000, "description": .string(
+                    "learning_rate_scheduler: a Python expression of epoch (0-based) and lr, e.g. "
+                    + "\"1e-8 * 10**(epoch/20)\" or \"lr if epoch < 10 else lr * exp(-0.1)\"")]]]]]],
         "Job": ["type": "object", "required": ["id", "name", "state", "created_at"], "properties": [
             "id": ["type": "string"], "name": ["type": "string"],
             "state": ["type": "string", "enum": .array(JobState.allCases.map { .string($0.rawValue) })],

@@ -58,6 +58,31 @@ import Testing
         #expect(sum(plain, [0.6, 0.65], [1, 0], n: 2, width: 1, targetWidth: 1) == 1)
     }
 
+    @Test func fromLogitsScoresAreThresholdedAsGivenAsKerasDoes() throws {
+        // Keras 3.15.1 (JAX): Dense(1) with kernel 1 and bias -2.5 on x = 1…4 gives logits -1.5 -0.5 0.5 1.5;
+        // binary_crossentropy(from_logits=True), y = 0 1 0 1. Keras compares the logits with the threshold
+        // itself (`y_pred > threshold`): "accuracy" 0.75 (not 0.5 as σ(z) > 0.5 would give), threshold 0.3
+        // 0.5 (σ(z) > 0.3 would give 0.75), loss 0.5877451300621033.
+        let m = try Sequential(inputShape: [1], layers: [Dense(units: 1)], seed: 1)
+        try m.compile(optimizer: SGD(), loss: BinaryCrossentropy(fromLogits: true),
+                      metrics: ["accuracy", try JSONValue.parse(#"{"type": "binary_accuracy", "threshold": 0.3}"#)])
+        try m.setWeights(ofLayer: 0, [Tensor(shape: [1, 1], scalars: [1]), Tensor(shape: [1], scalars: [-2.5])])
+        let x = Tensor(shape: [4, 1], scalars: [1, 2, 3, 4]), y = Tensor(shape: [4, 1], scalars: [0, 1, 0, 1])
+        let logs = try m.evaluate(x: x, y: y)
+        #expect(logs["accuracy"] == 0.75 && logs["binary_accuracy"] == 0.5)
+        #expect(abs(logs["loss"]! - 0.5877451300621033) < 1e-6)
+        // Bias -1.7 (logits -0.7 0.3 1.3 2.3): Keras 0.5, where σ(z) > 0.5 would give 0.75.
+        try m.setWeights(ofLayer: 0, [Tensor(shape: [1, 1], scalars: [1]), Tensor(shape: [1], scalars: [-1.7])])
+        #expect(try m.evaluate(x: x, y: y)["accuracy"] == 0.5)
+        // The same model with a sigmoid output holds logits only because the sigmoid is fused into the loss:
+        // there the threshold is still on probabilities (σ(z) > 0.5 ⟺ z > 0).
+        let fused = try Sequential(inputShape: [1], layers: [Dense(units: 1, activation: .sigmoid)], seed: 1)
+        try fused.compile(optimizer: SGD(), loss: BinaryCrossentropy(), metrics: ["accuracy"])
+        #expect(fused.fusedOutputActivation)
+        try fused.setWeights(ofLayer: 0, [Tensor(shape: [1, 1], scalars: [1]), Tensor(shape: [1], scalars: [-1.7])])
+        #expect(try fused.evaluate(x: x, y: y)["accuracy"] == 0.75)
+    }
+
     @Test func refusalsNameTheKeyAndValue() throws {
         func error(_ json: String, loss: Loss = SparseCategoricalCrossentropy(), width: Int = 10) -> ConfigError? {
             do { _ = try Metric.resolve(JSONValue.parse(json), loss: loss, outputWidth: width, field: "compile.metrics[0]"); return nil }

@@ -1,12 +1,16 @@
 /// Hooks into `fit` (Keras's `keras.callbacks.Callback`). Epoch numbers are 0-based as in Keras; logs hold
 /// "loss", the metrics and, at epoch end, their "val_" versions. To stop training, set
-/// `model.stopTraining` (and `model.stopReason` to say why).
+/// `model.stopTraining` (and `model.stopReason` to say why); to fail it, `model.trainingFailure` (checked
+/// after `onEpochBegin`, every batch and the epoch's end).
 public protocol Callback: AnyObject {
     func onTrainBegin(model: Sequential)
     func onEpochBegin(_ epoch: Int, model: Sequential)
     /// After every batch, with running means over the epoch so far.
     func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential)
     func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Sequential)
+    /// Adds keys to an epoch's logs before any callback's `onEpochEnd` sees them (Keras callbacks write into
+    /// the shared `logs` dict: LearningRateScheduler and ReduceLROnPlateau add `learning_rate`).
+    func addEpochLogs(_ logs: inout [String: Double], epoch: Int, model: Sequential)
     func onTrainEnd(logs: [String: Double], model: Sequential)
 }
 
@@ -15,6 +19,7 @@ extension Callback {
     public func onEpochBegin(_ epoch: Int, model: Sequential) {}
     public func onBatchEnd(_ progress: BatchProgress, logs: [String: Double], model: Sequential) {}
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Sequential) {}
+    public func addEpochLogs(_ logs: inout [String: Double], epoch: Int, model: Sequential) {}
     public func onTrainEnd(logs: [String: Double], model: Sequential) {}
 }
 

@@ -34,6 +34,11 @@ public final class ReduceLROnPlateau: Callback {
         cooldownCounter = 0
     }
 
+    /// Keras 3 logs the rate the epoch trained with, before this epoch's reduction.
+    public func addEpochLogs(_ logs: inout [String: Double], epoch: Int, model: Sequential) {
+        if let optimizer = model.optimizer { logs["learning_rate"] = Double(optimizer.learningRate) }
+    }
+
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], model: Sequential) {
         guard let current = logs[monitor], let optimizer = model.optimizer else { return }
         if cooldownCounter > 0 {
