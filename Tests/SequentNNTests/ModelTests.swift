@@ -46,7 +46,7 @@ import Testing
         }
         #expect(error([["type": "Flatten"], ["type": "Dense", "units": 0]]) == "model.layers[1].units must be > 0, got 0")
         #expect(error([["type": "Denze", "units": 3]])
-            == "model.layers[0].type must be one of Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax, got \"Denze\"")
+            == "model.layers[0].type must be one of Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, Rescaling, Activation, ReLU, LeakyReLU, ELU, Softmax, RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, got \"Denze\"")
         #expect(error([["type": "Conv2D", "filters": 4, "kernel_size": [5, 5]]], input: [3, 3, 1])
             == "model.layers[0].kernel_size (5, 5) is larger than the input (3, 3) with padding \"valid\"")
         #expect(error([["type": "Conv2D", "filters": 4, "kernel_size": 3], ["type": "MaxPooling2D", "pool_size": 2],
