@@ -119,7 +119,8 @@ struct ImageGeometry: Sendable {
 
     init(_ inputShape: [Int], layer: String) throws {
         guard inputShape.count == 3 else {
-            throw ConfigError(field: "input_shape", detail: "\(layer) needs [height, width, channels] images, got \(inputShape)")
+            throw ConfigError(field: "input_shape",
+                              detail: "\(layer) needs [height, width, channels] images, got \(inputShape)")
         }
         (h, w, c) = (inputShape[0], inputShape[1], inputShape[2])
     }

@@ -17,7 +17,8 @@ public final class RandomContrast: Layer, @unchecked Sendable {
     public init(factor: JSONValue, valueRange: (Float, Float) = (0, 255), seed: Int? = nil, name: String = "") throws {
         self.factor = try AugmentationFactor.base(factor, field: "factor", bounds: 0...1)
         guard valueRange.0 < valueRange.1 else {
-            throw ConfigError(field: "value_range", detail: "must be [low, high] with low < high, got [\(valueRange.0), \(valueRange.1)]")
+            throw ConfigError(field: "value_range",
+                              detail: "must be [low, high] with low < high, got [\(valueRange.0), \(valueRange.1)]")
         }
         self.valueRange = valueRange
         self.seed = seed
