@@ -8,6 +8,7 @@
                           Rescaling, MaxPooling2D
     keras-fit.json        two 2-epoch fits (MLP + Adam, CNN + SGD momentum) with their data and initial weights
     keras-models.json     tutorial-style Sequential models: to_json() and Keras's parameter counts
+    keras-augmentation.json  the Random* augmentation layers in training mode, for draws fixed to a point
 
 The Swift tests (KerasFixtureTests, ...) rebuild each layer, optimizer or model from the Keras config saved here,
 run it on the same values and compare. Run once and commit the JSON; CI does not need Keras:
@@ -16,7 +17,7 @@ run it on the same values and compare. Run once and commit the JSON; CI does not
     KERAS_BACKEND=jax .venv-keras/bin/python scripts/keras-fixtures.py [section ...]
 
 With no arguments every section is written; otherwise only the named ones (layers, batchnorm,
-optimizers, weighted, fit, models).
+optimizers, weighted, fit, models, augmentation).
 """
 import inspect
 import json
@@ -459,12 +460,61 @@ def models_fixture():
     return {"keras_version": keras.__version__, "backend": keras.backend.backend(), "cases": cases}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Tests/Fixtures/keras-augmentation.json — the random augmentation layers' training-mode outputs and input
+# gradients, for settings whose random draw is a single point (a factor range [a, a]), or with the draw given
+# explicitly (`draw`) where Keras cannot collapse it (RandomFlip's coin, a contrast below 1).
+# ---------------------------------------------------------------------------------------------------------------
+def augmentation_fixture():
+    """keras-augmentation.json: each layer's transform_images in training mode, with the transformation Keras
+    draws for a point-sized factor range (the same for every sample), or the one given in `draw`."""
+    x = fixed((2, 5, 7, 2))
+    L = keras.layers
+    fills = ["reflect", "wrap", "constant", "nearest"]
+    geometric = []
+    for interpolation in ["bilinear", "nearest"]:
+        for fill in fills:
+            kw = dict(fill_mode=fill, interpolation=interpolation, fill_value=0.5)
+            geometric += [L.RandomRotation((0.1, 0.1), **kw),
+                          L.RandomZoom((-0.3, -0.3), (0.2, 0.2), **kw),
+                          L.RandomTranslation((0.2, 0.2), (-0.1, -0.1), **kw)]
+    geometric += [L.RandomRotation((-0.05, -0.05)),
+                  L.RandomRotation((0.3, 0.3), fill_mode="constant", interpolation="nearest", fill_value=-1.0),
+                  L.RandomZoom((0.25, 0.25), fill_mode="constant"),
+                  L.RandomTranslation((-0.3, -0.3), (0.4, 0.4), fill_mode="wrap")]
+    contrasts = [L.RandomContrast((-0.5, 0.5), value_range=(-2, 2)),
+                 L.RandomContrast(0.0),
+                 L.RandomContrast((-1.0, 1.0), value_range=(-10, 10))]
+    cases = []
+
+    def add(layer, transformation, draw=None):
+        config = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))["config"]
+        name = f"{len(cases)}:{type(layer).__name__}"
+        c = case(name, lambda v: layer.transform_images(v, transformation, training=True), x, config,
+                 type(layer).__name__)
+        if draw is not None:
+            c["draw"] = draw
+        cases.append(c)
+
+    for layer in geometric + contrasts:
+        add(layer, layer.get_random_transformation(jnp.asarray(x), training=True))
+    # Draws Keras cannot collapse to a point: RandomFlip's coin and a contrast below 1.
+    for mode in ["horizontal", "vertical", "horizontal_and_vertical"]:
+        add(L.RandomFlip(mode), {"flips": jnp.array([True, False]).reshape(2, 1, 1, 1), "input_shape": x.shape},
+            draw=[1, 0])
+    add(L.RandomContrast(0.5, value_range=(-2.5, 2.5)),
+        {"contrast_factor": jnp.array([0.6, 1.3], dtype="float32").reshape(2, 1, 1, 1)}, draw=[0.6, 1.3])
+
+    return {"keras_version": keras.__version__, "backend": keras.backend.backend(), "layers": cases}
+
+
 SECTIONS = {"layers": ("keras-layers.json", layers_fixture),
             "batchnorm": ("keras-batchnorm.json", batchnorm_fixture),
             "optimizers": ("keras-optimizers.json", optimizers_fixture),
             "weighted": ("keras-weighted-layers.json", weighted_layers_fixture),
             "fit": ("keras-fit.json", fit_fixture),
-            "models": ("keras-models.json", models_fixture)}
+            "models": ("keras-models.json", models_fixture),
+            "augmentation": ("keras-augmentation.json", augmentation_fixture)}
 
 if __name__ == "__main__":
     wanted = sys.argv[1:] or list(SECTIONS)

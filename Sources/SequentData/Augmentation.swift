@@ -21,9 +21,8 @@ public struct Augmentation: Sendable, Equatable {
     /// The value `constant` fill uses (in the same units as the pixels after rescaling).
     public var cval: Float = 0
 
-    /// What to sample outside the image: `nearest` repeats the edge, `reflect` mirrors (abcd|dcba), `wrap` tiles,
-    /// `constant` uses `cval`.
-    public enum FillMode: String, Sendable, CaseIterable { case nearest, reflect, wrap, constant }
+    /// What to sample outside the image (SequentNN's `FillMode`, shared with the random augmentation layers).
+    public typealias FillMode = SequentNN.FillMode
 
     public init() {}
 
@@ -57,8 +56,14 @@ public struct Augmentation: Sendable, Equatable {
     /// Transforms one HWC image from `src` into `dst` (which must not overlap).
     public func transform(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, height h: Int, width w: Int,
                           channels c: Int, draw d: Draw) {
-        // M = rotation · shift · shear · zoom on (row, col, 1); input = M · (output − centre) + centre, as
-        // scipy.ndimage.affine_transform is called by Keras's apply_affine_transform.
+        let sampler = ImageSampler(fillMode: fillMode, fillValue: cval, interpolation: .bilinear)
+        sampler.warp(src, into: dst, height: h, width: w, channels: c, map: Self.map(d, height: h, width: w))
+    }
+
+    /// The draw as a map from output (column, row) to input: M = rotation · shift · shear · zoom on
+    /// (row, col, 1), input = M · (output − centre) + centre, as scipy.ndimage.affine_transform is called by
+    /// Keras's apply_affine_transform; the flip mirrors the output columns afterwards.
+    static func map(_ d: Draw, height h: Int, width w: Int) -> AffineMap {
         let (cs, sn) = (cos(d.theta), sin(d.theta))
         let (shs, shc) = (-sin(d.shear), cos(d.shear))
         // rotation · shift
@@ -68,48 +73,10 @@ public struct Augmentation: Sendable, Equatable {
         let m00 = r00 * d.zx, m01 = (r00 * shs + r01 * shc) * d.zy
         let m10 = r10 * d.zx, m11 = (r10 * shs + r11 * shc) * d.zy
         let cy = Double(h) / 2 - 0.5, cx = Double(w) / 2 - 0.5
-        for oy in 0..<h {
-            for ox in 0..<w {
-                let yy = Double(oy) - cy, xx = Double(ox) - cx
-                let sy = m00 * yy + m01 * xx + r02 + cy
-                let sx = m10 * yy + m11 * xx + r12 + cx
-                let outX = d.flip ? w - 1 - ox : ox
-                sample(src, h, w, c, sy, sx, dst + (oy * w + outX) * c)
-            }
-        }
-    }
-
-    /// Bilinear sample at (y, x) with the fill mode.
-    @inline(__always)
-    private func sample(_ src: UnsafePointer<Float>, _ h: Int, _ w: Int, _ c: Int, _ y: Double, _ x: Double,
-                        _ out: UnsafeMutablePointer<Float>) {
-        let y0 = Int(floor(y)), x0 = Int(floor(x))
-        let fy = Float(y - Double(y0)), fx = Float(x - Double(x0))
-        for ch in 0..<c {
-            let a = pixel(src, h, w, c, y0, x0, ch), b = pixel(src, h, w, c, y0, x0 + 1, ch)
-            let p = pixel(src, h, w, c, y0 + 1, x0, ch), q = pixel(src, h, w, c, y0 + 1, x0 + 1, ch)
-            out[ch] = (a * (1 - fx) + b * fx) * (1 - fy) + (p * (1 - fx) + q * fx) * fy
-        }
-    }
-
-    @inline(__always)
-    private func pixel(_ src: UnsafePointer<Float>, _ h: Int, _ w: Int, _ c: Int, _ y: Int, _ x: Int, _ ch: Int) -> Float {
-        guard let yy = Self.fold(y, h, fillMode), let xx = Self.fold(x, w, fillMode) else { return cval }
-        return src[(yy * w + xx) * c + ch]
-    }
-
-    /// Maps an out-of-range index into range for the fill mode (nil: use the constant).
-    static func fold(_ i: Int, _ n: Int, _ mode: FillMode) -> Int? {
-        if i >= 0 && i < n { return i }
-        switch mode {
-        case .constant: return nil
-        case .nearest: return min(max(i, 0), n - 1)
-        case .wrap: return ((i % n) + n) % n
-        case .reflect:
-            // abcd|dcba|abcd: period 2n, mirrored second half.
-            let m = ((i % (2 * n)) + 2 * n) % (2 * n)
-            return m < n ? m : 2 * n - 1 - m
-        }
+        // row_in = m00·row + m01·col + (r02 + cy − m00·cy − m01·cx), and likewise for the column.
+        let map = AffineMap(a0: Float(m11), a1: Float(m10), a2: Float(r12 + cx - m10 * cy - m11 * cx),
+                            b0: Float(m01), b1: Float(m00), b2: Float(r02 + cy - m00 * cy - m01 * cx))
+        return d.flip ? map.mirroredColumns(width: w) : map
     }
 
     /// Augments a batch in place; `scratch` must hold one image.

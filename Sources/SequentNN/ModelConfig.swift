@@ -230,6 +230,8 @@ public enum ModelConfig {
         "data_format": ("\"channels_last\" (Sequent computes in NHWC)", { $0.isNull || $0.stringValue == "channels_last" }),
         "batch_input_shape": ("null (only the first layer may carry the input shape)", { $0.isNull }),
         "batch_shape": ("null (only the first layer may carry the input shape)", { $0.isNull }),
+        // The augmentation layers' boxes option: Sequent models take images only.
+        "bounding_box_format": ("null (bounding boxes are not supported)", { $0.isNull }),
     ]
 
     /// Refuses every key no parser read whose value is not its Keras default (`kerasDefaults`), and unknown keys.
@@ -266,7 +268,8 @@ public enum ModelConfig {
     /// The layer types `makeLayer` builds (Keras class names; aliases such as MaxPool2D are read too).
     public static let layerTypes = ["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
                                     "GlobalMaxPooling2D", "Flatten", "Dropout", "Rescaling", "Activation", "ReLU",
-                                    "LeakyReLU", "ELU", "Softmax", "BatchNormalization"]
+                                    "LeakyReLU", "ELU", "Softmax", "BatchNormalization", "RandomFlip", "RandomRotation",
+                                    "RandomZoom", "RandomTranslation", "RandomContrast"]
 
     /// Resolves a Keras initializer and its seed: null (`def`), a name (`"glorot_uniform"`, `"GlorotUniform"`) or
     /// the Keras 3 serialized object `{"module": "keras.initializers", "class_name": "GlorotUniform", "config":
@@ -395,6 +398,11 @@ public enum ModelConfig {
             case "ELU": layer = try ELU.make(&r, name: name)
             case "Softmax": layer = try Softmax.make(&r, name: name)
             case "BatchNormalization", "BatchNorm": layer = try BatchNormalization.make(&r, name: name)
+            case "RandomFlip": layer = try RandomFlip.make(&r, name: name)
+            case "RandomRotation": layer = try RandomRotation.make(&r, name: name)
+            case "RandomZoom": layer = try RandomZoom.make(&r, name: name)
+            case "RandomTranslation": layer = try RandomTranslation.make(&r, name: name)
+            case "RandomContrast": layer = try RandomContrast.make(&r, name: name)
             default:
                 throw ConfigError(field: "type", detail: "must be one of \(layerTypes.joined(separator: ", ")), got \"\(type)\"")
             }

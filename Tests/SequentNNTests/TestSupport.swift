@@ -76,8 +76,9 @@ func smallestPoolingGap(model: Sequential, x: [Float], n: Int) -> Float {
 
 /// Runs one layer outside a model — build, forward, and with `dy` the backward pass — and returns its output
 /// and input gradient. `dx` starts as NaN, so a backward pass that leaves a value unwritten (or adds to it
-/// instead of writing it) shows up.
-func runLayer(_ layer: Layer, inputShape: [Int], x: [Float], n: Int, dy: [Float]? = nil) throws
+/// instead of writing it) shows up. `context` is both passes' (training mode for the augmentation layers).
+func runLayer(_ layer: Layer, inputShape: [Int], x: [Float], n: Int, dy: [Float]? = nil,
+              context: ForwardContext = .inference) throws
     -> (y: [Float], dx: [Float])
 {
     try layer.build(inputShape: inputShape)
@@ -92,24 +93,25 @@ func runLayer(_ layer: Layer, inputShape: [Int], x: [Float], n: Int, dy: [Float]
     let grads = buffer(layer.parameterCount)
     defer { for p in [xp, yp, dyp, dxp, scratch, params, grads] { p.deallocate() } }
     xp.update(from: x, count: inCount)
-    layer.forward(x: xp, y: yp, n: n, params: params, scratch: scratch, context: .inference)
+    layer.forward(x: xp, y: yp, n: n, params: params, scratch: scratch, context: context)
     let y = Array(UnsafeBufferPointer(start: yp, count: outCount))
     guard let dy else { return (y, []) }
     dyp.update(from: dy, count: outCount)
     layer.backward(x: xp, y: yp, dy: dyp, dx: dxp, n: n, params: params, grads: grads, scratch: scratch,
-                   context: .inference)
+                   context: context)
     return (y, Array(UnsafeBufferPointer(start: dxp, count: inCount)))
 }
 
 /// Compares a parameter-free layer's input gradient with central finite differences of Σ y·w for a fixed
 /// weighting w. Returns the worst relative error over every input value.
 func worstInputGradientError(_ layer: Layer, inputShape: [Int], x: [Float], n: Int,
-                             epsilon: Float = 1e-3) throws -> Double {
-    let w = randomArray(try runLayer(layer, inputShape: inputShape, x: x, n: n).y.count, seed: 99)
+                             epsilon: Float = 1e-3, context: ForwardContext = .inference) throws -> Double {
+    let w = randomArray(try runLayer(layer, inputShape: inputShape, x: x, n: n, context: context).y.count, seed: 99)
     func loss(_ x: [Float]) throws -> Double {
-        zip(try runLayer(layer, inputShape: inputShape, x: x, n: n).y, w).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        zip(try runLayer(layer, inputShape: inputShape, x: x, n: n, context: context).y, w)
+            .reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
-    let analytic = try runLayer(layer, inputShape: inputShape, x: x, n: n, dy: w).dx
+    let analytic = try runLayer(layer, inputShape: inputShape, x: x, n: n, dy: w, context: context).dx
     var worst = 0.0
     for i in x.indices {
         var plus = x, minus = x
