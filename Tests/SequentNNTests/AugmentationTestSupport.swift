@@ -37,7 +37,9 @@ enum AugmentationChecks {
 
     /// A training step's context, as `trainStep` makes it.
     static func training(step: Int, modelSeed: UInt64 = 1, offset: Int = 0) -> ForwardContext {
-        ForwardContext(training: true, seed: SeededGenerator.mix(modelSeed ^ UInt64(step)), sampleOffset: offset)
+        var c = ForwardContext(training: true, seed: SeededGenerator.mix(modelSeed ^ UInt64(step)), sampleOffset: offset)
+        c.step = step
+        return c
     }
 
     /// Builds a layer from a Keras config (as `model.to_json()` writes it).

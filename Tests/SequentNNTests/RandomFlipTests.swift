@@ -54,13 +54,17 @@ import Testing
         }
     }
 
-    /// A seeded layer's draws follow its seed, not its name; an unseeded layer's differ from layer to layer.
+    /// A seeded layer's draws follow its seed and the step, not its name nor the model's seed, as a Keras layer's
+    /// own seed does; an unseeded layer's differ from layer to layer and follow the model's seed.
     @Test func seedsKeyTheDraws() throws {
         let n = 64
         let x = Array((0..<n).map { _ in [Float(0), 1] }.joined())
-        func flips(_ layer: RandomFlip) throws -> [Float] {
-            try runLayer(layer, inputShape: [1, 2, 1], x: x, n: n, context: A.training(step: 2)).y
+        func flips(_ layer: RandomFlip, modelSeed: UInt64 = 1, step: Int = 2) throws -> [Float] {
+            try runLayer(layer, inputShape: [1, 2, 1], x: x, n: n, context: A.training(step: step, modelSeed: modelSeed)).y
         }
+        #expect(try flips(RandomFlip(seed: 5, name: "a"), modelSeed: 1) == flips(RandomFlip(seed: 5, name: "a"), modelSeed: 9))
+        #expect(try flips(RandomFlip(seed: 5, name: "a"), step: 2) != flips(RandomFlip(seed: 5, name: "a"), step: 3))
+        #expect(try flips(RandomFlip(name: "a"), modelSeed: 1) != flips(RandomFlip(name: "a"), modelSeed: 9))
         #expect(try flips(RandomFlip(seed: 5, name: "a")) == flips(RandomFlip(seed: 5, name: "b")))
         #expect(try flips(RandomFlip(seed: 5, name: "a")) != flips(RandomFlip(seed: 6, name: "a")))
         #expect(try flips(RandomFlip(name: "random_flip")) != flips(RandomFlip(name: "random_flip_1")))

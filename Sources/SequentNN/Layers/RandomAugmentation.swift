@@ -30,11 +30,12 @@ struct AugmentationStream: Sendable {
         }
     }
 
-    /// `context.seed` already mixes the model's seed with the step (the hook that would key a seeded layer by
-    /// its seed and the step alone is not in `ForwardContext`), so a seeded layer's draws also follow the
-    /// model's seed.
+    /// A seeded layer is keyed by its seed and the step alone, so its draws are the same whatever the model's
+    /// seed (as a Keras layer's own `seed` makes them); otherwise by `context.seed`, which mixes the model's seed
+    /// with the step.
     func draws(_ context: ForwardContext, name: String) -> Draws {
-        Draws(key: context.seed ^ salt(name: name), offset: context.sampleOffset)
+        let step = seed == nil ? context.seed : SeededGenerator.mix(UInt64(bitPattern: Int64(context.step)) &+ 0x5EED)
+        return Draws(key: step ^ salt(name: name), offset: context.sampleOffset)
     }
 }
 
