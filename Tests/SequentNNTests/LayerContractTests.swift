@@ -44,13 +44,21 @@ import Testing
         "BatchNormalization": [Sample(make: { try BatchNormalization() }, inputShape: [3, 3, 4]),
                                Sample(make: { try BatchNormalization(center: false, scale: false) }, inputShape: [5])],
         "RandomFlip": [Sample(make: { RandomFlip() }, inputShape: [5, 7, 2])],
-        "RandomRotation": [Sample(make: { try RandomRotation(factor: 0.2, fillMode: .constant) }, inputShape: [5, 7, 2]),
-                           Sample(make: { try RandomRotation(factor: 0.3, interpolation: .nearest) }, inputShape: [5, 7, 2])],
-        "RandomZoom": [Sample(make: { try RandomZoom(heightFactor: 0.3, widthFactor: [-0.2, 0.4], fillMode: .wrap) },
-                              inputShape: [5, 7, 2])],
-        "RandomTranslation": [Sample(make: { try RandomTranslation(heightFactor: 0.3, widthFactor: 0.4, fillMode: .nearest) },
-                                     inputShape: [5, 7, 2])],
-        "RandomContrast": [Sample(make: { try RandomContrast(factor: [0.4, 0.6], valueRange: (-1, 1)) }, inputShape: [5, 7, 2])],
+        "RandomRotation": [
+            Sample(make: { try RandomRotation(factor: 0.2, fillMode: .constant) }, inputShape: [5, 7, 2]),
+            Sample(make: { try RandomRotation(factor: 0.3, interpolation: .nearest) }, inputShape: [5, 7, 2]),
+        ],
+        "RandomZoom": [
+            Sample(make: { try RandomZoom(heightFactor: 0.3, widthFactor: [-0.2, 0.4], fillMode: .wrap) },
+                   inputShape: [5, 7, 2]),
+        ],
+        "RandomTranslation": [
+            Sample(make: { try RandomTranslation(heightFactor: 0.3, widthFactor: 0.4, fillMode: .nearest) },
+                   inputShape: [5, 7, 2]),
+        ],
+        "RandomContrast": [
+            Sample(make: { try RandomContrast(factor: [0.4, 0.6], valueRange: (-1, 1)) }, inputShape: [5, 7, 2]),
+        ],
     ]
 
     static let n = 3
