@@ -214,4 +214,19 @@ import CSequentSupport
         let input = Tensor(shape: [2, 10, 10, 2], scalars: Array(x.prefix(400)))
         #expect(try loaded.predict(input).scalars == m.predict(input).scalars)
     }
+
+    /// Trainable: gamma and beta; the moving statistics are weights the layer keeps out of training. In training
+    /// each input moves the batch's mean and variance too, so float32 differences need a larger step.
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ try BatchNormalization() }, inputShape: [3, 3, 4], outputShape: [3, 3, 4],
+                                       parameters: 16, trainable: 8, name: "batch_normalization", batch: 4,
+                                       epsilon: 3e-3, fixture: "BatchNormalization")
+        #expect(r.fixtureCases == 6)
+        try LayerHarness.check({ try BatchNormalization(momentum: 0.9, epsilon: 1e-5, center: false, scale: false) },
+                               inputShape: [5], outputShape: [5], parameters: 10, trainable: 0,
+                               name: "batch_normalization", batch: 4)
+        try LayerHarness.check({ try BatchNormalization(center: false, gammaRegularizer: Regularizer(l1: 0, l2: 0.01)) },
+                               inputShape: [2, 3], outputShape: [2, 3], parameters: 9, trainable: 3,
+                               name: "batch_normalization", batch: 3)
+    }
 }

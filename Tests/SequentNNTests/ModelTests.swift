@@ -29,14 +29,6 @@ import Testing
         #expect(text.hasPrefix("Model: \"sequential\"\n┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳"))
     }
 
-    @Test func denseSummaryAndFlops() throws {
-        let model = try Sequential(inputShape: [28, 28, 1], layers: [Flatten(), Dense(units: 128, activation: .relu),
-                                                                     Dense(units: 10, activation: .softmax)])
-        #expect(model.parameterCount == 101_770)
-        // Forward 2·(784·128 + 128·10); weight gradients the same; input gradient only for the second Dense.
-        #expect(model.trainingFlopsPerSample == 2 * (784 * 128 + 128 * 10) * 2 + 2 * 128 * 10)
-    }
-
     @Test func badConfigsNameTheFieldAndValue() throws {
         func error(_ layers: [JSONValue], input: [Int] = [28, 28, 1]) -> String? {
             do {

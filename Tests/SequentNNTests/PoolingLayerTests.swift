@@ -1,56 +1,9 @@
 import Testing
 @testable import SequentNN
 
-/// AveragePooling2D, GlobalAveragePooling2D and GlobalMaxPooling2D: shapes, configs, exact small cases and
-/// finite-difference gradients. Keras's own numbers for the same layers are in KerasFixtureTests.
+/// AveragePooling2D, GlobalAveragePooling2D and GlobalMaxPooling2D together: in a trained model, a model's
+/// shapes, summary and round trip, Keras configs and refusals. Each layer's own tests are in <Layer>Tests.
 @Suite struct PoolingLayerTests {
-    /// 1…9 as a 3×3 single-channel image.
-    static let nine: [Float] = (1...9).map(Float.init)
-
-    @Test func averagePoolingValidAndSameByHand() throws {
-        let valid = try AveragePooling2D(poolSize: [2, 2])
-        #expect(try runLayer(valid, inputShape: [3, 3, 1], x: Self.nine, n: 1).y == [3])
-        #expect(valid.outputShape == [1, 1, 1] && valid.strides == [2, 2])
-        // 'same' pads at the bottom/right; the edge windows divide by the values they cover (2 and 1), not 4.
-        let same = try AveragePooling2D(poolSize: [2, 2], padding: .same)
-        #expect(try runLayer(same, inputShape: [3, 3, 1], x: Self.nine, n: 1).y == [3, 4.5, 7.5, 9])
-        // Overlapping windows (stride 1): each input's gradient is the sum of its windows' shares.
-        let overlap = try AveragePooling2D(poolSize: [2, 2], strides: [1, 1])
-        let r = try runLayer(overlap, inputShape: [3, 3, 1], x: Self.nine, n: 1, dy: [1, 1, 1, 1])
-        #expect(r.y == [3, 4, 6, 7])
-        #expect(r.dx == [0.25, 0.5, 0.25, 0.5, 1, 0.5, 0.25, 0.5, 0.25])
-    }
-
-    @Test func globalPoolingByHand() throws {
-        // 2×2 pixels, 2 channels: channel 0 = 1, 2, 3, 4; channel 1 = 5, 5, 1, 0 (a tie for the maximum).
-        let x: [Float] = [1, 5, 2, 5, 3, 1, 4, 0]
-        let avg = GlobalAveragePooling2D()
-        let a = try runLayer(avg, inputShape: [2, 2, 2], x: x, n: 1, dy: [4, 8])
-        #expect(a.y == [2.5, 2.75] && avg.outputShape == [2])
-        #expect(a.dx == [1, 2, 1, 2, 1, 2, 1, 2])
-        let mx = GlobalMaxPooling2D(keepdims: true)
-        let m = try runLayer(mx, inputShape: [2, 2, 2], x: x, n: 1, dy: [4, 8])
-        #expect(m.y == [4, 5] && mx.outputShape == [1, 1, 2])
-        // The tied maximum shares its gradient, as reduce_max's gradient does in TensorFlow and JAX.
-        #expect(m.dx == [0, 4, 0, 4, 0, 0, 4, 0])
-    }
-
-    @Test(arguments: [([2, 2], nil, Padding.valid), ([3, 3], [2, 2], .same), ([2, 3], [1, 1], .same),
-                      ([3, 2], [1, 2], .valid)] as [([Int], [Int]?, Padding)])
-    func averagePoolingGradient(pool: [Int], strides: [Int]?, padding: Padding) throws {
-        let layer = try AveragePooling2D(poolSize: pool, strides: strides, padding: padding)
-        let err = try worstInputGradientError(layer, inputShape: [5, 6, 3], x: randomArray(2 * 90, seed: 3), n: 2)
-        #expect(err < 0.01, "\(pool) \(padding): worst relative error \(err)")
-    }
-
-    @Test func globalPoolingGradients() throws {
-        for layer in [GlobalAveragePooling2D(), GlobalAveragePooling2D(keepdims: true), GlobalMaxPooling2D(),
-                      GlobalMaxPooling2D(keepdims: true)] as [Layer] {
-            let err = try worstInputGradientError(layer, inputShape: [4, 3, 5], x: randomArray(2 * 60, seed: 8), n: 2)
-            #expect(err < 0.01, "\(layer.typeName): worst relative error \(err)")
-        }
-    }
-
     /// In a model, between trainable layers: the parameter gradients of the Conv2D before the pool depend on
     /// the pool's input gradient.
     @Test func poolsInATrainedModel() throws {

@@ -4,6 +4,16 @@ import Testing
 @Suite struct RandomContrastTests {
     typealias A = AugmentationChecks
 
+    /// A value range wider than the inputs, so no output sits on a clipping kink.
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ try RandomContrast(factor: [0.4, 0.6], valueRange: (-10, 10)) },
+                                       inputShape: [5, 7, 2], outputShape: [5, 7, 2], name: "random_contrast",
+                                       fixture: "RandomContrast")
+        #expect(r.fixtureCases == 3)
+        try LayerHarness.check({ try RandomContrast(factor: 0.3, valueRange: (-10, 10), seed: 8) }, inputShape: [4, 3, 3],
+                               outputShape: [4, 3, 3], name: "random_contrast")
+    }
+
     @Test func matchesKerasWhereTheDrawIsAPoint() throws {
         #expect(try A.matchKeras("RandomContrast") == 3)
     }

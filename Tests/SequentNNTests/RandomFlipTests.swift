@@ -4,6 +4,13 @@ import Testing
 @Suite struct RandomFlipTests {
     typealias A = AugmentationChecks
 
+    @Test func harnessAndKerasFixtures() throws {
+        // RandomFlip's fixture cases give Keras's coins (matchesKerasForEveryMode): no point draws to rerun.
+        try LayerHarness.check({ RandomFlip() }, inputShape: [5, 7, 2], outputShape: [5, 7, 2], name: "random_flip")
+        try LayerHarness.check({ RandomFlip(mode: .vertical, seed: 3) }, inputShape: [4, 3, 1], outputShape: [4, 3, 1],
+                               name: "random_flip")
+    }
+
     /// Keras's flips for the fixture's given coins (sample 0 flipped, sample 1 not), forward and backward.
     @Test func matchesKerasForEveryMode() throws {
         let cases = A.cases("RandomFlip")

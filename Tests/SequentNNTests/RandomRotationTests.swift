@@ -4,6 +4,16 @@ import Testing
 @Suite struct RandomRotationTests {
     typealias A = AugmentationChecks
 
+    /// For a given draw the output is linear in the input, with either interpolation: differentiable.
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ try RandomRotation(factor: 0.2, fillMode: .constant, fillValue: 0.5) },
+                                       inputShape: [5, 7, 2], outputShape: [5, 7, 2], name: "random_rotation",
+                                       fixture: "RandomRotation")
+        #expect(r.fixtureCases == 10)
+        try LayerHarness.check({ try RandomRotation(factor: [-0.3, 0.1], interpolation: .nearest, seed: 4) },
+                               inputShape: [6, 5, 1], outputShape: [6, 5, 1], name: "random_rotation")
+    }
+
     @Test func matchesKerasForEveryFillModeAndInterpolation() throws {
         #expect(try A.matchKeras("RandomRotation") == 10)
     }

@@ -4,6 +4,16 @@ import Testing
 @Suite struct RandomTranslationTests {
     typealias A = AugmentationChecks
 
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ try RandomTranslation(heightFactor: 0.3, widthFactor: 0.4, fillMode: .nearest) },
+                                       inputShape: [5, 7, 2], outputShape: [5, 7, 2], name: "random_translation",
+                                       fixture: "RandomTranslation")
+        #expect(r.fixtureCases == 9)
+        try LayerHarness.check({ try RandomTranslation(heightFactor: [-0.2, 0.2], widthFactor: 0.3, fillMode: .reflect,
+                                                       interpolation: .nearest, seed: 5) },
+                               inputShape: [6, 5, 1], outputShape: [6, 5, 1], name: "random_translation")
+    }
+
     @Test func matchesKerasForEveryFillModeAndInterpolation() throws {
         #expect(try A.matchKeras("RandomTranslation") == 9)
     }

@@ -4,6 +4,15 @@ import Testing
 @Suite struct RandomZoomTests {
     typealias A = AugmentationChecks
 
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ try RandomZoom(heightFactor: 0.3, widthFactor: [-0.2, 0.4], fillMode: .wrap) },
+                                       inputShape: [5, 7, 2], outputShape: [5, 7, 2], name: "random_zoom",
+                                       fixture: "RandomZoom")
+        #expect(r.fixtureCases == 9)
+        try LayerHarness.check({ try RandomZoom(heightFactor: [-0.4, 0.2], interpolation: .nearest, seed: 2) },
+                               inputShape: [6, 5, 1], outputShape: [6, 5, 1], name: "random_zoom")
+    }
+
     @Test func matchesKerasForEveryFillModeAndInterpolation() throws {
         #expect(try A.matchKeras("RandomZoom") == 9)
     }

@@ -2,11 +2,29 @@ import Foundation
 import Testing
 @testable import SequentNN
 
-/// The activation functions (as `activation=` and as the Activation layer) and the ReLU, LeakyReLU, ELU and
-/// Softmax layers: exact values, finite-difference gradients, configs. Keras's own numbers are in
-/// KerasFixtureTests.
-@Suite struct ActivationLayerTests {
+/// The activation functions (as `activation=` and as the Activation layer): the shared layer checks, exact
+/// values, Keras's numbers for every activation, finite differences; and the configs of all the activation layers.
+@Suite struct ActivationTests {
     static let added: [Activation] = [.leakyRelu, .elu, .selu, .gelu, .silu, .softplus, .relu6, .hardSigmoid]
+
+    @Test func harnessAndKerasFixtures() throws {
+        let r = try LayerHarness.check({ ActivationLayer(.tanh) }, inputShape: [3, 4], outputShape: [3, 4],
+                                       name: "activation", fixture: "Activation")
+        #expect(r.fixtureCases == 2)
+        try LayerHarness.check({ ActivationLayer(.softmax) }, inputShape: [4], outputShape: [4], name: "activation")
+        try LayerHarness.check({ ActivationLayer(.gelu) }, inputShape: [2, 3], outputShape: [2, 3], name: "activation")
+    }
+
+    @Test func activationsMatchKeras() throws {
+        for c in KerasFixtureTests.cases("activations") {
+            let activation = try Activation(name: c.name)
+            let layer = ActivationLayer(activation)
+            let r = try runLayer(layer, inputShape: Array(c.inputShape.dropFirst()), x: c.input, n: c.inputShape[0],
+                                 dy: c.weighting)
+            #expect(KerasFixtureTests.close(r.y, c.output), "\(c.name): \(r.y) vs Keras \(c.output)")
+            #expect(KerasFixtureTests.close(r.dx, c.gradient), "\(c.name) gradient: \(r.dx) vs Keras \(c.gradient)")
+        }
+    }
 
     /// Values worked out from Keras 3's definitions.
     @Test func activationValuesByHand() throws {
@@ -26,7 +44,6 @@ import Testing
         #expect(try Activation(name: "Leaky_ReLU") == .leakyRelu)
         #expect(throws: ConfigError.self) { try Activation(name: "mish") }
     }
-
     /// Each added activation on Dense and on Conv2D (direct kernels, im2col in one chunk and per sample), checked by finite
     /// differences of the loss; gelu and silu take the path that keeps the pre-activation.
     @Test(arguments: added)
@@ -45,18 +62,6 @@ import Testing
             #expect(r.error < GradientCheckTests.tolerance, "\(activation) \(kernels) budget \(budget): worst relative error \(r.error)")
         }
     }
-
-    @Test func onlyReLUConvolutionsTakeThePoolFusion() throws {
-        for activation in [Activation.relu] + Self.added {
-            let model = try Sequential(inputShape: [8, 8, 1], layers: [
-                Conv2D(filters: 16, kernelSize: [3, 3], padding: .same, activation: activation), MaxPooling2D(),
-            ])
-            let conv = model.layers[0] as! Conv2D
-            #expect(model.plan.fusion[0].contains(.reluGradientLeftToNext) == (activation == .relu), "\(activation)")
-            #expect(model.plan.pooled[0] == (activation == .relu && conv.canFuse(model.layers[1] as! MaxPooling2D)))
-        }
-    }
-
     @Test func activationLayerMatchesTheDenseActivation() throws {
         for activation in Self.added + [.sigmoid, .tanh, .softmax, .relu] {
             let x = randomArray(2 * 12, seed: 5, scale: 4)
@@ -68,47 +73,6 @@ import Testing
             #expect(err < 0.01, "\(activation): worst relative error \(err)")
         }
     }
-
-    @Test func reluLayerByHand() throws {
-        let x: [Float] = [-1, 0.2, 1, 3]
-        #expect(try runLayer(try ReLU(), inputShape: [4], x: x, n: 1).y == [0, 0.2, 1, 3])
-        let clipped = try ReLU(maxValue: 2.5, negativeSlope: 0.1, threshold: 0.5)
-        let r = try runLayer(clipped, inputShape: [4], x: x, n: 1, dy: [1, 1, 1, 1])
-        // Below the threshold: −0.1·(0.5 − x); above: x, clipped at 2.5.
-        #expect(zip(r.y, [-0.15, -0.03, 1, 2.5] as [Float]).allSatisfy { abs($0 - $1) < 1e-6 })
-        #expect(r.dx == [0.1, 0.1, 1, 0])
-        #expect(try runLayer(ReLU(threshold: 1.5), inputShape: [4], x: x, n: 1).y == [0, 0, 0, 3])
-        #expect(try runLayer(try LeakyReLU(), inputShape: [4], x: x, n: 1).y == [-0.3, 0.2, 1, 3])
-        let elu = try runLayer(ELU(alpha: 0.5), inputShape: [4], x: x, n: 1, dy: [1, 1, 1, 1])
-        #expect(abs(elu.y[0] - 0.5 * (exp(-1) - 1)) < 1e-7 && elu.y[1...] == [0.2, 1, 3])
-        #expect(abs(elu.dx[0] - 0.5 * exp(-1)) < 1e-7 && elu.dx[1...] == [1, 1, 1])
-        let layers: [Layer] = [try ReLU(), try ReLU(maxValue: 2.5, negativeSlope: 0.1, threshold: 0.5),
-                               try ReLU(maxValue: 1), try LeakyReLU(negativeSlope: 0.05), ELU(), ELU(alpha: 0.5)]
-        for layer in layers {
-            let err = try worstInputGradientError(layer, inputShape: [2, 5], x: randomArray(20, seed: 17, scale: 3), n: 2)
-            #expect(err < 0.01, "\(layer.typeName) \(layer.config): worst relative error \(err)")
-        }
-    }
-
-    @Test func softmaxLayerByHandAndFusedWithCrossentropy() throws {
-        let y = try runLayer(Softmax(), inputShape: [3], x: [1, 2, 3], n: 1).y
-        #expect(zip(y, [0.09003057, 0.24472847, 0.66524096] as [Float]).allSatisfy { abs($0 - $1) < 1e-6 })
-        #expect(throws: ConfigError.self) { try Softmax(axis: 1) }
-        let err = try worstInputGradientError(Softmax(), inputShape: [2, 4], x: randomArray(16, seed: 2, scale: 2), n: 2)
-        #expect(err < 0.01, "worst relative error \(err)")
-        // As the last layer the softmax folds into the loss, like Dense(activation="softmax"), and predict still
-        // returns probabilities.
-        for last in [try Softmax() as Layer, ActivationLayer(.softmax)] {
-            let model = try Sequential(inputShape: [4], layers: [Dense(units: 3), last], seed: 3)
-            try model.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy())
-            #expect(model.plan.fusion[1].contains(.defersActivation))
-            let r = worstGradientError(model: model, x: randomArray(8, seed: 1), y: labels(2, classes: 3, seed: 1), n: 2)
-            #expect(r.error < GradientCheckTests.tolerance)
-            let p = try model.predict(Tensor(shape: [1, 4], scalars: [0.1, -0.2, 0.3, 0.5])).scalars
-            #expect(abs(p.reduce(0, +) - 1) < 1e-6 && p.allSatisfy { $0 > 0 })
-        }
-    }
-
     @Test func configsRoundTripInBothSpellings() throws {
         let model = try Sequential(inputShape: [3, 4], layers: [
             ActivationLayer(.gelu), ReLU(maxValue: 6, negativeSlope: 0.1, threshold: 0.2), LeakyReLU(), ELU(alpha: 0.7),
