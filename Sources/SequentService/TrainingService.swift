@@ -222,13 +222,14 @@ public final class TrainingService: @unchecked Sendable {
         for (field, dir) in [("dataset.directory", spec.dataset.directory), ("dataset.validation_directory", spec.dataset.validationDirectory)] {
             guard let dir else { continue }
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: configuration.datasetsRoot + "/" + dir, isDirectory: &isDir), isDir.boolValue else {
+            guard let folder = datasetFolder(dir),
+                  FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else {
                 throw ServiceError(400, "invalid_job_spec", "\(field) \"\(dir)\" is not a dataset on this server", field: field)
             }
         }
         if spec.validatesBySpec == nil, let dir = spec.dataset.directory {
             // A folder dataset validates when it holds train/ and validation/ (TrainingRun.openFolders).
-            let root = configuration.datasetsRoot + "/" + dir
+            let root = datasetFolder(dir)?.path ?? ""
             let validates = FileManager.default.fileExists(atPath: root + "/train")
                 && FileManager.default.fileExists(atPath: root + "/validation")
             do { try spec.checkMonitors(validation: validates) } catch let e as ConfigError {
@@ -294,6 +295,8 @@ public final class TrainingService: @unchecked Sendable {
 
     // MARK: Running a job
 
+    /// Where the local artifact store keeps a checkpoint (tests that stage what a crash leaves); the service itself
+    /// reaches checkpoints through `artifacts` by `checkpointID`.
     func checkpointDirectory(_ jobID: String, epoch: Int) -> URL {
         dataDirectory.appendingPathComponent("checkpoints/\(jobID)/epoch-\(epoch)")
     }
@@ -303,8 +306,37 @@ public final class TrainingService: @unchecked Sendable {
     /// Whether the job is still this worker's: after a lost lease nothing more of it may be written.
     func holdsLease(_ liveJob: LiveJob) -> Bool { !lockedRead(liveJob) { $0.leaseLost } }
 
+    /// The local folder of a spec's dataset directory (`<name>` or `<name>/<sub folder>`), through the artifact
+    /// store; nil when there is no such dataset.
+    func datasetFolder(_ directory: String) -> URL? {
+        let parts = directory.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let folder = try? artifacts.open(.dataset, id: name, sha256: nil) else { return nil }
+        return parts.count > 1 ? folder.appendingPathComponent(parts[1]) : folder
+    }
+
+    /// The root a job's dataset directories are read under. The local store keeps every dataset under its name in
+    /// one root: that root. A store that hands out folders elsewhere (a cache keyed by digest) gets them linked
+    /// under their names into `scratch`, which the caller removes when the job ends.
+    func datasetsRoot(for spec: JobSpec, scratch: URL) throws -> String {
+        let names = Set([spec.dataset.directory, spec.dataset.validationDirectory].compactMap {
+            $0?.split(separator: "/", maxSplits: 1).first.map(String.init)
+        })
+        var folders: [(name: String, url: URL)] = []
+        for name in names.sorted() { folders.append((name, try artifacts.open(.dataset, id: name, sha256: nil))) }
+        let parents = Set(folders.map { $0.url.deletingLastPathComponent().standardizedFileURL.path })
+        if folders.isEmpty { return configuration.datasetsRoot }
+        if folders.allSatisfy({ $0.url.lastPathComponent == $0.name }), parents.count == 1 { return parents.first! }
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        for f in folders {
+            try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent(f.name), withDestinationURL: f.url)
+        }
+        return scratch.path
+    }
+
     private func run(_ claimed: JobRecord, worker: WorkerIdentity) {
         var job = claimed
+        let datasetLinks = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-datasets-\(job.id)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: datasetLinks) }
         afterClaimHook?(job)
         let liveJob = LiveJob(worker: worker)
         lock.withLock { live[job.id] = liveJob }
@@ -331,7 +363,7 @@ public final class TrainingService: @unchecked Sendable {
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            let sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+            var sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
                                       datasetsRoot: configuration.datasetsRoot,
                                       imageCacheBytes: configuration.imageCacheBytes)
             let run = try JobFailure.during(
@@ -340,7 +372,10 @@ public final class TrainingService: @unchecked Sendable {
                 remedy: spec.dataset.directory == nil
                     ? "ask the operator to install the package dataset-fashion-mnist, then resubmit the job"
                     : "upload the dataset again, then resubmit the job",
-                keepingUserErrors: true) { try TrainingRun(spec: spec, sources: sources) }
+                keepingUserErrors: true) {
+                    sources.datasetsRoot = try datasetsRoot(for: spec, scratch: datasetLinks)
+                    return try TrainingRun(spec: spec, sources: sources)
+                }
             run.model.threads = configuration.threadsPerJob
             if !run.skippedImages.isEmpty {
                 let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }

@@ -23,11 +23,13 @@ public struct WorkerIdentity: Sendable, Equatable, Hashable {
         self.pid = pid
     }
 
-    /// A worker of this process: `id` is `<prefix>-<index>` on this host and pid.
+    /// A worker of this process, on this host and pid.
     public static func local(_ id: String) -> WorkerIdentity {
-        WorkerIdentity(id: id, host: ProcessInfo.processInfo.hostName,
-                       pid: Int(ProcessInfo.processInfo.processIdentifier))
+        WorkerIdentity(id: id, host: thisHost, pid: Int(ProcessInfo.processInfo.processIdentifier))
     }
+
+    /// Read once: Foundation may resolve the name, which can be slow where DNS is.
+    static let thisHost = ProcessInfo.processInfo.hostName
 }
 
 /// A training job as stored. JSON columns are kept as text; the service owns their shape.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+@testable import SequentData
 @testable import SequentHTTP
 @testable import SequentNN
 @testable import SequentService
@@ -202,5 +203,54 @@ import Testing
         let datasets = try Self.json(try send("GET", "/v1/datasets"))["datasets"]?.arrayValue
         #expect(datasets?.compactMap { $0["name"]?.stringValue } == ["fashion_mnist"])
         #expect(try send("DELETE", "/v1/datasets/shoes").status == 404)
+    }
+
+    @Test func aJobTrainsOnADatasetTheArtifactStoreHandsOut() throws {
+        let b = try Backends()
+        let app = HTTPApp(service: b.service, logger: Logger(label: "test"))
+        // Two classes as JPEG folders, committed to the in-memory store: it opens them in a cache named by digest.
+        let data = try FashionMNIST.load(directory: JobSpecTests.fashionDirectory, trainLimit: 1, testLimit: 1000).test
+        let staging = try b.artifacts.stage(.dataset)
+        var written = [0: 0, 9: 0]
+        for i in 0..<data.count {
+            let label = Int(data.y.scalars[i])
+            guard let n = written[label], n < 40 else { continue }
+            let pixels = data.x.scalars[(i * 784)..<((i + 1) * 784)].map { UInt8(($0 * 255).rounded()) }
+            let dir = staging.appendingPathComponent(label == 0 ? "shirts" : "boots")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Data(try ImageDecoder.encodeJPEG(pixels, width: 28, height: 28, channels: 1, quality: 92))
+                .write(to: dir.appendingPathComponent("\(i).jpg"))
+            written[label] = n + 1
+        }
+        _ = try b.artifacts.commit(staging, as: .dataset, id: "shirts-boots")
+        let listed = try Self.json(app.handle(try HTTPRequest(method: "GET", target: "/v1/datasets")))["datasets"]?.arrayValue
+        #expect(listed?.compactMap { $0["name"]?.stringValue } == ["fashion_mnist", "shirts-boots"])
+        let spec: JSONValue = [
+            "name": "shirts-boots",
+            "dataset": ["directory": "shirts-boots", "validation_split": 0.25, "target_size": [28, 28],
+                        "color_mode": "grayscale", "class_mode": "binary"],
+            "model": ["input_shape": [28, 28, 1], "layers": [["type": "Flatten"], ["type": "Dense", "units": 1, "activation": "sigmoid"]]],
+            "compile": ["optimizer": "rmsprop", "loss": "binary_crossentropy", "metrics": ["accuracy"]],
+            "fit": ["epochs": 1, "batch_size": 16]]
+        do {
+            var missing = spec
+            if case .object(var o) = missing, case .object(var d)? = o["dataset"] {
+                d["directory"] = "nope"
+                o["dataset"] = .object(d)
+                missing = .object(o)
+            }
+            _ = try b.service.submit(missing)
+            Issue.record("expected 400 for a dataset the store does not have")
+        } catch let e as ServiceError {
+            #expect(e.status == 400 && e.field == "dataset.directory")
+        }
+        try b.service.start()
+        defer { b.service.shutdown() }
+        let job = try b.service.submit(spec)
+        try Self.until("the job to finish") { try b.store.job(id: job.id)?.state.isFinished == true }
+        let done = try #require(try b.store.job(id: job.id))
+        #expect(done.state == .succeeded, "\(done.error ?? "")")
+        let modelID = try #require(done.modelID)
+        #expect(try b.store.model(id: modelID)?.metadataJSON.contains("\"boots\"") == true)
     }
 }
