@@ -414,6 +414,7 @@ public final class TrainingService: @unchecked Sendable {
             }
             recorder.flushMetrics()
             job = try store.job(id: job.id) ?? recorder.job
+            job.worker = worker   // the final writes hold only while this worker holds the job
             job.progressJSON = JSONValue.object(liveJob.progress).serialized()
             if outcome.history.cancelled && isStopping && job.state == .running {
                 // Server shutdown, not a user's cancel: back to the queue, resume from the last checkpoint.
@@ -458,6 +459,7 @@ public final class TrainingService: @unchecked Sendable {
             let cause = (error as? JobFailure)?.cause ?? error
             logger.error("job \(job.id) failed: \(message) (cause: \(String(describing: cause)))")
             job = (try? store.job(id: job.id)) ?? job
+            job.worker = worker
             job.state = .failed
             job.error = message
             job.finishedAt = Date()
@@ -571,6 +573,7 @@ final class JobRecorder: Callback {
             let receipt = try service.saveCheckpoint(model, jobID: job.id, epoch: job.checkpointEpoch)
             // The record names the new content's digest, so that a resume accepts it.
             if var stored = try service.store.job(id: job.id) {
+                stored.worker = live.worker
                 stored.checkpointSHA256 = receipt.sha256
                 _ = try service.store.update(stored, ifStateIn: [.running, .cancelling])
             }
@@ -607,6 +610,7 @@ final class JobRecorder: Callback {
         }
         do {
             job = try service.store.job(id: job.id) ?? job
+            job.worker = live.worker   // recorded only while this worker holds the job
             job.checkpointEpoch = n
             job.checkpointSHA256 = receipt.sha256
             // Recorded with the epoch, so that a resume knows training was over (callbacks run before the recorder).
@@ -618,7 +622,13 @@ final class JobRecorder: Callback {
             let record = SequentStore.EpochRecord(jobID: job.id, epoch: n, logs: logs,
                                                   learningRate: Double(model.optimizer?.learningRate ?? 0),
                                                   durationSeconds: duration, samplesPerSecond: rate)
-            try service.store.recordEpoch(record, job: job)
+            guard try service.store.recordEpoch(record, job: job) else {
+                // Another worker took the job over: stop here, as the heartbeat would.
+                service.logger.warning("job \(job.id): epoch \(n) not recorded, another worker holds the job now")
+                service.lockedUpdate(live) { $0.leaseLost = true }
+                live.token.cancel()
+                return
+            }
             recordedEpochs += 1
             if n > 1 { try? service.artifacts.remove(.checkpoint, id: service.checkpointID(job.id, epoch: n - 1)) }
             service.lockedUpdate(live) { $0.metrics = logs }

@@ -107,9 +107,15 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
 
     public func update(_ job: JobRecord) throws { lock.withLock { write(job) } }
 
+    /// Whether `job.worker` (if it names one) holds the stored job.
+    private func heldBy(_ job: JobRecord) -> Bool {
+        guard let w = job.worker else { return true }
+        return jobsByID[job.id].map { $0.state.isClaimed && $0.worker?.id == w.id } ?? false
+    }
+
     public func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool {
         lock.withLock {
-            guard let current = jobsByID[job.id], states.contains(current.state) else { return false }
+            guard let current = jobsByID[job.id], states.contains(current.state), heldBy(job) else { return false }
             write(job)
             return true
         }
@@ -125,13 +131,16 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
         }
     }
 
-    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws {
+    @discardableResult
+    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
         lock.withLock {
+            guard heldBy(job) else { return false }
             var e = epoch
             // As SQLite stores them: non-finite values (a diverged loss) are null, i.e. absent.
             e.logs = e.logs.filter { $0.value.isFinite }
             epochRows[epoch.jobID, default: [:]][epoch.epoch] = e
             write(job)
+            return true
         }
     }
 

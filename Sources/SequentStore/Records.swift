@@ -179,15 +179,18 @@ public protocol JobRecords: Sendable {
     func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord]
     /// Writes the job's fields except its worker and lease; a job written `queued` or finished loses both.
     func update(_ job: JobRecord) throws
-    /// `update` only if the stored state is one of `states` (compare-and-set); says whether it wrote. A worker
-    /// finishing a job must not overwrite a cancel that arrived in the meantime.
+    /// `update` only if the stored state is one of `states` and, when `job.worker` is set, that worker still holds
+    /// the job (compare-and-set); says whether it wrote. A worker finishing a job must not overwrite a cancel that
+    /// arrived in the meantime, nor a job another worker took over after its lease lapsed.
     func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool
     /// Moves a job to `to` only if it is in one of `from` (compare-and-set: the worker may finish the job
     /// between the API's read and this write), setting `finishedAt` when given. Says whether it moved.
     func transition(id: String, from: [JobState], to: JobState, finishedAt: Date?) throws -> Bool
     /// Records a finished epoch and the job's checkpoint epoch in one transaction, replacing an existing row
-    /// for the same epoch (a resumed job re-running an epoch never duplicates it).
-    func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws
+    /// for the same epoch (a resumed job re-running an epoch never duplicates it). When `job.worker` is set, only
+    /// while that worker holds the job: false, and nothing written, once its lease was lost.
+    @discardableResult
+    func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool
     func epochs(jobID: String) throws -> [EpochRecord]
     func appendMetrics(jobID: String, _ points: [MetricPoint]) throws
     /// Points of `key` (all keys when nil) in step order.

@@ -209,9 +209,16 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
                   state, state, state, state, .text(job.id)])
     }
 
+    /// Whether `job.worker` (if it names one) is the stored job's holder.
+    private func heldBy(_ job: JobRecord, _ current: JobRecord) -> Bool {
+        job.worker.map { w in current.state.isClaimed && current.worker?.id == w.id } ?? true
+    }
+
     public func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool {
         try database.transaction {
-            guard let current = try self.job(id: job.id), states.contains(current.state) else { return false }
+            guard let current = try self.job(id: job.id), states.contains(current.state), heldBy(job, current) else {
+                return false
+            }
             try update(job)
             return true
         }
@@ -228,10 +235,14 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
         }
     }
 
-    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws {
+    @discardableResult
+    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
         let logs = "{" + epoch.logs.keys.sorted().map { k in "\"\(k)\":\(Self.number(epoch.logs[k]!))" }
             .joined(separator: ",") + "}"
-        try database.transaction {
+        return try database.transaction {
+            if job.worker != nil {
+                guard let current = try self.job(id: job.id), heldBy(job, current) else { return false }
+            }
             try database.execute("""
                 INSERT OR REPLACE INTO epochs (job_id, epoch, logs, learning_rate, duration_seconds,
                     samples_per_second, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -239,6 +250,7 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
                       SQLValue(epoch.durationSeconds), SQLValue(epoch.samplesPerSecond),
                       .text(Self.format(epoch.finishedAt))])
             try update(job)
+            return true
         }
     }
 

@@ -206,6 +206,24 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         #expect(resumed.id == "a" && resumed.checkpointEpoch == 3 && resumed.worker == Self.bob)
         #expect(try h.store.renewLease(jobID: "a", worker: Self.alice, leaseSeconds: 30) == false)
         #expect(try h.store.renewLease(jobID: "a", worker: Self.bob, leaseSeconds: 30))
+
+        // Until alice notices, her writes of the job are refused; bob's go through.
+        var stale = a
+        stale.worker = Self.alice
+        stale.checkpointEpoch = 4
+        let row = EpochRecord(jobID: "a", epoch: 4, logs: ["loss": 1], learningRate: 0.1, durationSeconds: 1,
+                              samplesPerSecond: 1)
+        #expect(try h.store.recordEpoch(row, job: stale) == false)
+        stale.state = .succeeded
+        #expect(try h.store.update(stale, ifStateIn: [.running, .cancelling]) == false)
+        let untouched = try #require(try h.store.job(id: "a"))
+        #expect(untouched.state == .running && untouched.checkpointEpoch == 3 && untouched.worker == Self.bob)
+        #expect(try h.store.epochs(jobID: "a").isEmpty)
+        var current = resumed
+        current.checkpointEpoch = 4
+        #expect(try h.store.recordEpoch(row, job: current))
+        #expect(try h.store.job(id: "a")?.checkpointEpoch == 4)
+        #expect(try h.store.epochs(jobID: "a").map(\.epoch) == [4])
     }
 
     @Test(arguments: StoreBackend.all)
