@@ -180,7 +180,7 @@ public final class TrainingService: @unchecked Sendable {
         }
     }
 
-    /// One beat of `heartbeatLoop` (tests call it directly).
+    /// One beat of `heartbeatLoop`.
     func heartbeat() {
         for (id, liveJob) in lock.withLock({ Array(live) }) {
             do {
