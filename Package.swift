@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "SequentNN", dependencies: ["CBLAS", "CSequentSupport"], swiftSettings: engineFlags),
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
-        .target(name: "SequentStore", dependencies: ["CSQLite"]),
+        .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
             "SequentNN", "SequentData", "CCrypto",

@@ -2,6 +2,7 @@ import Foundation
 import SequentData
 import SequentHTTP
 import SequentNN
+import SequentStore
 
 /// The dashboard: the three static files of `Public/` and the routes only the dashboard needs — sample images of
 /// the training data, the preprocessed input a model sees, and the feature maps of its convolutional layers.

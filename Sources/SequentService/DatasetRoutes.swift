@@ -42,9 +42,8 @@ extension HTTPApp {
                         "images": .number(Double(files.count))])
     }
 
-    /// A dataset directory as the API shows it: its splits (`train` and `validation`, or just `all`).
-    static func describeDataset(name: String, root: URL) throws -> JSONValue {
-        let dir = root.appendingPathComponent(name)
+    /// A dataset folder as the API shows it: its splits (`train` and `validation`, or just `all`).
+    static func describeDataset(name: String, folder dir: URL) throws -> JSONValue {
         var splits: [String: JSONValue] = [:]
         let fm = FileManager.default
         if fm.fileExists(atPath: dir.appendingPathComponent("train").path) {
@@ -61,14 +60,17 @@ extension HTTPApp {
     }
 
     func registerDatasetRoutes() {
-        let service = self.service
+        let service = self.service, artifacts = service.artifacts
         let root = URL(fileURLWithPath: service.configuration.datasetsRoot)
+        let exists: @Sendable (String) -> Bool = { (try? artifacts.open(.dataset, id: $0, sha256: nil)) != nil }
         route("GET", "/v1/datasets") { _, _ in
             var items: [JSONValue] = [["name": "fashion_mnist", "builtin": true,
                                        "classes": .array(FashionMNIST.classNames.map { .string($0) }),
                                        "splits": ["train": ["images": 60000], "test": ["images": 10000]]]]
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
-            for n in names { if let d = try? HTTPApp.describeDataset(name: n, root: root) { items.append(d) } }
+            for n in try artifacts.list(.dataset) {
+                if let folder = try? artifacts.open(.dataset, id: n, sha256: nil),
+                   let d = try? HTTPApp.describeDataset(name: n, folder: folder) { items.append(d) }
+            }
             return APIResult(200, ["datasets": .array(items)])
         }
         // Uploads are spooled into the datasets folder itself (hidden `.spool-*` files): on the disk the dataset
@@ -113,28 +115,33 @@ extension HTTPApp {
             guard let name else { throw ServiceError(400, "invalid_dataset_name", "a dataset name is required (form field name or ?name=)", field: "name") }
             try HTTPApp.checkDatasetName(name)
             try HTTPApp.checkNotBuiltin(name)
-            let dest = root.appendingPathComponent(name)
-            guard !FileManager.default.fileExists(atPath: dest.path) else {
-                throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
-            }
+            let taken = ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
+            guard !exists(name) else { throw taken }
             // The format is what the bytes say, whatever the Content-Type claimed. An archive of one top-level
-            // folder ("shoes/boots/…") is unwrapped to the class folders, inside staging: the dataset appears whole.
+            // folder ("shoes/boots/…") is unwrapped to the class folders, inside the extractor's staging, into the
+            // artifact store's staging: the dataset appears whole, with the commit.
+            let staging = try artifacts.stage(.dataset)
             do throws(ArchiveError) {
-                _ = try ArchiveExtractor.extract(file: body, range: range, to: dest, limits: limits) {
+                _ = try ArchiveExtractor.extract(file: body, range: range, to: staging, limits: limits) {
                     !["train", "validation"].contains($0)
                 }
             } catch {
-                if FileManager.default.fileExists(atPath: dest.path) {  // another upload of the name won the race
-                    throw ServiceError(409, "dataset_exists", "a dataset named \(name) already exists; delete it first")
-                }
+                artifacts.discard(staging)
                 throw ServiceError(from: error)
             }
-            let fm = FileManager.default
             do {
-                return APIResult(201, try HTTPApp.describeDataset(name: name, root: root),
+                _ = try artifacts.commit(staging, as: .dataset, id: name)
+            } catch {
+                artifacts.discard(staging)
+                if case ArtifactError.exists = error { throw taken }   // another upload of the name won the race
+                throw error
+            }
+            do {
+                let folder = try artifacts.open(.dataset, id: name, sha256: nil)
+                return APIResult(201, try HTTPApp.describeDataset(name: name, folder: folder),
                                  headers: [("Location", "/v1/datasets/\(name)")])
             } catch {
-                try? fm.removeItem(at: dest)
+                try? artifacts.remove(.dataset, id: name)
                 // The scan's own errors are about the folders the user sent; any other is the server's.
                 guard let e = error as? TrainingError else { throw error }
                 throw ServiceError(400, "invalid_dataset", "the archive is not a dataset of class folders: \(e.message)", field: "file")
@@ -144,8 +151,7 @@ extension HTTPApp {
             let name = p["name"]!
             try HTTPApp.checkDatasetName(name)
             try HTTPApp.checkNotBuiltin(name)
-            let dest = root.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: dest.path) else { throw ServiceError.notFound("dataset", name) }
+            guard exists(name) else { throw ServiceError.notFound("dataset", name) }
             for state in [JobState.queued, .running, .cancelling] {
                 for job in try service.store.jobs(state: state, limit: 10_000, before: nil) {
                     let ds = (try? JSONValue.parse(job.specJSON))?["dataset"]
@@ -155,7 +161,7 @@ extension HTTPApp {
                     }
                 }
             }
-            try FileManager.default.removeItem(at: dest)
+            try artifacts.remove(.dataset, id: name)
             return APIResult(200, ["deleted": .string(name)])
         }
     }

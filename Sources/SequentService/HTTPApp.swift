@@ -20,7 +20,7 @@ public final class HTTPApp: @unchecked Sendable {
         self.logger = logger
         api = API(service: service)
         let config = service.configuration
-        predict = PredictService(store: service.store, cache: ModelCache(budgetBytes: config.modelCacheBytes),
+        predict = PredictService(store: service.store, artifacts: service.artifacts, cache: ModelCache(budgetBytes: config.modelCacheBytes),
                                  maxPixels: config.maxImagePixels)
         let errorResponder: @Sendable (Int, String) -> HTTPResponse = { [logger] status, message in
             HTTPApp.errorResponse(status: status, message: message, logger: logger)

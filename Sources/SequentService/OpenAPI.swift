@@ -361,7 +361,11 @@ public enum OpenAPI {
             "created_at": ["type": "string", "format": "date-time"], "started_at": ["type": ["string", "null"]],
             "finished_at": ["type": ["string", "null"]], "progress": ["type": ["object", "null"]], "metrics": ["type": "object"],
             "stop_reason": ["type": ["string", "null"]], "error": ["type": ["string", "null"]], "model_id": ["type": ["string", "null"]],
-            "checkpoint_epoch": ["type": "integer"], "warnings": ["type": ["array", "null"]], "spec": ["type": ["object", "null"]]]],
+            "checkpoint_epoch": ["type": "integer"],
+            "worker": ["type": ["object", "null"], "description": "The worker holding the job while it is running or cancelling",
+                       "required": ["id", "host", "pid"],
+                       "properties": ["id": ["type": "string"], "host": ["type": "string"], "pid": ["type": "integer"]]],
+            "warnings": ["type": ["array", "null"]], "spec": ["type": ["object", "null"]]]],
         "Epoch": ["type": "object", "properties": [
             "epoch": ["type": "integer"], "loss": ["type": "number"], "learning_rate": ["type": "number"],
             "duration_seconds": ["type": "number"], "samples_per_second": ["type": "number"], "finished_at": ["type": "string"]],

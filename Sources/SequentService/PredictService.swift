@@ -18,9 +18,9 @@ public final class LoadedModel: @unchecked Sendable {
     public var bytes: Int { model.parameterCount * 4 }
 
     /// `specLoss` supplies the job spec's `compile.loss` for a model saved without compile settings (every
-    /// model Sequent trains has them; an archive copied in by hand may not).
-    init(record: ModelRecord, maxBatch: Int, specLoss: () -> JSONValue? = { nil }) throws {
-        let loaded = try ModelArchive.load(from: URL(fileURLWithPath: record.path))
+    /// model Sequent trains has them; an archive copied in by hand may not). `directory` is the model's folder.
+    init(record: ModelRecord, directory: URL, maxBatch: Int, specLoss: () -> JSONValue? = { nil }) throws {
+        let loaded = try ModelArchive.load(from: directory)
         id = record.id
         name = record.name
         model = loaded.model
@@ -132,8 +132,10 @@ public final class ModelCache: @unchecked Sendable {
     public var count: Int { lock.withLock { entries.count } }
 
     /// The loaded model for `record`, loading it (once, even under concurrent requests) if needed.
-    /// `specLoss` is read only when the saved model has no compile settings (see `LoadedModel`).
-    public func model(for record: ModelRecord, specLoss: () -> JSONValue? = { nil }) throws -> LoadedModel {
+    /// `specLoss` is read only when the saved model has no compile settings (see `LoadedModel`); `directory`
+    /// only on a miss (it may download the model): by default the record's `path`.
+    public func model(for record: ModelRecord, directory: (() throws -> URL)? = nil,
+                      specLoss: () -> JSONValue? = { nil }) throws -> LoadedModel {
         lock.lock()
         clock += 1
         if let e = entries[record.id] {
@@ -143,7 +145,8 @@ public final class ModelCache: @unchecked Sendable {
         }
         lock.unlock()
         // Loading takes milliseconds; two simultaneous first requests may both load, and one copy wins.
-        let loaded = try LoadedModel(record: record, maxBatch: maxBatch, specLoss: specLoss)
+        let folder = try directory?() ?? URL(fileURLWithPath: record.path)
+        let loaded = try LoadedModel(record: record, directory: folder, maxBatch: maxBatch, specLoss: specLoss)
         lock.lock()
         defer { lock.unlock() }
         if let e = entries[record.id] { return e.model }
@@ -164,14 +167,18 @@ public enum PredictInput: Sendable {
     case tensor(name: String, values: [Float])
 }
 
-/// Classifies images and tensors with registered models.
+/// Classifies images and tensors with registered models, read from the artifact store (checked against the
+/// digest recorded with the model).
 public final class PredictService: @unchecked Sendable {
-    public let store: SQLiteStore
+    public let store: any ServiceStore
+    public let artifacts: any ArtifactStore
     public let cache: ModelCache
     public let maxPixels: Int
 
-    public init(store: SQLiteStore, cache: ModelCache = ModelCache(), maxPixels: Int = 40_000_000) {
+    public init(store: any ServiceStore, artifacts: any ArtifactStore, cache: ModelCache = ModelCache(),
+                maxPixels: Int = 40_000_000) {
         self.store = store
+        self.artifacts = artifacts
         self.cache = cache
         self.maxPixels = maxPixels
     }
@@ -187,7 +194,9 @@ public final class PredictService: @unchecked Sendable {
             guard let job = try? store.job(id: record.jobID), let spec = try? JSONValue.parse(Data(job.specJSON.utf8)) else { return nil }
             return spec["compile"]?["loss"]
         }
-        do { return try cache.model(for: record, specLoss: specLoss) } catch {
+        let artifacts = self.artifacts
+        let folder = { try artifacts.open(.model, id: record.id, sha256: record.artifactSHA256) }
+        do { return try cache.model(for: record, directory: folder, specLoss: specLoss) } catch {
             throw ServiceError(500, "model_unavailable", "model \(record.id) cannot be loaded: \(error)")
         }
     }

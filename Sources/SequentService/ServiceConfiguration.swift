@@ -41,6 +41,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Memory for a training job's decoded folder images (8-bit pixels); images past it are decoded again each
     /// time a batch needs them.
     public var imageCacheBytes = 1 << 30
+    /// Seconds a worker's claim on a job lasts unless renewed; a job whose worker stopped renewing (it died, or lost
+    /// the database) goes back to the queue after it.
+    public var leaseSeconds: Double = 30
+    /// Seconds between a worker's lease renewals (and its checks of the job's state); nil: a third of the lease.
+    public var heartbeatSeconds: Double?
+    /// `heartbeatSeconds` or its default.
+    public var heartbeatInterval: Double { heartbeatSeconds ?? leaseSeconds / 3 }
 
     public init() {}
 
@@ -53,7 +60,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "max_body_bytes": "SEQUENT_MAX_BODY_BYTES", "max_upload_bytes": "SEQUENT_MAX_UPLOAD_BYTES",
         "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "max_dataset_bytes": "SEQUENT_MAX_DATASET_BYTES",
         "max_dataset_entries": "SEQUENT_MAX_DATASET_ENTRIES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
-        "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES",
+        "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES", "lease_seconds": "SEQUENT_LEASE_SECONDS",
+        "heartbeat_seconds": "SEQUENT_HEARTBEAT_SECONDS",
     ]
 
     /// Applies one setting by its config-file key; errors name the key and the source.
@@ -62,6 +70,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
             let i = value.intValue ?? value.stringValue.flatMap { Int($0) }
             guard let i, i >= min else { throw ConfigError(field: key, detail: "in \(source) must be an integer ≥ \(min), got \(value.brief)") }
             return i
+        }
+        func seconds() throws -> Double {
+            let d = value.doubleValue ?? value.stringValue.flatMap { Double($0) }
+            guard let d, d.isFinite, d > 0 else { throw ConfigError(field: key, detail: "in \(source) must be a number of seconds > 0, got \(value.brief)") }
+            return d
         }
         func string() throws -> String {
             guard let s = value.stringValue ?? value.intValue.map(String.init) else {
@@ -92,6 +105,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "max_dataset_entries": maxDatasetEntries = try int(min: 1)
         case "model_cache_bytes": modelCacheBytes = try int(min: 1)
         case "image_cache_bytes": imageCacheBytes = try int()
+        case "lease_seconds": leaseSeconds = try seconds()
+        case "heartbeat_seconds": heartbeatSeconds = value.isNull ? nil : try seconds()
         default: throw ConfigError(field: key, detail: "in \(source) is not a known setting")
         }
     }

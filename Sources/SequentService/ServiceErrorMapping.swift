@@ -42,6 +42,8 @@ extension ServiceError {
             self.init(sqlite: e)
         case let e as FileWriteError where e.isDiskFull:
             self = .diskFull()
+        case let e as ArtifactError where e.isDiskFull:
+            self = .diskFull()
         case let e as CocoaError where e.code == .fileWriteOutOfSpace:
             self = .diskFull()
         case let e as POSIXError where e.code == .ENOSPC || e.code == .EDQUOT:

@@ -11,18 +11,35 @@ import SequentStore
 /// `checkpoint_epoch`, so the database never points at a checkpoint that does not exist. At start-up a job
 /// found `running` is put back in the queue and resumes after its checkpoint epoch; shuffling and dropout
 /// derive from (seed, epoch, step), so the resumed run sees the same batches it would have.
+///
+/// The service sees its storage only through protocols (`ServiceStore`, `ArtifactStore`, `EventBus`), so the
+/// same scheduler runs on SQLite and the data directory (the default), in memory (tests) or on a store shared by
+/// several machines. Each claim names its worker and takes a lease that a heartbeat renews every
+/// `heartbeatInterval`; a worker that loses its lease stops the job and writes nothing more of it, and the
+/// heartbeat puts jobs whose lease lapsed (their worker died) back in the queue.
 public final class TrainingService: @unchecked Sendable {
     public let configuration: ServiceConfiguration
-    public let store: SQLiteStore
-    public let events = EventHub()
+    public let store: any ServiceStore
+    public let artifacts: any ArtifactStore
+    public let events: any EventBus
+    /// This process alone uses the store (SQLite): at start-up, every job found running was left by a process
+    /// that died and is requeued at once, without waiting for its lease to lapse.
+    let ownsStore: Bool
     let logger: Logger
     let dataDirectory: URL
+    /// Names this process's workers (`<prefix>-<index>`): a new one at every start, as pids are reused.
+    let workerPrefix = "w_" + TrainingService.randomID().prefix(8)
 
-    /// In-memory state of running jobs: cancellation and the latest progress.
+    /// In-memory state of running jobs: cancellation, the lease and the latest progress.
     final class LiveJob: @unchecked Sendable {
         let token = CancellationToken()
+        let worker: WorkerIdentity
+        /// Set by the heartbeat when the lease was lost: the job is someone else's now.
+        var leaseLost = false
         var progress: [String: JSONValue] = [:]
         var metrics: [String: Double] = [:]
+
+        init(worker: WorkerIdentity = .local("local")) { self.worker = worker }
     }
 
     /// Runs on the worker after it has claimed a job and before the job is registered as live: tests hold the
@@ -32,28 +49,47 @@ public final class TrainingService: @unchecked Sendable {
     private let lock = NSLock()
     private var live: [String: LiveJob] = [:]
     private let wake = NSCondition()
+    /// The heartbeat's own condition, so that `notifyWorkers` always wakes a worker.
+    private let beat = NSCondition()
     private var stopping = false
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
     /// Training samples per second of running jobs, for /metrics.
     public var samplesPerSecond: Double { lock.withLock { live.values.compactMap { $0.progress["samples_per_second"]?.doubleValue }.reduce(0, +) } }
 
-    public init(configuration: ServiceConfiguration, logger: Logger) throws {
-        self.configuration = configuration
-        self.logger = logger
-        dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
+    /// The default service: SQLite at `<data_dir>/sequent.sqlite`, artifacts in the data directory, events in
+    /// process.
+    public convenience init(configuration: ServiceConfiguration, logger: Logger) throws {
+        let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
         for sub in ["", "models", "checkpoints", "datasets"] {
             try FileManager.default.createDirectory(at: dataDirectory.appendingPathComponent(sub),
                                                     withIntermediateDirectories: true)
         }
-        store = try SQLiteStore(path: dataDirectory.appendingPathComponent("sequent.sqlite").path)
+        let store = try SQLiteStore(path: dataDirectory.appendingPathComponent("sequent.sqlite").path)
+        let artifacts = LocalArtifactStore(dataDirectory: dataDirectory,
+                                           datasetsRoot: URL(fileURLWithPath: configuration.datasetsRoot))
+        self.init(configuration: configuration, logger: logger, store: store, artifacts: artifacts, events: EventHub(),
+                  ownsStore: true)
+    }
+
+    /// A service on the given storage. `ownsStore`: no other process uses the store (see the property).
+    public init(configuration: ServiceConfiguration, logger: Logger, store: any ServiceStore,
+                artifacts: any ArtifactStore, events: any EventBus, ownsStore: Bool) {
+        self.configuration = configuration
+        self.logger = logger
+        dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
+        self.store = store
+        self.artifacts = artifacts
+        self.events = events
+        self.ownsStore = ownsStore
     }
 
     // MARK: Life cycle
 
-    /// Requeues jobs a previous process left running, then starts the workers.
+    /// Requeues jobs a previous process left running (a store this process owns), sweeps what it left unrecorded,
+    /// then starts the workers and the heartbeat.
     public func start() throws {
-        for var job in try store.unfinishedRunningJobs() {
+        for var job in ownsStore ? try store.unfinishedRunningJobs() : [] {
             if job.state == .cancelling {
                 job.state = .cancelled
                 job.finishedAt = Date()
@@ -72,8 +108,9 @@ public final class TrainingService: @unchecked Sendable {
         }
         for i in 0..<configuration.workers {
             finished.enter()
+            let worker = WorkerIdentity.local("\(workerPrefix)-\(i)")
             let t = Thread { [self] in
-                workerLoop()
+                workerLoop(worker)
                 finished.leave()
             }
             t.name = "sequent-worker-\(i)"
@@ -81,6 +118,14 @@ public final class TrainingService: @unchecked Sendable {
             threads.append(t)
             t.start()
         }
+        finished.enter()
+        let heartbeat = Thread { [self] in
+            heartbeatLoop()
+            finished.leave()
+        }
+        heartbeat.name = "sequent-heartbeat"
+        threads.append(heartbeat)
+        heartbeat.start()
     }
 
     /// Stops the workers: running jobs stop at their next batch and go back to the queue with their last
@@ -90,6 +135,7 @@ public final class TrainingService: @unchecked Sendable {
         stopping = true
         wake.broadcast()
         wake.unlock()
+        beat.withLock { beat.broadcast() }
         lock.withLock { live.values.forEach { $0.token.cancel() } }
         _ = finished.wait(timeout: .now() + timeout)
         events.close(jobID: nil)
@@ -104,10 +150,10 @@ public final class TrainingService: @unchecked Sendable {
         wake.unlock()
     }
 
-    private func workerLoop() {
+    private func workerLoop(_ worker: WorkerIdentity) {
         while !isStopping {
             let job: JobRecord?
-            do { job = try store.claimNext() } catch {
+            do { job = try store.claimNext(worker: worker, leaseSeconds: configuration.leaseSeconds) } catch {
                 logger.error("cannot claim a job: \(error)")
                 job = nil
             }
@@ -117,7 +163,49 @@ public final class TrainingService: @unchecked Sendable {
                 wake.unlock()
                 continue
             }
-            run(job)
+            run(job, worker: worker)
+        }
+    }
+
+    /// Every `heartbeatInterval`: renews the lease of each job this process runs (a lost lease stops the job),
+    /// passes on a cancel the store holds but no signal brought (another process's bus may have missed it), and
+    /// requeues the jobs of workers that stopped renewing.
+    private func heartbeatLoop() {
+        while !isStopping {
+            beat.lock()
+            if !isStopping { _ = beat.wait(until: Date().addingTimeInterval(configuration.heartbeatInterval)) }
+            beat.unlock()
+            if isStopping { return }
+            heartbeat()
+        }
+    }
+
+    /// One beat of `heartbeatLoop`.
+    func heartbeat() {
+        for (id, liveJob) in lock.withLock({ Array(live) }) {
+            do {
+                if try !store.renewLease(jobID: id, worker: liveJob.worker, leaseSeconds: configuration.leaseSeconds) {
+                    logger.warning("job \(id): the lease of worker \(liveJob.worker.id) was lost; stopping it here")
+                    lockedUpdate(liveJob) { $0.leaseLost = true }
+                    liveJob.token.cancel()
+                } else if try store.job(id: id)?.state == .cancelling {
+                    liveJob.token.cancel()
+                }
+            } catch {
+                // The store is unreachable: keep training; if it stays so, the lease lapses and renewal says so.
+                logger.error("job \(id): cannot renew its lease: \(error)")
+            }
+        }
+        do {
+            let lapsed = try store.requeueExpiredLeases(now: Date())
+            for job in lapsed {
+                logger.warning("job \(job.id): its worker's lease lapsed; \(job.state == .queued ? "requeued, it resumes after epoch \(job.checkpointEpoch)" : job.state.rawValue)")
+                publishState(job)
+                if job.state.isFinished { events.close(jobID: job.id) }
+            }
+            if lapsed.contains(where: { $0.state == .queued }) { notifyWorkers() }
+        } catch {
+            logger.error("cannot requeue jobs with lapsed leases: \(error)")
         }
     }
 
@@ -134,13 +222,14 @@ public final class TrainingService: @unchecked Sendable {
         for (field, dir) in [("dataset.directory", spec.dataset.directory), ("dataset.validation_directory", spec.dataset.validationDirectory)] {
             guard let dir else { continue }
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: configuration.datasetsRoot + "/" + dir, isDirectory: &isDir), isDir.boolValue else {
+            guard let folder = datasetFolder(dir),
+                  FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else {
                 throw ServiceError(400, "invalid_job_spec", "\(field) \"\(dir)\" is not a dataset on this server", field: field)
             }
         }
         if spec.validatesBySpec == nil, let dir = spec.dataset.directory {
             // A folder dataset validates when it holds train/ and validation/ (TrainingRun.openFolders).
-            let root = configuration.datasetsRoot + "/" + dir
+            let root = datasetFolder(dir)?.path ?? ""
             let validates = FileManager.default.fileExists(atPath: root + "/train")
                 && FileManager.default.fileExists(atPath: root + "/validation")
             do { try spec.checkMonitors(validation: validates) } catch let e as ConfigError {
@@ -186,7 +275,7 @@ public final class TrainingService: @unchecked Sendable {
             return j
         }
         if try store.transition(id: id, from: [.running], to: .cancelling) {
-            lock.withLock { live[id] }?.token.cancel()
+            events.signalCancel(jobID: id)
             let j = try store.job(id: id)!
             publishState(j)
             return j
@@ -206,25 +295,67 @@ public final class TrainingService: @unchecked Sendable {
 
     // MARK: Running a job
 
+    /// Where the local artifact store keeps a checkpoint (tests that stage what a crash leaves); the service itself
+    /// reaches checkpoints through `artifacts` by `checkpointID`.
     func checkpointDirectory(_ jobID: String, epoch: Int) -> URL {
         dataDirectory.appendingPathComponent("checkpoints/\(jobID)/epoch-\(epoch)")
     }
 
-    private func run(_ claimed: JobRecord) {
+    func checkpointID(_ jobID: String, epoch: Int) -> String { "\(jobID)/epoch-\(epoch)" }
+
+    /// Whether the job is still this worker's: after a lost lease nothing more of it may be written.
+    func holdsLease(_ liveJob: LiveJob) -> Bool { !lockedRead(liveJob) { $0.leaseLost } }
+
+    /// The local folder of a spec's dataset directory (`<name>` or `<name>/<sub folder>`), through the artifact
+    /// store; nil when there is no such dataset.
+    func datasetFolder(_ directory: String) -> URL? {
+        let parts = directory.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let folder = try? artifacts.open(.dataset, id: name, sha256: nil) else { return nil }
+        return parts.count > 1 ? folder.appendingPathComponent(parts[1]) : folder
+    }
+
+    /// The root a job's dataset directories are read under. The local store keeps every dataset under its name in
+    /// one root: that root. A store that hands out folders elsewhere (a cache keyed by digest) gets them linked
+    /// under their names into `scratch`, which the caller removes when the job ends.
+    func datasetsRoot(for spec: JobSpec, scratch: URL) throws -> String {
+        let names = Set([spec.dataset.directory, spec.dataset.validationDirectory].compactMap {
+            $0?.split(separator: "/", maxSplits: 1).first.map(String.init)
+        })
+        var folders: [(name: String, url: URL)] = []
+        for name in names.sorted() { folders.append((name, try artifacts.open(.dataset, id: name, sha256: nil))) }
+        let parents = Set(folders.map { $0.url.deletingLastPathComponent().standardizedFileURL.path })
+        if folders.isEmpty { return configuration.datasetsRoot }
+        if folders.allSatisfy({ $0.url.lastPathComponent == $0.name }), parents.count == 1 { return parents.first! }
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        for f in folders {
+            try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent(f.name), withDestinationURL: f.url)
+        }
+        return scratch.path
+    }
+
+    private func run(_ claimed: JobRecord, worker: WorkerIdentity) {
         var job = claimed
+        let datasetLinks = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-datasets-\(job.id)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: datasetLinks) }
         afterClaimHook?(job)
-        let liveJob = LiveJob()
+        let liveJob = LiveJob(worker: worker)
         lock.withLock { live[job.id] = liveJob }
-        defer { lock.withLock { _ = live.removeValue(forKey: job.id) } }
-        // A cancel that came after the claim but before the registration above found no token to cancel; it left
-        // only the stored state. `cancel` writes the state before it looks for the token and this reads the state
-        // after registering it, so whichever runs second sees the other.
+        let cancelSignal = events.onCancel(jobID: job.id) { liveJob.token.cancel() }
+        defer {
+            events.unsubscribe(cancelSignal)
+            lock.withLock { _ = live.removeValue(forKey: job.id) }
+        }
+        // A cancel that came after the claim but before the registration above found no handler to signal; it left
+        // only the stored state. `cancel` writes the state before it signals and this reads the state after
+        // registering, so whichever runs second sees the other.
         if let stored = try? store.job(id: job.id), stored.state == .cancelling {
             job = stored
             job.state = .cancelled
             job.finishedAt = Date()
             job.stopReason = "cancelled before training started"
-            do { try store.update(job) } catch { logger.error("job \(job.id): cannot record its cancellation: \(error)") }
+            do { _ = try store.update(job, ifStateIn: [.cancelling]) } catch {
+                logger.error("job \(job.id): cannot record its cancellation: \(error)")
+            }
             publishState(job)
             events.close(jobID: job.id)
             return
@@ -232,7 +363,7 @@ public final class TrainingService: @unchecked Sendable {
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            let sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+            var sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
                                       datasetsRoot: configuration.datasetsRoot,
                                       imageCacheBytes: configuration.imageCacheBytes)
             let run = try JobFailure.during(
@@ -241,7 +372,10 @@ public final class TrainingService: @unchecked Sendable {
                 remedy: spec.dataset.directory == nil
                     ? "ask the operator to install the package dataset-fashion-mnist, then resubmit the job"
                     : "upload the dataset again, then resubmit the job",
-                keepingUserErrors: true) { try TrainingRun(spec: spec, sources: sources) }
+                keepingUserErrors: true) {
+                    sources.datasetsRoot = try datasetsRoot(for: spec, scratch: datasetLinks)
+                    return try TrainingRun(spec: spec, sources: sources)
+                }
             run.model.threads = configuration.threadsPerJob
             if !run.skippedImages.isEmpty {
                 let listed: [JSONValue] = run.skippedImages.prefix(100).map { ["path": .string($0.path), "reason": .string($0.reason)] }
@@ -253,7 +387,8 @@ public final class TrainingService: @unchecked Sendable {
             if job.checkpointEpoch > 0 {
                 try JobFailure.during("the checkpoint of epoch \(job.checkpointEpoch) is missing or unreadable",
                                       remedy: "resubmit the job to train from the start") {
-                    try run.restore(from: checkpointDirectory(job.id, epoch: job.checkpointEpoch))
+                    try run.restore(from: artifacts.open(.checkpoint, id: checkpointID(job.id, epoch: job.checkpointEpoch),
+                                                         sha256: job.checkpointSHA256))
                 }
                 logger.info("job \(job.id) resumes after epoch \(job.checkpointEpoch)")
             }
@@ -273,13 +408,18 @@ public final class TrainingService: @unchecked Sendable {
             let userCallbacks = try spec.makeCallbacks(
                 checkpointDirectory: dataDirectory.appendingPathComponent("checkpoints/\(job.id)/user"))
             let outcome = try run.run(callbacks: userCallbacks + [recorder], options: options)
+            guard holdsLease(liveJob) else {
+                logger.warning("job \(job.id) stopped here: another worker holds it now")
+                return
+            }
             recorder.flushMetrics()
             job = try store.job(id: job.id) ?? recorder.job
+            job.worker = worker   // the final writes hold only while this worker holds the job
             job.progressJSON = JSONValue.object(liveJob.progress).serialized()
             if outcome.history.cancelled && isStopping && job.state == .running {
                 // Server shutdown, not a user's cancel: back to the queue, resume from the last checkpoint.
                 job.state = .queued
-                try store.update(job)
+                _ = try store.update(job, ifStateIn: [.running])
                 logger.info("job \(job.id) stopped for shutdown; it resumes after epoch \(job.checkpointEpoch)")
                 return
             }
@@ -289,11 +429,11 @@ public final class TrainingService: @unchecked Sendable {
             if outcome.history.cancelled || job.state == .cancelling {
                 job.state = .cancelled
                 if !outcome.history.cancelled { job.stopReason = "cancelled after its last epoch" }
-                try store.update(job)
+                _ = try store.update(job, ifStateIn: [.running, .cancelling])
             } else if let failure = outcome.history.failure {
                 job.state = .failed
                 job.error = failure
-                try store.update(job)
+                _ = try store.update(job, ifStateIn: [.running, .cancelling])
             } else {
                 let finalMetrics = job.metricsJSON
                 job.state = .succeeded
@@ -309,48 +449,58 @@ public final class TrainingService: @unchecked Sendable {
                 job.modelID = id
                 job.state = state
             }
-            try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
+            try? artifacts.remove(.checkpoint, id: job.id)
         } catch {
+            guard holdsLease(liveJob) else {
+                logger.warning("job \(job.id) stopped here: another worker holds it now (\(error))")
+                return
+            }
             let message = JobFailure.text(for: error, jobID: job.id)
             let cause = (error as? JobFailure)?.cause ?? error
             logger.error("job \(job.id) failed: \(message) (cause: \(String(describing: cause)))")
             job = (try? store.job(id: job.id)) ?? job
+            job.worker = worker
             job.state = .failed
             job.error = message
             job.finishedAt = Date()
             // Failed for good, its checkpoints are of no use; unless the failure could not be recorded (a full
             // database): the job is still running there and resumes from them on the next start.
-            if (try? store.update(job)) != nil {
-                try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("checkpoints/\(job.id)"))
+            if (try? store.update(job, ifStateIn: [.running, .cancelling])) == true {
+                try? artifacts.remove(.checkpoint, id: job.id)
             }
         }
         publishState(job)
         events.close(jobID: job.id)
     }
 
-    /// Saves the trained model under models/<id>/ and records it, with what predicting needs, together with
-    /// `job` in its final state: one transaction, so a crash never leaves a model record whose job resumes and
+    /// Saves the trained model as the `.model` artifact `<id>` and records it, with what predicting needs, together
+    /// with `job` in its final state: one transaction, so a crash never leaves a model record whose job resumes and
     /// trains a second one. A model that cannot be saved leaves no folder behind.
     private func registerModel(run: TrainingRun, job: JobRecord, finalMetrics: String?,
                                test: [String: Double]) throws -> (id: String, state: JobState) {
         let id = "m_" + Self.randomID()
-        let dir = dataDirectory.appendingPathComponent("models/\(id)")
+        let staging = try artifacts.stage(.model)
         var metadata = run.modelMetadata
         metadata["summary"] = .array(run.model.summaryRows)
         metadata["parameter_count"] = .number(Double(run.model.parameterCount))
         metadata["test_metrics"] = .object(test.mapValues { .number($0) })
         metadata["final_metrics"] = (try? JSONValue.parse(finalMetrics ?? "{}")) ?? .object([:])
+        var committed = false
         do {
-            try ModelArchive.save(run.model, to: dir, metadata: metadata)
-            let digest = try SHA256.hex(contentsOf: dir.appendingPathComponent(ModelArchive.weightsFile))
+            try ModelArchive.save(run.model, to: staging, metadata: metadata)
+            let receipt = try artifacts.commit(staging, as: .model, id: id)
+            committed = true
             var finished = job
             finished.modelID = id
-            let state = try store.addModel(ModelRecord(id: id, jobID: job.id, name: job.name, path: dir.path,
-                                                       sha256: digest, metadataJSON: JSONValue.object(metadata).serialized()),
-                                           finishing: finished)
+            // The local store's folder, for operators and scripts/check-data-dir.py; others have none.
+            let path = (artifacts as? LocalArtifactStore)?.location(.model, id: id).path ?? "artifact:model/\(id)"
+            let record = ModelRecord(id: id, jobID: job.id, name: job.name, path: path,
+                                     sha256: receipt.files[ModelArchive.weightsFile] ?? "",
+                                     metadataJSON: JSONValue.object(metadata).serialized(), artifactSHA256: receipt.sha256)
+            let state = try store.addModel(record, finishing: finished)
             return (id, state)
         } catch {
-            try? FileManager.default.removeItem(at: dir)
+            if committed { try? artifacts.remove(.model, id: id) } else { artifacts.discard(staging) }
             throw error
         }
     }
@@ -420,8 +570,13 @@ final class JobRecorder: Callback {
     func onTrainEnd(logs: [String: Double], model: Sequential) {
         guard recordedEpochs > 0, !live.token.isCancelled, model.trainingFailure == nil else { return }
         do {
-            try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: job.checkpointEpoch),
-                                  includeOptimizer: true)
+            let receipt = try service.saveCheckpoint(model, jobID: job.id, epoch: job.checkpointEpoch)
+            // The record names the new content's digest, so that a resume accepts it.
+            if var stored = try service.store.job(id: job.id) {
+                stored.worker = live.worker
+                stored.checkpointSHA256 = receipt.sha256
+                _ = try service.store.update(stored, ifStateIn: [.running, .cancelling])
+            }
         } catch {
             service.logger.error("job \(job.id): cannot save the final weights with epoch \(job.checkpointEpoch): \(error)")
         }
@@ -441,12 +596,13 @@ final class JobRecorder: Callback {
         let n = epoch + 1
         let duration = Date().timeIntervalSince(epochStart)
         let rate = lastProgress.map { Double($0.samplesThisEpoch) / max($0.secondsThisEpoch, 1e-9) } ?? 0
+        guard service.holdsLease(live) else { return }   // another worker's job now: record nothing
+        let receipt: ArtifactReceipt
         do {
             // Checkpoint first; the database then points at a checkpoint that exists.
-            try ModelArchive.save(model, to: service.checkpointDirectory(job.id, epoch: n), includeOptimizer: true)
+            receipt = try service.saveCheckpoint(model, jobID: job.id, epoch: n)
         } catch {
             // Without its checkpoint the epoch cannot be recorded (a resume needs it): fail rather than train on.
-            try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n))
             service.logger.error("job \(job.id): cannot save the checkpoint of epoch \(n): \(error)")
             model.trainingFailure = "cannot save the checkpoint of epoch \(n): \(StorageFailure.reason(error))"
             model.stopTraining = true
@@ -454,7 +610,9 @@ final class JobRecorder: Callback {
         }
         do {
             job = try service.store.job(id: job.id) ?? job
+            job.worker = live.worker   // recorded only while this worker holds the job
             job.checkpointEpoch = n
+            job.checkpointSHA256 = receipt.sha256
             // Recorded with the epoch, so that a resume knows training was over (callbacks run before the recorder).
             if model.stopTraining, model.trainingFailure == nil {
                 job.stopReason = model.stopReason ?? "stopped by a callback"
@@ -464,9 +622,15 @@ final class JobRecorder: Callback {
             let record = SequentStore.EpochRecord(jobID: job.id, epoch: n, logs: logs,
                                                   learningRate: Double(model.optimizer?.learningRate ?? 0),
                                                   durationSeconds: duration, samplesPerSecond: rate)
-            try service.store.recordEpoch(record, job: job)
+            guard try service.store.recordEpoch(record, job: job) else {
+                // Another worker took the job over: stop here, as the heartbeat would.
+                service.logger.warning("job \(job.id): epoch \(n) not recorded, another worker holds the job now")
+                service.lockedUpdate(live) { $0.leaseLost = true }
+                live.token.cancel()
+                return
+            }
             recordedEpochs += 1
-            if n > 1 { try? FileManager.default.removeItem(at: service.checkpointDirectory(job.id, epoch: n - 1)) }
+            if n > 1 { try? service.artifacts.remove(.checkpoint, id: service.checkpointID(job.id, epoch: n - 1)) }
             service.lockedUpdate(live) { $0.metrics = logs }
             service.events.publish(jobID: job.id, name: "epoch", data: EpochView.json(record).serialized())
         } catch {
@@ -480,6 +644,19 @@ final class JobRecorder: Callback {
 }
 
 extension TrainingService {
+    /// Writes a checkpoint (weights and optimizer state) as the artifact `<job>/epoch-<n>`, replacing one of the same
+    /// epoch (the final weights after early stopping restored an earlier epoch's). Nothing is left of a failed write.
+    func saveCheckpoint(_ model: Sequential, jobID: String, epoch: Int) throws -> ArtifactReceipt {
+        let staging = try artifacts.stage(.checkpoint)
+        do {
+            try ModelArchive.save(model, to: staging, includeOptimizer: true)
+            return try artifacts.commit(staging, as: .checkpoint, id: checkpointID(jobID, epoch: epoch), replacing: true)
+        } catch {
+            artifacts.discard(staging)
+            throw error
+        }
+    }
+
     func lockedUpdate(_ liveJob: LiveJob, _ body: (LiveJob) -> Void) { lock.withLock { body(liveJob) } }
     func lockedRead<T>(_ liveJob: LiveJob, _ body: (LiveJob) -> T) -> T { lock.withLock { body(liveJob) } }
 }

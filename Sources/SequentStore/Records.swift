@@ -9,6 +9,29 @@ public enum JobState: String, Sendable, CaseIterable {
     public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
 }
 
+/// Who holds a claimed job: one worker thread of one process on one machine. Shown in the Job JSON while the
+/// job is claimed, so an operator can tell which machine trains it.
+public struct WorkerIdentity: Sendable, Equatable, Hashable {
+    /// Unique per worker and process start (a pid alone is reused after a restart).
+    public var id: String
+    public var host: String
+    public var pid: Int
+
+    public init(id: String, host: String, pid: Int) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+    }
+
+    /// A worker of this process, on this host and pid.
+    public static func local(_ id: String) -> WorkerIdentity {
+        WorkerIdentity(id: id, host: thisHost, pid: Int(ProcessInfo.processInfo.processIdentifier))
+    }
+
+    /// Read once: Foundation may resolve the name, which can be slow where DNS is.
+    static let thisHost = ProcessInfo.processInfo.hostName
+}
+
 /// A training job as stored. JSON columns are kept as text; the service owns their shape.
 public struct JobRecord: Sendable, Equatable {
     public var id: String
@@ -32,6 +55,14 @@ public struct JobRecord: Sendable, Equatable {
     public var sequence: Int
     /// Data warnings as JSON, e.g. `{"skipped_images": [{"path", "reason"}], "skipped_count": 2}`.
     public var warningsJSON: String?
+    /// SHA-256 of the checkpoint of `checkpointEpoch` (its artifact digest), checked when the job resumes; nil
+    /// for jobs recorded before checkpoints were digested.
+    public var checkpointSHA256: String?
+    /// The worker holding the job while it is `running`/`cancelling`, nil otherwise. Written only by claims,
+    /// lease renewals and the state changes that release a job, never by `update`.
+    public var worker: WorkerIdentity?
+    /// When the worker's lease ends unless renewed; a lapsed lease puts the job back in the queue.
+    public var leaseExpiresAt: Date?
 
     public init(id: String, name: String, state: JobState = .queued, specJSON: String, createdAt: Date = Date()) {
         self.id = id
@@ -82,20 +113,26 @@ public struct MetricPoint: Sendable, Equatable {
     }
 }
 
-/// A trained model in the registry; its files live under `path`.
+/// A trained model in the registry; its files are the `.model` artifact of the same id.
 public struct ModelRecord: Sendable, Equatable {
     public var id: String
     public var jobID: String
     public var name: String
     public var createdAt: Date
+    /// Where the local artifact store keeps the files (kept for operators and scripts/check-data-dir.py; the
+    /// service opens models through the artifact store by id).
     public var path: String
-    /// SHA-256 of the weights file.
+    /// SHA-256 of the weights file (the API's `sha256`).
     public var sha256: String
+    /// The artifact digest of the whole model folder (`ArtifactDigest`), checked when the model is opened; nil for
+    /// models recorded before it was kept.
+    public var artifactSHA256: String?
     /// Class names, input shape, preprocessing, summary, final metrics (JSON).
     public var metadataJSON: String
 
     public init(id: String, jobID: String, name: String, createdAt: Date = Date(), path: String, sha256: String,
-                metadataJSON: String) {
+                metadataJSON: String, artifactSHA256: String? = nil) {
+        self.artifactSHA256 = artifactSHA256
         self.id = id
         self.jobID = jobID
         self.name = name
@@ -106,14 +143,33 @@ public struct ModelRecord: Sendable, Equatable {
     }
 }
 
-/// The FIFO of jobs waiting for a worker. A PostgreSQL implementation would claim with
-/// `FOR UPDATE SKIP LOCKED`; the scheduler only sees this protocol.
+/// The FIFO of jobs waiting for a worker, and the leases of claimed jobs.
+///
+/// A claim names its worker and takes a lease of `leaseSeconds`; the worker renews it (a heartbeat) well before it
+/// lapses. A job whose lease lapsed belongs to a worker that died or lost the store: `requeueExpiredLeases` gives it
+/// back to the queue, where the next claimer resumes it after its checkpoint epoch. On PostgreSQL a claim is
+/// `UPDATE … WHERE id = (SELECT id … FOR UPDATE SKIP LOCKED)`; the scheduler only sees this protocol.
 public protocol JobQueue: Sendable {
     /// Adds a queued job unless `maxQueued` jobs are already waiting; returns false when full.
     func enqueue(_ job: JobRecord, maxQueued: Int) throws -> Bool
-    /// Atomically moves the oldest queued job to `running` and returns it.
-    func claimNext() throws -> JobRecord?
+    /// Atomically moves the oldest queued job to `running`, held by `worker` until `leaseSeconds` from now, and
+    /// returns it. Two workers racing for one job: exactly one gets it.
+    func claimNext(worker: WorkerIdentity, leaseSeconds: Double) throws -> JobRecord?
+    /// Extends the lease of a job `worker` holds (`running` or `cancelling`) to `leaseSeconds` from now. False when
+    /// the lease was lost (requeued, claimed by another worker, finished): the worker must stop the job and write
+    /// nothing more of it.
+    func renewLease(jobID: String, worker: WorkerIdentity, leaseSeconds: Double) throws -> Bool
+    /// Puts `running` jobs whose lease ended before `now` back to `queued` (keeping `checkpointEpoch`) and ends
+    /// lapsed `cancelling` jobs as `cancelled`; both lose their worker. Returns the jobs as written.
+    func requeueExpiredLeases(now: Date) throws -> [JobRecord]
     func queuedCount() throws -> Int
+}
+
+extension JobQueue {
+    /// A claim by an anonymous worker of this process with a 30 s lease (tests and tools).
+    public func claimNext() throws -> JobRecord? {
+        try claimNext(worker: .local("local"), leaseSeconds: 30)
+    }
 }
 
 /// Job, epoch and metric records.
@@ -121,15 +177,28 @@ public protocol JobRecords: Sendable {
     func job(id: String) throws -> JobRecord?
     /// Newest first; `before` is a sequence cursor from a previous page.
     func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord]
+    /// Writes the job's fields except its worker and lease; a job written `queued` or finished loses both.
     func update(_ job: JobRecord) throws
+    /// `update` only if the stored state is one of `states` and, when `job.worker` is set, that worker still holds
+    /// the job (compare-and-set); says whether it wrote. A worker finishing a job must not overwrite a cancel that
+    /// arrived in the meantime, nor a job another worker took over after its lease lapsed.
+    func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool
+    /// Moves a job to `to` only if it is in one of `from` (compare-and-set: the worker may finish the job
+    /// between the API's read and this write), setting `finishedAt` when given. Says whether it moved.
+    func transition(id: String, from: [JobState], to: JobState, finishedAt: Date?) throws -> Bool
     /// Records a finished epoch and the job's checkpoint epoch in one transaction, replacing an existing row
-    /// for the same epoch (a resumed job re-running an epoch never duplicates it).
-    func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws
+    /// for the same epoch (a resumed job re-running an epoch never duplicates it). When `job.worker` is set, only
+    /// while that worker holds the job: false, and nothing written, once its lease was lost.
+    @discardableResult
+    func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool
     func epochs(jobID: String) throws -> [EpochRecord]
     func appendMetrics(jobID: String, _ points: [MetricPoint]) throws
     /// Points of `key` (all keys when nil) in step order.
     func metrics(jobID: String, key: String?) throws -> [MetricPoint]
-    /// Jobs left `running`/`cancelling` by a process that died.
+    /// Removes step metrics past `step` (a resumed job re-runs the steps after its checkpoint).
+    func truncateMetrics(jobID: String, afterStep step: Int) throws
+    /// Jobs in `running`/`cancelling`, oldest first: at the start of a process that owns the store alone (SQLite),
+    /// all of them were left by a process that died.
     func unfinishedRunningJobs() throws -> [JobRecord]
     func countByState() throws -> [JobState: Int]
 }
@@ -144,5 +213,37 @@ public protocol ModelRegistry: Sendable {
     func model(id: String) throws -> ModelRecord?
     /// The newest model trained by a job with this name.
     func latestModel(named name: String) throws -> ModelRecord?
+    /// Newest first.
     func models(limit: Int) throws -> [ModelRecord]
+}
+
+/// Everything the service keeps in its database: what `TrainingService`, the API and the predict service hold.
+/// SQLite (`SQLiteStore`) is the default; `InMemoryStore` runs the tests; a PostgreSQL store is one more conformer.
+public protocol ServiceStore: JobQueue, JobRecords, ModelRegistry {}
+
+extension JobRecords {
+    /// `transition` without a finish time.
+    public func transition(id: String, from: [JobState], to: JobState) throws -> Bool {
+        try transition(id: id, from: from, to: to, finishedAt: nil)
+    }
+}
+
+extension JobState {
+    /// The states in which a job is held by a worker (and shows it).
+    public var isClaimed: Bool { self == .running || self == .cancelling }
+}
+
+/// ISO-8601 UTC with milliseconds ("2026-11-29T17:53:00.123Z"): sorts as text, reads as a time. The stores write
+/// dates so and the API renders them so.
+public enum Timestamp {
+    static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    public static func format(_ date: Date) -> String { date.formatted(style) }
+
+    /// Reads `format`'s output, or ISO-8601 without fractional seconds.
+    public static func parse(_ text: String?) -> Date? {
+        guard let text else { return nil }
+        if let d = try? style.parse(text) { return d }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
 }

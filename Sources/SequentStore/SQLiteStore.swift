@@ -1,7 +1,11 @@
 import Foundation
 
 /// The default store: one SQLite file in WAL mode holding jobs, epochs, step metrics and models.
-public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked Sendable {
+///
+/// SQLite serves one process: `TrainingService` treats every job found `running` at start-up as left by a process
+/// that died. Leases are kept all the same (the columns of migration 3), so the service runs the same code on it
+/// as on a store shared by processes on several machines.
+public final class SQLiteStore: ServiceStore, @unchecked Sendable {
     public let database: Database
 
     /// Numbered migrations; append, never edit a shipped one.
@@ -55,6 +59,15 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         """,
         // 2: data warnings of a job (e.g. images of a folder dataset that could not be decoded), as JSON.
         "ALTER TABLE jobs ADD COLUMN warnings TEXT",
+        // 3: the worker holding a claimed job and its lease; the digests of checkpoints and model folders.
+        """
+        ALTER TABLE jobs ADD COLUMN worker_id TEXT;
+        ALTER TABLE jobs ADD COLUMN worker_host TEXT;
+        ALTER TABLE jobs ADD COLUMN worker_pid INTEGER;
+        ALTER TABLE jobs ADD COLUMN lease_expires_at TEXT;
+        ALTER TABLE jobs ADD COLUMN checkpoint_sha256 TEXT;
+        ALTER TABLE models ADD COLUMN artifact_sha256 TEXT
+        """,
     ]
 
     public init(path: String) throws {
@@ -64,16 +77,10 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
 
     // MARK: Dates
 
-    /// ISO-8601 UTC with milliseconds ("2026-11-29T17:53:00.123Z"): sorts as text, reads as a time.
-    static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    // Dates are `Timestamp` text: ISO-8601 UTC sorts as text, so lease expiries compare in SQL.
+    static func format(_ date: Date) -> String { Timestamp.format(date) }
 
-    public static func format(_ date: Date) -> String { date.formatted(dateStyle) }
-
-    public static func parse(_ text: String?) -> Date? {
-        guard let text else { return nil }
-        if let d = try? dateStyle.parse(text) { return d }
-        return try? Date.ISO8601FormatStyle().parse(text)
-    }
+    static func parse(_ text: String?) -> Date? { Timestamp.parse(text) }
 
     private func job(from row: SQLRow) -> JobRecord {
         var j = JobRecord(id: row["id"].text ?? "", name: row["name"].text ?? "",
@@ -89,6 +96,11 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         j.checkpointEpoch = row["checkpoint_epoch"].int ?? 0
         j.warningsJSON = row["warnings"].text
         j.sequence = row["sequence"].int ?? 0
+        j.checkpointSHA256 = row["checkpoint_sha256"].text
+        if let id = row["worker_id"].text {
+            j.worker = WorkerIdentity(id: id, host: row["worker_host"].text ?? "", pid: row["worker_pid"].int ?? 0)
+        }
+        j.leaseExpiresAt = Self.parse(row["lease_expires_at"].text)
         return j
     }
 
@@ -106,16 +118,54 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         }
     }
 
-    public func claimNext() throws -> JobRecord? {
+    public func claimNext(worker: WorkerIdentity, leaseSeconds: Double) throws -> JobRecord? {
         try database.transaction {
             guard let row = try database.query(
                 "SELECT * FROM jobs WHERE state = 'queued' ORDER BY sequence LIMIT 1").first else { return nil }
             var job = self.job(from: row)
+            let now = Date()
             job.state = .running
-            job.startedAt = job.startedAt ?? Date()
-            try database.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE id = ?",
-                                 [.text(Self.format(job.startedAt!)), .text(job.id)])
+            job.startedAt = job.startedAt ?? now
+            job.worker = worker
+            job.leaseExpiresAt = now.addingTimeInterval(leaseSeconds)
+            try database.execute("""
+                UPDATE jobs SET state = 'running', started_at = ?, worker_id = ?, worker_host = ?, worker_pid = ?,
+                    lease_expires_at = ? WHERE id = ?
+                """, [.text(Self.format(job.startedAt!)), .text(worker.id), .text(worker.host), .int(Int64(worker.pid)),
+                      .text(Self.format(job.leaseExpiresAt!)), .text(job.id)])
             return job
+        }
+    }
+
+    public func renewLease(jobID: String, worker: WorkerIdentity, leaseSeconds: Double) throws -> Bool {
+        try database.transaction {
+            try database.execute("""
+                UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND state IN ('running', 'cancelling')
+                """, [.text(Self.format(Date().addingTimeInterval(leaseSeconds))), .text(jobID), .text(worker.id)])
+            return try database.query("SELECT changes() AS n").first?["n"].int == 1
+        }
+    }
+
+    public func requeueExpiredLeases(now: Date) throws -> [JobRecord] {
+        try database.transaction {
+            let lapsed = try database.query("""
+                SELECT * FROM jobs WHERE state IN ('running', 'cancelling') AND lease_expires_at IS NOT NULL
+                    AND lease_expires_at < ? ORDER BY sequence
+                """, [.text(Self.format(now))]).map(job(from:))
+            return try lapsed.map { found in
+                var job = found
+                if job.state == .cancelling {
+                    job.state = .cancelled
+                    job.finishedAt = now
+                    job.stopReason = "cancelled (its worker stopped before it did)"
+                } else {
+                    job.state = .queued
+                }
+                try update(job)
+                job.worker = nil
+                job.leaseExpiresAt = nil
+                return job
+            }
         }
     }
 
@@ -139,41 +189,60 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         return try database.query(sql, params).map(job(from:))
     }
 
-    public func update(_ job: JobRecord) throws {
-        try database.execute("""
-            UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, progress = ?, metrics = ?, stop_reason = ?,
-                error = ?, model_id = ?, checkpoint_epoch = ?, warnings = ? WHERE id = ?
-            """, [.text(job.state.rawValue), SQLValue(job.startedAt.map(Self.format)),
-                  SQLValue(job.finishedAt.map(Self.format)), SQLValue(job.progressJSON), SQLValue(job.metricsJSON),
-                  SQLValue(job.stopReason), SQLValue(job.error), SQLValue(job.modelID),
-                  .int(Int64(job.checkpointEpoch)), SQLValue(job.warningsJSON), .text(job.id)])
+    /// The worker and lease columns are left alone while the job stays claimed (a heartbeat may have renewed
+    /// the lease since the caller read the record) and cleared when it is released; `?` is the state written.
+    static func releaseWorker() -> String {
+        ["worker_id", "worker_host", "worker_pid", "lease_expires_at"]
+            .map { "\($0) = CASE WHEN ? IN ('running', 'cancelling') THEN \($0) END" }.joined(separator: ", ")
     }
 
-    /// Writes `job` only if its stored state is one of `states`, and says whether it did (compare-and-set, like
-    /// `transition`): a worker finishing a job must not overwrite a cancel that arrived in the meantime.
+    public func update(_ job: JobRecord) throws {
+        let state = SQLValue.text(job.state.rawValue)
+        try database.execute("""
+            UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, progress = ?, metrics = ?, stop_reason = ?,
+                error = ?, model_id = ?, checkpoint_epoch = ?, warnings = ?, checkpoint_sha256 = ?,
+                \(Self.releaseWorker()) WHERE id = ?
+            """, [state, SQLValue(job.startedAt.map(Self.format)),
+                  SQLValue(job.finishedAt.map(Self.format)), SQLValue(job.progressJSON), SQLValue(job.metricsJSON),
+                  SQLValue(job.stopReason), SQLValue(job.error), SQLValue(job.modelID),
+                  .int(Int64(job.checkpointEpoch)), SQLValue(job.warningsJSON), SQLValue(job.checkpointSHA256),
+                  state, state, state, state, .text(job.id)])
+    }
+
+    /// Whether `job.worker` (if it names one) is the stored job's holder.
+    private func heldBy(_ job: JobRecord, _ current: JobRecord) -> Bool {
+        job.worker.map { w in current.state.isClaimed && current.worker?.id == w.id } ?? true
+    }
+
     public func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool {
         try database.transaction {
-            guard let current = try self.job(id: job.id), states.contains(current.state) else { return false }
+            guard let current = try self.job(id: job.id), states.contains(current.state), heldBy(job, current) else {
+                return false
+            }
             try update(job)
             return true
         }
     }
 
-    /// Moves a job to `cancelling`/`cancelled` only if it is still in the expected state (compare-and-set:
-    /// the worker may finish the job between the API's read and this write).
-    public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date? = nil) throws -> Bool {
+    public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date?) throws -> Bool {
         try database.transaction {
             guard let current = try job(id: id), from.contains(current.state) else { return false }
-            try database.execute("UPDATE jobs SET state = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?",
-                                 [.text(to.rawValue), SQLValue(finishedAt.map(Self.format)), .text(id)])
+            let state = SQLValue.text(to.rawValue)
+            try database.execute("""
+                UPDATE jobs SET state = ?, finished_at = COALESCE(?, finished_at), \(Self.releaseWorker()) WHERE id = ?
+                """, [state, SQLValue(finishedAt.map(Self.format)), state, state, state, state, .text(id)])
             return true
         }
     }
 
-    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws {
+    @discardableResult
+    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
         let logs = "{" + epoch.logs.keys.sorted().map { k in "\"\(k)\":\(Self.number(epoch.logs[k]!))" }
             .joined(separator: ",") + "}"
-        try database.transaction {
+        return try database.transaction {
+            if job.worker != nil {
+                guard let current = try self.job(id: job.id), heldBy(job, current) else { return false }
+            }
             try database.execute("""
                 INSERT OR REPLACE INTO epochs (job_id, epoch, logs, learning_rate, duration_seconds,
                     samples_per_second, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -181,6 +250,7 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
                       SQLValue(epoch.durationSeconds), SQLValue(epoch.samplesPerSecond),
                       .text(Self.format(epoch.finishedAt))])
             try update(job)
+            return true
         }
     }
 
@@ -223,7 +293,6 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
         }
     }
 
-    /// Removes step metrics past `step` (a resumed job re-runs steps after its checkpoint).
     public func truncateMetrics(jobID: String, afterStep step: Int) throws {
         try database.execute("DELETE FROM step_metrics WHERE job_id = ? AND step > ?", [.text(jobID), .int(Int64(step))])
     }
@@ -245,13 +314,16 @@ public final class SQLiteStore: JobQueue, JobRecords, ModelRegistry, @unchecked 
     private func model(from row: SQLRow) -> ModelRecord {
         ModelRecord(id: row["id"].text ?? "", jobID: row["job_id"].text ?? "", name: row["name"].text ?? "",
                     createdAt: Self.parse(row["created_at"].text) ?? Date(), path: row["path"].text ?? "",
-                    sha256: row["sha256"].text ?? "", metadataJSON: row["metadata"].text ?? "{}")
+                    sha256: row["sha256"].text ?? "", metadataJSON: row["metadata"].text ?? "{}",
+                    artifactSHA256: row["artifact_sha256"].text)
     }
 
     public func addModel(_ model: ModelRecord) throws {
-        try database.execute("INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             [.text(model.id), .text(model.jobID), .text(model.name), .text(Self.format(model.createdAt)),
-                              .text(model.path), .text(model.sha256), .text(model.metadataJSON)])
+        try database.execute("""
+            INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata, artifact_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(model.id), .text(model.jobID), .text(model.name), .text(Self.format(model.createdAt)),
+                  .text(model.path), .text(model.sha256), .text(model.metadataJSON), SQLValue(model.artifactSHA256)])
     }
 
     @discardableResult

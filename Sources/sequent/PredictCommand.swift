@@ -38,7 +38,7 @@ struct PredictCommand: ParsableCommand {
             }
             record = r
         }
-        let service = PredictService(store: try SQLiteStore(path: ":memory:"))
+        let service = PredictService(store: InMemoryStore(), artifacts: InMemoryArtifactStore())
         let loaded = try service.cache.model(for: record)
         for path in images {
             guard let bytes = FileManager.default.contents(atPath: path) else {

@@ -77,7 +77,7 @@ import Testing
         #expect(epochs["epochs"]?.arrayValue?.map { $0["epoch"]?.intValue } == [1, 2])
         #expect(epochs["epochs"]?.arrayValue?.first?["val_accuracy"]?.doubleValue != nil)
         // The same rows are in SQLite.
-        let rows = try server.service.store.database.query("SELECT epoch FROM epochs WHERE job_id = ? ORDER BY epoch", [.text(id)])
+        let rows = try #require(server.service.store as? SQLiteStore).database.query("SELECT epoch FROM epochs WHERE job_id = ? ORDER BY epoch", [.text(id)])
         #expect(rows.map { $0["epoch"].int } == [1, 2])
         let metrics = try server.client.request("GET", "/v1/jobs/\(id)/metrics?max_points=10").json
         #expect((metrics["series"]?["loss"]?.arrayValue?.count ?? 0) > 2)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SequentService
+import SequentStore
 
 /// The job event hub: numbering and delivery when several threads publish at once (training workers, the
 /// scheduler's state changes), and the end of a job's streams.

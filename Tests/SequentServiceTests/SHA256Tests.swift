@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SequentService
+import SequentStore
 
 /// SHA-256 through libcrypto against the FIPS 180-4 example vectors (NIST's "Examples with Intermediate Values").
 @Suite struct SHA256Tests {

@@ -124,4 +124,26 @@ import Testing
         #expect(s == "2025-11-29T17:33:00.125Z")
         #expect(abs(SQLiteStore.parse(s)!.timeIntervalSince1970 - d.timeIntervalSince1970) < 0.001)
     }
+
+    @Test func aVersion2DatabaseUpgradesWithItsRunningJobsUnclaimed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sequent.sqlite").path
+        // What a server of the previous release left: schema 2, a job running when it stopped.
+        let old = try Database(path: path)
+        try old.migrate(Array(SQLiteStore.migrations.prefix(2)))
+        try old.execute("""
+            INSERT INTO jobs (id, name, state, spec, created_at, checkpoint_epoch)
+                VALUES ('j', 'n', 'running', '{}', '2026-11-29T17:53:00.123Z', 2)
+            """)
+        let store = try SQLiteStore(path: path)
+        #expect(store.database.schemaVersion == 3)
+        let job = try #require(try store.job(id: "j"))
+        #expect(job.state == .running && job.checkpointEpoch == 2)
+        #expect(job.worker == nil && job.leaseExpiresAt == nil && job.checkpointSHA256 == nil)
+        // No lease, nothing lapses: start-up recovery (the store's owner) is what requeues it.
+        #expect(try store.requeueExpiredLeases(now: Date().addingTimeInterval(3600)).isEmpty)
+        #expect(try store.unfinishedRunningJobs().map(\.id) == ["j"])
+    }
 }
