@@ -61,16 +61,7 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
                 j.state.isClaimed && (j.leaseExpiresAt.map { $0 < now } ?? false)
             }.sorted { $0.sequence < $1.sequence }
             return lapsed.map { found in
-                var job = found
-                if job.state == .cancelling {
-                    job.state = .cancelled
-                    job.finishedAt = now
-                    job.stopReason = "cancelled (its worker stopped before it did)"
-                } else {
-                    job.state = .queued
-                }
-                job.worker = nil
-                job.leaseExpiresAt = nil
+                let job = found.afterLeaseLapsed(now: now)
                 jobsByID[job.id] = job
                 return job
             }

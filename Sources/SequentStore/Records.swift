@@ -247,3 +247,22 @@ public enum Timestamp {
         return try? Date.ISO8601FormatStyle().parse(text)
     }
 }
+
+extension JobRecord {
+    /// The job once its worker's lease lapsed, as every store writes it: a `cancelling` job ends `cancelled` (its
+    /// worker is gone, so nobody else will stop it), any other goes back to `queued` keeping `checkpointEpoch`, so
+    /// the next claimer resumes it; either way it names no worker.
+    public func afterLeaseLapsed(now: Date) -> JobRecord {
+        var job = self
+        if job.state == .cancelling {
+            job.state = .cancelled
+            job.finishedAt = now
+            job.stopReason = "cancelled (its worker stopped before it did)"
+        } else {
+            job.state = .queued
+        }
+        job.worker = nil
+        job.leaseExpiresAt = nil
+        return job
+    }
+}

@@ -153,17 +153,8 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
                     AND lease_expires_at < ? ORDER BY sequence
                 """, [.text(Self.format(now))]).map(job(from:))
             return try lapsed.map { found in
-                var job = found
-                if job.state == .cancelling {
-                    job.state = .cancelled
-                    job.finishedAt = now
-                    job.stopReason = "cancelled (its worker stopped before it did)"
-                } else {
-                    job.state = .queued
-                }
+                let job = found.afterLeaseLapsed(now: now)
                 try update(job)
-                job.worker = nil
-                job.leaseExpiresAt = nil
                 return job
             }
         }
