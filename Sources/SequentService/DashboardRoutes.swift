@@ -4,18 +4,23 @@ import SequentHTTP
 import SequentNN
 import SequentStore
 
-/// The dashboard: the three static files of `Public/` and the routes only the dashboard needs — sample images of
+/// The dashboard: the static files of `Public/` (the page, its style sheet and its ES modules under `js/`) and the routes only the dashboard needs — sample images of
 /// the training data, the preprocessed input a model sees, and the feature maps of its convolutional layers.
 extension HTTPApp {
     func registerDashboardRoutes() {
-        // Static files: exactly these three, never a path taken from the request.
+        // Static files: these two, and the modules of Public/js/ by a name checked against a strict pattern,
+        // never a path taken from the request.
         for (path, file, type) in [("/", "index.html", "text/html; charset=utf-8"),
-                                   ("/app.js", "app.js", "text/javascript; charset=utf-8"),
                                    ("/style.css", "style.css", "text/css; charset=utf-8")] {
             router.add("GET", path) { [logger] request, _ in
                 HTTPApp.answering(request, logger: logger) {
                     try DashboardFiles.response(file: file, contentType: type, request: request)
                 }
+            }
+        }
+        router.add("GET", "/js/{module}.js") { [logger] request, p in
+            HTTPApp.answering(request, logger: logger) {
+                try DashboardFiles.response(module: p["module"] ?? "", request: request)
             }
         }
 
@@ -65,6 +70,19 @@ enum DashboardFiles {
             if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue { return url }
         }
         return nil
+    }
+
+    /// Names of the dashboard's modules (`Public/js/<name>.js`): lower-case letters, digits, `-` and `_`, so no
+    /// dot, slash or percent sign ever reaches the file system.
+    static let modulePattern = "^[a-z][a-z0-9_-]{0,63}$"
+
+    /// `GET /js/<name>.js`: a module of the page as `text/javascript` (browsers refuse ES modules served as
+    /// anything else); a name outside `modulePattern` is a 404 like a missing file.
+    static func response(module: String, request: HTTPRequest) throws -> HTTPResponse {
+        guard module.range(of: modulePattern, options: .regularExpression) != nil else {
+            throw ServiceError(404, "not_found", "no dashboard module named \"\(module.prefix(64))\"")
+        }
+        return try response(file: "js/\(module).js", contentType: "text/javascript; charset=utf-8", request: request)
     }
 
     /// The file, read on every request (edits show on reload), with `Cache-Control: no-cache` and an ETag so the

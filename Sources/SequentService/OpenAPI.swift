@@ -134,7 +134,14 @@ public enum OpenAPI {
 
         let paths: [String: JSONValue] = [
             "/": ["get": staticFile("dashboard", "The dashboard (Public/index.html)", "text/html")],
-            "/app.js": ["get": staticFile("dashboardScript", "The dashboard's script (Public/app.js)", "text/javascript")],
+            "/js/{module}.js": ["get": op("dashboardModule", "One of the dashboard's ES modules (Public/js/<module>.js)",
+                params: [["name": "module", "in": "path", "required": true,
+                          "schema": ["type": "string", "pattern": .string(DashboardFiles.modulePattern)]]],
+                responses: [
+                    "200": ["description": "The module", "headers": ["ETag": ["required": true, "schema": ["type": "string"]]],
+                            "content": ["text/javascript": ["schema": ["type": "string"]]]],
+                    "304": ["description": "Not modified (If-None-Match matched the ETag)"],
+                    "404": error("No such module in Public/js/")])],
             "/style.css": ["get": staticFile("dashboardStyle", "The dashboard's style sheet (Public/style.css)", "text/css")],
             "/healthz": ["get": op("health", "Liveness check", responses: [
                 "200": json(["type": "object", "required": ["status"], "properties": ["status": ["const": "ok"]]], "OK")])],

@@ -14,7 +14,8 @@ import Testing
     @Test func staticFilesAreServedWithTheirContentTypes() throws {
         let server = try EndToEndTests.Server()
         defer { server.stop() }
-        for (path, type, marker) in [("/", "text/html", "<!doctype html>"), ("/app.js", "text/javascript", "use strict"),
+        for (path, type, marker) in [("/", "text/html", "<!doctype html>"), ("/js/main.js", "text/javascript", "import "),
+                                     ("/js/chart.js", "text/javascript", "export "),
                                      ("/style.css", "text/css", "prefers-color-scheme")] {
             let r = try server.client.request("GET", path)
             #expect(r.status == 200, "\(path): \(r.text.prefix(200))")
@@ -28,8 +29,15 @@ import Testing
         for external in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(http"] {
             #expect(!page.contains(external), "\(external)")
         }
-        #expect(page.contains("src=\"/app.js\"") && page.contains("href=\"/style.css\""))
-        // Only the three fixed files: nothing else under Public, no traversal.
+        #expect(page.contains("<script type=\"module\" src=\"/js/main.js\">") && page.contains("href=\"/style.css\""))
+        // Only the fixed files and modules named by the strict pattern: nothing else under Public, no traversal.
+        #expect(try server.client.request("GET", "/app.js").status == 404)
+        #expect(try server.client.request("GET", "/js/no-such-module.js").status == 404)
+        for bad in ["/js/..%2Findex.js", "/js/%2e%2e.js", "/js/Main.js", "/js/main.mjs", "/js/.hidden.js", "/js/a.b.js",
+                    "/js/main.js.map", "/js/sub/main.js", "/js/"] {
+            let status = try server.client.request("GET", bad).status
+            #expect([400, 404].contains(status), "\(bad): \(status)")
+        }
         #expect(try server.client.request("GET", "/README.md").status == 404)
         #expect([400, 404].contains(try server.client.request("GET", "/../Package.swift").status))
         #expect(try server.client.request("GET", "/Public/index.html").status == 404)
@@ -37,14 +45,16 @@ import Testing
     }
 
     @Test func staticFilesRevalidateWithETagAnd404WhenMissing() throws {
-        let get = try HTTPRequest(method: "GET", target: "/app.js")
-        let first = try DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: get)
+        let get = try HTTPRequest(method: "GET", target: "/js/main.js")
+        let first = try DashboardFiles.response(module: "main", request: get)
+        #expect(first.headers["Content-Type"] == "text/javascript; charset=utf-8")
         #expect(first.status == 200)
         let etag = try #require(first.headers["ETag"])
-        let again = try HTTPRequest(method: "GET", target: "/app.js", headers: ["If-None-Match": etag])
-        let second = try DashboardFiles.response(file: "app.js", contentType: "text/javascript", request: again)
+        let again = try HTTPRequest(method: "GET", target: "/js/main.js", headers: ["If-None-Match": etag])
+        let second = try DashboardFiles.response(module: "main", request: again)
         #expect(second.status == 304)
         #expect(second.body.isEmpty)
+        #expect(throws: ServiceError.self) { try DashboardFiles.response(module: "../index", request: get) }
         let missing = HTTPApp.answering(get, logger: Logger(label: "test")) {
             try DashboardFiles.response(file: "no-such-file.html", contentType: "text/html", request: get)
         }
@@ -228,7 +238,7 @@ import Testing
         let server = try EndToEndTests.Server()
         defer { server.stop() }
         let paths = try server.client.request("GET", "/openapi.json").json["paths"]?.objectValue ?? [:]
-        for (method, path) in [("get", "/"), ("get", "/app.js"), ("get", "/style.css"), ("get", "/v1/datasets/fashion_mnist/samples"),
+        for (method, path) in [("get", "/"), ("get", "/js/{module}.js"), ("get", "/style.css"), ("get", "/v1/datasets/fashion_mnist/samples"),
                                ("post", "/v1/models/{id}/feature-maps"), ("post", "/v1/models/{id}/preprocess")] {
             #expect(paths[path]?[method] != nil, "\(method) \(path)")
         }
