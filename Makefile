@@ -33,9 +33,11 @@ train: release
 test: build
 	swift test
 
-# The dashboard in a real headless Chromium against a real `sequent serve` (installs chromium, chromium-driver
-# and Selenium when missing); screenshots go to artifacts/screenshots/.
+# The dashboard: first the unit tests of its pure modules (node --test), then the page in a real headless
+# Chromium against a real `sequent serve` (installs chromium, chromium-driver and Selenium when missing);
+# screenshots go to artifacts/screenshots/.
 test-dashboard: build
+	./scripts/test-dashboard-unit.sh
 	./scripts/test-dashboard.sh
 
 bench: release

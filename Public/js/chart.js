@@ -22,21 +22,31 @@ export function ticks(lo, hi, count, integer) {
   return out;
 }
 
-/** Log ticks within [lo, hi] (both > 0): powers of ten (every k-th decade over many decades), with 2× and 5×
- *  over a few decades and every digit within about one; linear ticks when that gives fewer than two. */
+/** Log ticks within [lo, hi] (both > 0): every digit × 10ⁿ, else 1, 2 and 5 × 10ⁿ, else powers of ten (every
+ *  k-th over many decades) — the densest that stays within about 1.5 × `count`; linear ticks when that gives
+ *  fewer than two. */
 export function logTicks(lo, hi, count) {
   if (!(lo > 0) || !(hi > lo)) return [];
   const e0 = Math.floor(Math.log10(lo)), e1 = Math.ceil(Math.log10(hi));
-  const decades = e1 - e0;
-  const mult = decades >= count ? [1] : decades * 3 >= count ? [1, 2, 5] : [1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const every = mult.length === 1 ? Math.max(1, Math.ceil(decades / count)) : 1;
-  const out = [];
-  for (let e = e0; e <= e1; e++) {
-    if ((e - e0) % every) continue;
-    for (const m of mult) {
-      const v = Number((m * 10 ** e).toPrecision(12));
-      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
+  const budget = Math.max(2, count * 1.5);
+  const make = (mult, every) => {
+    const out = [];
+    for (let e = e0; e <= e1; e += every) {
+      for (const m of mult) {
+        const v = Number((m * 10 ** e).toPrecision(12));
+        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
+      }
     }
+    return out;
+  };
+  let out = null;
+  for (const mult of [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 5]]) {
+    const t = make(mult, 1);
+    if (t.length <= budget) { out = t; break; }
+  }
+  if (!out) {
+    out = make([1], 1);
+    if (out.length > budget) out = make([1], Math.ceil(out.length / budget));
   }
   return out.length >= 2 ? out : ticks(lo, hi, count, false).filter((v) => v > 0);
 }
