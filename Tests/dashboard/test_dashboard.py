@@ -294,6 +294,104 @@ def test_submit_a_job_and_watch_its_curves_grow(driver):
     shot(driver, "02-job")
 
 
+def chart_state(driver, chart_id):
+    fig = driver.find_element(By.ID, chart_id)
+    d = js(driver, "return {...arguments[0].dataset}", fig)
+    return {"x0": float(d.get("x0", "nan")), "x1": float(d.get("x1", "nan")), "zoomed": d.get("zoomed"),
+            "scale": d.get("yScale"), "path": d.get("path"), "smoothing": d.get("smoothing")}
+
+
+def set_smoothing(driver, value):
+    js(driver, "const s = document.getElementById('job-smoothing'); s.value = arguments[0];"
+               "s.dispatchEvent(new Event('input', {bubbles: true}))", str(value))
+
+
+def test_chart_zoom_pan_reset_log_and_smoothing(driver):
+    go(driver, f"#/jobs/{STATE['cnn']}")
+    wait(driver, lambda d: d.find_element(By.ID, "job-title").text == "dash-cnn")
+    driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="step"]').find_element(By.XPATH, "..").click()
+    wait(driver, lambda d: points(d, "chart-loss") > 20)
+    set_smoothing(driver, 0)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["smoothing"] == "0")
+    full = chart_state(driver, "chart-loss")
+    assert full["zoomed"] == "false" and full["x1"] > full["x0"]
+    span = full["x1"] - full["x0"]
+    fig = driver.find_element(By.ID, "chart-loss")
+    canvas = fig.find_element(By.TAG_NAME, "canvas")
+    reset = fig.find_element(By.CSS_SELECTOR, ".chart-reset")
+    assert not reset.is_enabled()
+
+    # Dragging across the middle third zooms the x axis to it.
+    w = canvas.size["width"]
+    ActionChains(driver).move_to_element_with_offset(canvas, -w // 6, 0).click_and_hold() \
+        .move_by_offset(w // 3, 0).release().perform()
+    wait(driver, lambda d: chart_state(d, "chart-loss")["zoomed"] == "true", message="a drag did not zoom")
+    zoomed = chart_state(driver, "chart-loss")
+    assert full["x0"] < zoomed["x0"] < zoomed["x1"] < full["x1"]
+    assert zoomed["x1"] - zoomed["x0"] < 0.5 * span
+    assert zoomed["path"] != full["path"]
+    assert reset.is_enabled()
+    # Shift + arrow pans right by a fifth of the view, keeping its width.
+    canvas.send_keys(Keys.SHIFT, Keys.ARROW_RIGHT, Keys.NULL)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["x0"] > zoomed["x0"], message="no pan")
+    panned = chart_state(driver, "chart-loss")
+    assert abs((panned["x1"] - panned["x0"]) - (zoomed["x1"] - zoomed["x0"])) < 1e-6 * span
+    # The wheel over the focused chart zooms in further, around the pointer.
+    js(driver, """const c = arguments[0], r = c.getBoundingClientRect(); c.focus();
+        c.dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2,
+                                               bubbles: true, cancelable: true}));""", canvas)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["x1"] - chart_state(d, "chart-loss")["x0"]
+         < 0.6 * (panned["x1"] - panned["x0"]), message="the wheel did not zoom")
+    # Reset shows everything again and draws what it drew before.
+    reset.click()
+    wait(driver, lambda d: chart_state(d, "chart-loss")["zoomed"] == "false")
+    back = chart_state(driver, "chart-loss")
+    assert (back["x0"], back["x1"], back["path"]) == (full["x0"], full["x1"], full["path"])
+    assert not reset.is_enabled()
+
+    # Log scale: a different path, and the same one again when switched off.
+    log = fig.find_element(By.CSS_SELECTOR, ".chart-log")
+    log.click()
+    wait(driver, lambda d: chart_state(d, "chart-loss")["scale"] == "log")
+    assert log.get_attribute("aria-pressed") == "true"
+    wait(driver, lambda d: chart_state(d, "chart-loss")["path"] != full["path"], message="log scale drew the same path")
+    shot(driver, "02-job-log-scale", full=False)
+    log.click()
+    wait(driver, lambda d: chart_state(d, "chart-loss")["scale"] == "linear")
+    wait(driver, lambda d: chart_state(d, "chart-loss")["path"] == full["path"])
+
+    # The smoothing slider changes the drawn path; back at 0 it is the raw path again.
+    set_smoothing(driver, 0.9)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["smoothing"] == "0.9")
+    assert chart_state(driver, "chart-loss")["path"] != full["path"]
+    set_smoothing(driver, 0.5)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["smoothing"] == "0.5")
+    half = chart_state(driver, "chart-loss")["path"]
+    assert half not in (full["path"], None)
+    set_smoothing(driver, 0)
+    wait(driver, lambda d: chart_state(d, "chart-loss")["smoothing"] == "0")
+    assert chart_state(driver, "chart-loss")["path"] == full["path"]
+
+
+def test_quick_limits_only_for_datasets_that_take_them(driver):
+    go(driver, "#/jobs")
+    spec = open_form(driver, "horses-or-humans")
+    assert "directory" in spec["dataset"]
+    train, test, epochs = (driver.find_element(By.ID, i) for i in ("quick-train-limit", "quick-test-limit", "quick-epochs"))
+    assert not train.is_enabled() and not test.is_enabled() and epochs.is_enabled()
+    epochs.send_keys(Keys.CONTROL, "a")
+    epochs.send_keys("2")
+    edited = json.loads(driver.find_element(By.ID, "spec-editor").get_property("value"))
+    assert edited["fit"]["epochs"] == 2
+    assert "train_limit" not in edited["dataset"] and "test_limit" not in edited["dataset"]
+    # Fashion-MNIST takes them again.
+    open_form(driver, "fashion-dense")
+    assert train.is_enabled() and test.is_enabled()
+    train.send_keys("700")
+    assert json.loads(driver.find_element(By.ID, "spec-editor").get_property("value"))["dataset"]["train_limit"] == 700
+    driver.find_element(By.ID, "close-new-job").click()
+
+
 def test_cancel_a_running_job(driver):
     go(driver, "#/jobs")
     spec = open_form(driver, "fashion-dense")
