@@ -189,6 +189,11 @@ public final class PostgresConnection {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
+    /// Reconnects now if the connection is found dead (see the type's rule); a live connection is left alone.
+    public func reconnectIfBroken() throws {
+        try ensureLive()
+    }
+
     // MARK: Internals
 
     /// Reconnects before sending when the connection is known or found to be dead: a statement sent after this

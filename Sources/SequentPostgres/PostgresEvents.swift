@@ -109,12 +109,13 @@ public final class PostgresEventListener: @unchecked Sendable {
         var reconnects = connection.reconnects
         while !isStopping {
             do {
-                // The wait is long because the pipe ends it early; it bounds nothing but idle wake-ups.
-                let notifications = try connection.waitForNotifications(timeout: 60, wakeDescriptor: wakeRead)
+                try connection.reconnectIfBroken()
                 if connection.reconnects != reconnects {
                     reconnects = connection.reconnects
                     onReconnect()
                 }
+                // The wait is long because the pipe ends it early; it bounds nothing but idle wake-ups.
+                let notifications = try connection.waitForNotifications(timeout: 60, wakeDescriptor: wakeRead)
                 for n in notifications where !isStopping {
                     if let event = try decode(n.payload) { onEvent(event) }
                 }
