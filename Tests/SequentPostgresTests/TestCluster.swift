@@ -56,14 +56,20 @@ enum TestCluster {
         if let user = environment["SEQUENT_TEST_POSTGRES_RUNAS"], !user.isEmpty {
             command = ["/usr/sbin/runuser", "-u", user, "--"] + command
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "pg_ctl restart failed")
+        // posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit was seen to miss the exit
+        // of runuser here and hang.
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        #expect(posix_spawn(&pid, command[0], &actions, nil, argv, environ) == 0, "cannot start \(command[0])")
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        #expect(status == 0, "pg_ctl restart failed: wait status \(status)")
     }
 }
 
