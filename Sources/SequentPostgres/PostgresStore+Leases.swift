@@ -58,6 +58,16 @@ extension PostgresStore {
         return !rows.isEmpty
     }
 
+    /// Writes `job` only while `workerID` still holds it (running or cancelling under its claim), and says whether
+    /// it did: a worker that lost its lease (requeued, perhaps claimed by another worker) must not overwrite the
+    /// new holder's progress. Fencing by worker, where `update(_:ifStateIn:)` fences by state.
+    public func update(_ job: JobRecord, heldBy workerID: String) throws -> Bool {
+        let rows = try query(Self.updateSQL
+                             + " AND worker_id = $12 AND state IN ('running', 'cancelling') RETURNING 1 AS done",
+                             Self.updateParams(job) + [.text(workerID)])
+        return !rows.isEmpty
+    }
+
     /// Returns every job whose worker stopped renewing its lease: a `running` one goes back to `queued` (keeping
     /// its sequence, so it is claimed next, and its checkpoint epoch, so it resumes), a `cancelling` one becomes
     /// `cancelled` (nobody is left to stop it). Their worker columns are cleared. Any replica may call this

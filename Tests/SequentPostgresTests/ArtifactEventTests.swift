@@ -73,19 +73,23 @@ extension PostgresTests {
             defer { db.drop() }
             let store = try PostgresStore(url: db.url)
             _ = try store.enqueue(JobRecord(id: "j", name: "n", specJSON: "{}"), maxQueued: 1)
-            // Batches of 200 points, as a training loop flushes them (a few keys × tens of steps).
-            let batches = 250, perBatch = 200
-            let started = Date()
-            for b in 0..<batches {
-                let points = (0..<perBatch).map { i in
-                    MetricPoint(key: i % 2 == 0 ? "loss" : "accuracy", step: b * perBatch + i, wallTime: Double(b), value: 0.5)
+            // Batches of 200 points, as a training loop flushes them (a few keys × tens of steps), then of 5000.
+            var total = 0
+            for (batches, perBatch) in [(250, 200), (10, 5000)] {
+                let started = Date()
+                for b in 0..<batches {
+                    let points = (0..<perBatch).map { i in
+                        MetricPoint(key: i % 2 == 0 ? "loss" : "accuracy", step: total + b * perBatch + i,
+                                    wallTime: Double(b), value: 0.5)
+                    }
+                    try store.appendMetrics(jobID: "j", points)
                 }
-                try store.appendMetrics(jobID: "j", points)
+                let seconds = Date().timeIntervalSince(started)
+                print("step metrics: \(batches * perBatch) points in batches of \(perBatch) in "
+                      + "\(String(format: "%.3f", seconds)) s = \(Int(Double(batches * perBatch) / seconds)) inserts/s")
+                total += batches * perBatch
             }
-            let seconds = Date().timeIntervalSince(started)
-            print("step metrics: \(batches * perBatch) points in batches of \(perBatch) in \(String(format: "%.3f", seconds)) s = "
-                  + "\(Int(Double(batches * perBatch) / seconds)) inserts/s")
-            #expect(try store.metrics(jobID: "j", key: nil).count == batches * perBatch)
+            #expect(try store.metrics(jobID: "j", key: nil).count == total)
         }
     }
 }

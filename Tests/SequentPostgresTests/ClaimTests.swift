@@ -130,6 +130,13 @@ extension PostgresTests {
             #expect(resumed.startedAt == requeued.startedAt)
             #expect(try store.lease(jobID: "lapsed")?.worker == b)
             #expect(try store.renewLease(jobID: "lapsed", workerID: "worker-b", leaseSeconds: 60))
+            // Only the holder's writes land.
+            lapsed.progressJSON = #"{"from": "a"}"#
+            #expect(try store.update(lapsed, heldBy: "worker-a") == false)
+            var current = resumed
+            current.progressJSON = #"{"from": "b"}"#
+            #expect(try store.update(current, heldBy: "worker-b"))
+            #expect(try store.job(id: "lapsed")?.progressJSON == #"{"from": "b"}"#)
         }
     }
 }
