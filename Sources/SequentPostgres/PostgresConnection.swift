@@ -47,6 +47,9 @@ public final class PostgresConnection {
             let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             throw PostgresError(kind: .connectionFailed, message: message.trimmingCharacters(in: .whitespacesAndNewlines))
         }
+        // libpq prints notices (`CREATE TABLE IF NOT EXISTS … skipping`) and the FATAL a dying server sends an idle
+        // connection on stderr. Errors reach callers as results; these messages would only clutter logs.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // The store's SQL compares and returns times itself; UTC keeps any text rendering unambiguous.
         _ = try run("SET TIME ZONE 'UTC'", [], retry: false)
         for channel in channels { _ = try run("LISTEN " + quoteIdentifier(channel), [], retry: false) }

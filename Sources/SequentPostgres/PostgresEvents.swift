@@ -53,7 +53,8 @@ extension PostgresStore {
 
 /// A thread that LISTENs for job events on its own connection and hands each to `onEvent`, in the order sent.
 /// When the connection breaks it reconnects (retrying every second while the server is down) and calls
-/// `onReconnect`: events sent meanwhile are lost, so a consumer should re-read the state it shows.
+/// `onReconnect`: events sent meanwhile are lost, so a consumer should re-read the state it shows. Call `stop()`
+/// when done: the thread keeps the listener alive until then.
 public final class PostgresEventListener: @unchecked Sendable {
     private let connection: PostgresConnection
     private let onEvent: @Sendable (JobEvent) -> Void
