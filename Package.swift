@@ -34,6 +34,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -43,6 +45,8 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
+        // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
+        .target(name: "SequentPostgres", dependencies: ["CPostgres", "CCrypto", "SequentStore"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
             "SequentNN", "SequentData", "CCrypto",
@@ -62,5 +66,6 @@ let package = Package(
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
         .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore"]),
+        .testTarget(name: "SequentPostgresTests", dependencies: ["SequentPostgres"]),
     ]
 )

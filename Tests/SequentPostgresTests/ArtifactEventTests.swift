@@ -1,0 +1,95 @@
+import Foundation
+import SequentStore
+import Testing
+@testable import SequentPostgres
+
+extension PostgresTests {
+    @Suite struct ArtifactEventTests {
+        @Test func artifactsRoundTripInChunksAndCorruptionIsDetected() throws {
+            let db = try TestCluster.freshDatabase()
+            defer { db.drop() }
+            let store = try PostgresStore(url: db.url)
+            var generator = SystemRandomNumberGenerator()
+            let bytes = Data((0..<(2 * PostgresStore.artifactChunkSize + 12345)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let sha = try store.put(kind: "weights", id: "m1", bytes: bytes)
+            #expect(sha == Digest.sha256Hex(bytes))
+            let read = try #require(try store.get(kind: "weights", id: "m1"))
+            #expect(read.bytes == bytes)
+            #expect(read.sha256 == sha)
+            let c = try PostgresConnection(url: db.url)
+            #expect(try c.query("SELECT COUNT(*) AS n FROM artifact_chunks WHERE id = 'm1'").first?["n"] == .int(3))
+            #expect(try store.get(kind: "weights", id: "missing") == nil)
+            #expect(try store.get(kind: "checkpoints", id: "m1") == nil)
+
+            // Replacing leaves no chunk of the old bytes; an empty artifact is one with no chunks.
+            try store.put(kind: "weights", id: "m1", bytes: Data("small".utf8))
+            #expect(try store.get(kind: "weights", id: "m1")?.bytes == Data("small".utf8))
+            #expect(try c.query("SELECT COUNT(*) AS n FROM artifact_chunks WHERE id = 'm1'").first?["n"] == .int(1))
+            try store.put(kind: "weights", id: "empty", bytes: Data())
+            #expect(try store.get(kind: "weights", id: "empty")?.sha256 ==
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            #expect(try store.artifactIDs(kind: "weights") == ["empty", "m1"])
+
+            // A flipped byte, then a missing chunk.
+            try store.put(kind: "weights", id: "big", bytes: bytes)
+            try c.execute("UPDATE artifact_chunks SET bytes = set_byte(bytes, 10, (get_byte(bytes, 10) + 1) % 256) WHERE id = 'big' AND n = 1")
+            let flipped = try #require(throws: PostgresError.self) { try store.get(kind: "weights", id: "big") }
+            #expect(flipped.kind == .corruptArtifact)
+            try c.execute("DELETE FROM artifact_chunks WHERE id = 'big' AND n = 2")
+            let short = try #require(throws: PostgresError.self) { try store.get(kind: "weights", id: "big") }
+            #expect(short.kind == .corruptArtifact)
+            #expect(try store.deleteArtifact(kind: "weights", id: "big"))
+            #expect(try store.deleteArtifact(kind: "weights", id: "big") == false)
+            #expect(try c.query("SELECT COUNT(*) AS n FROM artifact_chunks WHERE id = 'big'").first?["n"] == .int(0))
+        }
+
+        @Test func eventsReachAListenerInOrderIncludingOversizedOnes() throws {
+            let db = try TestCluster.freshDatabase()
+            defer { db.drop() }
+            let store = try PostgresStore(url: db.url)
+            let received = Collector<JobEvent>()
+            let arrived = DispatchSemaphore(value: 0)
+            let listener = try PostgresEventListener(url: db.url) { event in
+                received.append(event)
+                arrived.signal()
+            }
+            defer { listener.stop() }
+            let big = "{\"data\": \"" + String(repeating: "x", count: 20_000) + "\"}"
+            let sent = [JobEvent(jobID: "j1", name: "progress", data: #"{"step": 1}"#),
+                        JobEvent(jobID: "j1", name: "epoch", data: big),
+                        JobEvent(jobID: "j2", name: "state", data: "line one\nline two")]
+            let started = Date()
+            for e in sent { try store.notifyEvent(jobID: e.jobID, name: e.name, data: e.data) }
+            for _ in sent { #expect(arrived.wait(timeout: .now() + 5) == .success) }
+            #expect(Date().timeIntervalSince(started) < 1)
+            #expect(received.all == sent)
+            #expect(try PostgresConnection(url: db.url).query("SELECT COUNT(*) AS n FROM events").first?["n"] == .int(1))
+            let misuse = try #require(throws: PostgresError.self) { try store.notifyEvent(jobID: "j\n", name: "x", data: "") }
+            #expect(misuse.kind == .misuse)
+        }
+
+        @Test func stepMetricInsertThroughput() throws {
+            let db = try TestCluster.freshDatabase()
+            defer { db.drop() }
+            let store = try PostgresStore(url: db.url)
+            _ = try store.enqueue(JobRecord(id: "j", name: "n", specJSON: "{}"), maxQueued: 1)
+            // Batches of 200 points, as a training loop flushes them (a few keys × tens of steps), then of 5000.
+            var total = 0
+            for (batches, perBatch) in [(250, 200), (10, 5000)] {
+                let started = Date()
+                for b in 0..<batches {
+                    let points = (0..<perBatch).map { i in
+                        MetricPoint(key: i % 2 == 0 ? "loss" : "accuracy", step: total + b * perBatch + i,
+                                    wallTime: Double(b), value: 0.5)
+                    }
+                    try store.appendMetrics(jobID: "j", points)
+                }
+                let seconds = Date().timeIntervalSince(started)
+                print("step metrics: \(batches * perBatch) points in batches of \(perBatch) in "
+                      + "\(String(format: "%.3f", seconds)) s = \(Int(Double(batches * perBatch) / seconds)) inserts/s")
+                total += batches * perBatch
+            }
+            #expect(try store.metrics(jobID: "j", key: nil).count == total)
+        }
+    }
+}
