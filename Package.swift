@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
         // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
-        .target(name: "SequentPostgres", dependencies: ["CPostgres", "CCrypto", "SequentStore"]),
+        .target(name: "SequentPostgres", dependencies: ["CPostgres", "SequentStore"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
             "SequentNN", "SequentData", "CCrypto",
@@ -65,7 +65,9 @@ let package = Package(
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
-        .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore"]),
-        .testTarget(name: "SequentPostgresTests", dependencies: ["SequentPostgres"]),
+        // The PostgreSQL test cluster's helpers, for the contract suite and the PostgreSQL tests alike.
+        .target(name: "PostgresTestSupport", dependencies: ["SequentPostgres"], path: "Tests/PostgresTestSupport"),
+        .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore", "SequentPostgres", "PostgresTestSupport"]),
+        .testTarget(name: "SequentPostgresTests", dependencies: ["SequentPostgres", "PostgresTestSupport"]),
     ]
 )

@@ -99,6 +99,13 @@ public enum PostgresSchema {
         );
         CREATE INDEX events_created ON events (created_at)
         """,
+        // 5: what SQLite's migration 3 added beyond the lease (the digests of checkpoints and model folders), and
+        // the artifact digest (`ArtifactDigest`, of the unpacked files) of a folder stored as one packed blob.
+        """
+        ALTER TABLE jobs ADD COLUMN checkpoint_sha256 text;
+        ALTER TABLE models ADD COLUMN artifact_sha256 text;
+        ALTER TABLE artifacts ADD COLUMN digest text
+        """,
     ]
 
     /// An arbitrary constant naming the migration lock among the database's advisory locks.

@@ -7,18 +7,13 @@ import SequentStore
 ///
 /// Times are written and compared by the database (`now()`, `to_timestamp`), so machines' clocks do not have to
 /// agree for leases; they are read back as seconds since 1970.
-public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecked Sendable {
+public final class PostgresStore: ServiceStore, @unchecked Sendable {
+    // @unchecked: immutable after init; the pool is thread-safe.
     public let pool: PostgresConnectionPool
-    /// The identity `claimNext()` (the `JobQueue` method) claims under, and the lease it takes (nil: no lease,
-    /// the job is never requeued by `requeueExpiredLeases`).
-    public let worker: WorkerIdentity
-    public let leaseSeconds: Double?
 
     /// Connects (`poolSize` connections at most) and applies the migrations.
-    public init(url: String, poolSize: Int = 4, worker: WorkerIdentity = .current(), leaseSeconds: Double? = nil) throws {
+    public init(url: String, poolSize: Int = 4) throws {
         pool = try PostgresConnectionPool(url: url, size: poolSize)
-        self.worker = worker
-        self.leaseSeconds = leaseSeconds
         _ = try pool.withConnection { try PostgresSchema.migrate($0) }
     }
 
@@ -37,8 +32,10 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
     /// The job columns with times as seconds since 1970 (so no date text is parsed).
     static let jobColumns = """
         sequence, id, name, state, spec, progress, metrics, stop_reason, error, model_id, checkpoint_epoch, warnings,
+        checkpoint_sha256, worker_id, worker_host, worker_pid,
         extract(epoch FROM created_at)::float8 AS created_at, extract(epoch FROM started_at)::float8 AS started_at,
-        extract(epoch FROM finished_at)::float8 AS finished_at
+        extract(epoch FROM finished_at)::float8 AS finished_at,
+        extract(epoch FROM lease_expires_at)::float8 AS lease_expires_at
         """
 
     static func date(_ value: PostgresValue) -> Date? { value.double.map(Date.init(timeIntervalSince1970:)) }
@@ -57,6 +54,11 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
         j.checkpointEpoch = row["checkpoint_epoch"].int ?? 0
         j.warningsJSON = row["warnings"].text
         j.sequence = row["sequence"].int ?? 0
+        j.checkpointSHA256 = row["checkpoint_sha256"].text
+        if let id = row["worker_id"].text {
+            j.worker = WorkerIdentity(id: id, host: row["worker_host"].text ?? "", pid: row["worker_pid"].int ?? 0)
+        }
+        j.leaseExpiresAt = date(row["lease_expires_at"])
         return j
     }
 
@@ -76,11 +78,6 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
                            PostgresValue(job.createdAt)])
             return true
         }
-    }
-
-    /// Claims under the store's `worker` and `leaseSeconds` (see `claimNext(worker:leaseSeconds:)`).
-    public func claimNext() throws -> JobRecord? {
-        try claimNext(worker: worker, leaseSeconds: leaseSeconds)
     }
 
     public func queuedCount() throws -> Int {
@@ -103,48 +100,70 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
             .map(Self.job(from:))
     }
 
-    /// Sets every column of `job` that the service owns; an UPDATE to absolute values, so retrying it is safe.
+    /// Sets every column of `job` that the service owns. The worker and lease are left alone while the job stays
+    /// claimed (a heartbeat may have renewed the lease since the caller read the record) and cleared when it is
+    /// released (written queued or finished). An UPDATE to absolute values, so retrying it is safe.
     static let updateSQL = """
         UPDATE jobs SET state = $2, started_at = to_timestamp($3), finished_at = to_timestamp($4), progress = $5,
-            metrics = $6, stop_reason = $7, error = $8, model_id = $9, checkpoint_epoch = $10, warnings = $11
+            metrics = $6, stop_reason = $7, error = $8, model_id = $9, checkpoint_epoch = $10, warnings = $11,
+            checkpoint_sha256 = $12, \(releaseWorker("$2"))
         WHERE id = $1
         """
+
+    /// The worker and lease columns kept while `state` (a parameter) is a claimed state, cleared otherwise.
+    static func releaseWorker(_ state: String) -> String {
+        ["worker_id", "worker_host", "worker_pid", "lease_expires_at"]
+            .map { "\($0) = CASE WHEN \(state)::text IN ('running', 'cancelling') THEN \($0) END" }
+            .joined(separator: ", ")
+    }
 
     static func updateParams(_ job: JobRecord) -> [PostgresValue] {
         [.text(job.id), .text(job.state.rawValue), PostgresValue(job.startedAt), PostgresValue(job.finishedAt),
          PostgresValue(job.progressJSON), PostgresValue(job.metricsJSON), PostgresValue(job.stopReason),
          PostgresValue(job.error), PostgresValue(job.modelID), .int(Int64(job.checkpointEpoch)),
-         PostgresValue(job.warningsJSON)]
+         PostgresValue(job.warningsJSON), PostgresValue(job.checkpointSHA256)]
     }
+
+    /// The fence of a worker's writes, on parameter `$13`: when the record names a worker (`job.worker`), only while
+    /// that worker still holds the job; one that lost its lease must not write over the job's new holder.
+    static let heldByWorker = "($13::text IS NULL OR (worker_id = $13 AND state IN ('running', 'cancelling')))"
+
+    static func fenceParams(_ job: JobRecord) -> [PostgresValue] { [PostgresValue(job.worker?.id)] }
 
     public func update(_ job: JobRecord) throws {
         try query(Self.updateSQL, Self.updateParams(job), idempotent: true)
     }
 
-    /// Writes `job` only if its stored state is one of `states`, and says whether it did (compare-and-set in one
-    /// statement: a worker finishing a job must not overwrite a cancel that arrived in the meantime).
+    /// Compare-and-set in one statement: the stored state and (when named) the holder are checked by the UPDATE.
     public func update(_ job: JobRecord, ifStateIn states: [JobState]) throws -> Bool {
-        let rows = try query(Self.updateSQL + " AND state = ANY($12::text[]) RETURNING 1 AS done",
-                             Self.updateParams(job) + [.textArray(states.map(\.rawValue))])
+        let rows = try query(Self.updateSQL + " AND state = ANY($14::text[]) AND \(Self.heldByWorker) RETURNING 1 AS done",
+                             Self.updateParams(job) + Self.fenceParams(job) + [.textArray(states.map(\.rawValue))])
         return !rows.isEmpty
     }
 
-    /// Moves a job to `to` only if it is still in one of `from` (compare-and-set: the worker may finish the job
-    /// between the API's read and this write); `finishedAt` replaces the finish time when given.
-    public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date? = nil) throws -> Bool {
+    public func transition(id: String, from: [JobState], to: JobState, finishedAt: Date?) throws -> Bool {
         let rows = try query("""
-            UPDATE jobs SET state = $2, finished_at = COALESCE(to_timestamp($3), finished_at)
+            UPDATE jobs SET state = $2, finished_at = COALESCE(to_timestamp($3), finished_at), \(Self.releaseWorker("$2"))
             WHERE id = $1 AND state = ANY($4::text[]) RETURNING 1 AS done
             """, [.text(id), .text(to.rawValue), PostgresValue(finishedAt), .textArray(from.map(\.rawValue))])
         return !rows.isEmpty
     }
 
-    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws {
+    @discardableResult
+    public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
         // The same JSON text as SQLiteStore (sorted keys, non-finite values as null).
         let logs = "{" + epoch.logs.keys.sorted().map { k in
             "\"\(k)\":\(epoch.logs[k]!.isFinite ? "\(epoch.logs[k]!)" : "null")"
         }.joined(separator: ",") + "}"
-        try transaction { c in
+        return try transaction { c in
+            // The fenced job write first: when it is refused, nothing of the epoch is written either.
+            if job.worker != nil {
+                let held = try c.query(Self.updateSQL + " AND \(Self.heldByWorker) RETURNING 1 AS done",
+                                       Self.updateParams(job) + Self.fenceParams(job))
+                guard !held.isEmpty else { return false }
+            } else {
+                try c.execute(Self.updateSQL, Self.updateParams(job))
+            }
             try c.execute("""
                 INSERT INTO epochs (job_id, epoch, logs, learning_rate, duration_seconds, samples_per_second, finished_at)
                 VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7))
@@ -154,7 +173,7 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
                 """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(logs), PostgresValue(epoch.learningRate),
                       PostgresValue(epoch.durationSeconds), PostgresValue(epoch.samplesPerSecond),
                       PostgresValue(epoch.finishedAt)])
-            try c.execute(Self.updateSQL, Self.updateParams(job))
+            return true
         }
     }
 
@@ -225,20 +244,23 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
 
     // MARK: ModelRegistry
 
-    static let modelColumns = "id, job_id, name, path, sha256, metadata, extract(epoch FROM created_at)::float8 AS created_at"
+    static let modelColumns = """
+        id, job_id, name, path, sha256, metadata, artifact_sha256, extract(epoch FROM created_at)::float8 AS created_at
+        """
 
     static func model(from row: PostgresRow) -> ModelRecord {
         ModelRecord(id: row["id"].text ?? "", jobID: row["job_id"].text ?? "", name: row["name"].text ?? "",
                     createdAt: date(row["created_at"]) ?? Date(), path: row["path"].text ?? "",
-                    sha256: row["sha256"].text ?? "", metadataJSON: row["metadata"].text ?? "{}")
+                    sha256: row["sha256"].text ?? "", metadataJSON: row["metadata"].text ?? "{}",
+                    artifactSHA256: row["artifact_sha256"].text)
     }
 
     static func insertModel(_ model: ModelRecord, on c: PostgresConnection) throws {
         try c.execute("""
-            INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata)
-            VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7)
+            INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata, artifact_sha256)
+            VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8)
             """, [.text(model.id), .text(model.jobID), .text(model.name), PostgresValue(model.createdAt),
-                  .text(model.path), .text(model.sha256), .text(model.metadataJSON)])
+                  .text(model.path), .text(model.sha256), .text(model.metadataJSON), PostgresValue(model.artifactSHA256)])
     }
 
     public func addModel(_ model: ModelRecord) throws {
@@ -254,7 +276,7 @@ public final class PostgresStore: JobQueue, JobRecords, ModelRegistry, @unchecke
             // A cancel may have come while the model was being saved: the user was told the job is cancelling.
             if current?["state"].text == JobState.cancelling.rawValue {
                 final.state = .cancelled
-                final.stopReason = "cancelled after its last epoch (the model was saved)"
+                final.stopReason = StoreStopReason.cancelledAfterSave
             }
             try c.execute(Self.updateSQL, Self.updateParams(final))
             try Self.insertModel(model, on: c)

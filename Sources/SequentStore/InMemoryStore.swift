@@ -65,7 +65,7 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
                 if job.state == .cancelling {
                     job.state = .cancelled
                     job.finishedAt = now
-                    job.stopReason = "cancelled (its worker stopped before it did)"
+                    job.stopReason = StoreStopReason.workerLost
                 } else {
                     job.state = .queued
                 }
@@ -187,7 +187,7 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
             var final = job
             if jobsByID[job.id]?.state == .cancelling {
                 final.state = .cancelled
-                final.stopReason = "cancelled after its last epoch (the model was saved)"
+                final.stopReason = StoreStopReason.cancelledAfterSave
             }
             write(final)
             modelsByID[model.id] = model

@@ -228,6 +228,14 @@ extension JobRecords {
     }
 }
 
+/// The stop reasons the stores write themselves, one wording for every implementation.
+public enum StoreStopReason {
+    /// A `cancelling` job whose worker stopped renewing its lease: `requeueExpiredLeases` ends it.
+    public static let workerLost = "cancelled (its worker stopped before it did)"
+    /// A job cancelled while its model was being saved: `addModel(_:finishing:)` ends it cancelled.
+    public static let cancelledAfterSave = "cancelled after its last epoch (the model was saved)"
+}
+
 extension JobState {
     /// The states in which a job is held by a worker (and shows it).
     public var isClaimed: Bool { self == .running || self == .cancelling }

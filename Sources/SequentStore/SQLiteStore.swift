@@ -157,7 +157,7 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
                 if job.state == .cancelling {
                     job.state = .cancelled
                     job.finishedAt = now
-                    job.stopReason = "cancelled (its worker stopped before it did)"
+                    job.stopReason = StoreStopReason.workerLost
                 } else {
                     job.state = .queued
                 }
@@ -333,7 +333,7 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
             // A cancel may have come while the model was being saved: the user was told the job is cancelling.
             if let current = try self.job(id: job.id), current.state == .cancelling {
                 final.state = .cancelled
-                final.stopReason = "cancelled after its last epoch (the model was saved)"
+                final.stopReason = StoreStopReason.cancelledAfterSave
             }
             try update(final)
             try addModel(model)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SequentPostgres
+import PostgresTestSupport
 
 extension PostgresTests {
     @Suite struct ConnectionTests {

@@ -2,6 +2,7 @@ import Foundation
 import SequentStore
 import Testing
 @testable import SequentPostgres
+import PostgresTestSupport
 
 extension PostgresTests {
     @Suite struct RestartTests {
@@ -16,10 +17,10 @@ extension PostgresTests {
             try listening.listen("restart channel")
             let oldPID = plain.backendPID
             let reconnected = DispatchSemaphore(value: 0)
-            let events = Collector<JobEvent>()
+            let events = Collector<ClusterMessage>()
             let eventArrived = DispatchSemaphore(value: 0)
-            let listener = try PostgresEventListener(url: db.url, onReconnect: { reconnected.signal() }) { event in
-                events.append(event)
+            let listener = try PostgresEventListener(url: db.url, onReconnect: { reconnected.signal() }) { message in
+                events.append(message)
                 eventArrived.signal()
             }
             defer { listener.stop() }
@@ -43,9 +44,10 @@ extension PostgresTests {
 
             // The listener thread reconnects by itself and says so; events flow again.
             #expect(reconnected.wait(timeout: .now() + 10) == .success)
-            try store.notifyEvent(jobID: "after", name: "state", data: "{}")
+            let after = ClusterMessage(.event, origin: "test", jobID: "after", name: "state", data: "{}")
+            try store.notify(after)
             #expect(eventArrived.wait(timeout: .now() + 5) == .success)
-            #expect(events.all == [JobEvent(jobID: "after", name: "state", data: "{}")])
+            #expect(events.all == [after])
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SequentStore
 import Testing
 @testable import SequentPostgres
+import PostgresTestSupport
 
 extension PostgresTests {
     @Suite struct StoreTests {
@@ -30,7 +31,7 @@ extension PostgresTests {
             #expect(try c.query("SELECT COUNT(*) AS n FROM schema_migrations").first?["n"] == .int(Int64(applied.count)))
             let columns = try c.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'jobs'")
                 .compactMap { $0["column_name"].text }
-            for column in ["warnings", "worker_id", "worker_host", "worker_pid", "lease_expires_at"] {
+            for column in ["warnings", "worker_id", "worker_host", "worker_pid", "lease_expires_at", "checkpoint_sha256"] {
                 #expect(columns.contains(column))
             }
         }
@@ -76,6 +77,7 @@ extension PostgresTests {
             job.modelID = "m"
             job.checkpointEpoch = 3
             job.warningsJSON = #"{"skipped_count": 2}"#
+            job.checkpointSHA256 = "c0ffee"
             job.state = .succeeded
             job.finishedAt = Date(timeIntervalSince1970: 1_764_000_100.5)
             try store.update(job)
@@ -85,6 +87,9 @@ extension PostgresTests {
             #expect(abs(read.startedAt!.timeIntervalSince(job.startedAt!)) < 1e-5)
             var expected = job
             expected.startedAt = read.startedAt
+            // Finished: the job is released.
+            expected.worker = nil
+            expected.leaseExpiresAt = nil
             #expect(read == expected)
         }
 
@@ -108,6 +113,9 @@ extension PostgresTests {
             #expect(try store.transition(id: "j", from: [.cancelled], to: .cancelled))
             #expect(try store.job(id: "j")?.finishedAt == finished)
             job.state = .failed
+            // Fenced by the worker the record names, which no longer holds the finished job.
+            #expect(try store.update(job, ifStateIn: [.cancelled]) == false)
+            job.worker = nil
             #expect(try store.update(job, ifStateIn: [.cancelled]))
             #expect(try store.job(id: "j")?.state == .failed)
             #expect(try store.transition(id: "nope", from: JobState.allCases, to: .failed) == false)

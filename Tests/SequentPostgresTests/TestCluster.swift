@@ -1,51 +1,15 @@
 import Foundation
 import Testing
 @testable import SequentPostgres
+import PostgresTestSupport
 
 /// Every PostgreSQL test, one at a time: one of them restarts the server, which would break the others' connections.
-/// They run against the throwaway cluster of scripts/with-postgres.sh (`make test` starts one). Without it they are
-/// skipped, unless SEQUENT_REQUIRE_POSTGRES=1 (the Makefile sets it): then they run and fail.
+/// They run against the throwaway cluster of scripts/with-postgres.sh (`TestCluster`, PostgresTestSupport).
 @Suite(.serialized, .enabled(if: TestCluster.shouldRun,
                               "SEQUENT_TEST_POSTGRES_URL is unset: run under scripts/with-postgres.sh (make test does)"))
 struct PostgresTests {}
 
-struct MissingCluster: Error, CustomStringConvertible {
-    var description: String {
-        "SEQUENT_REQUIRE_POSTGRES=1 but SEQUENT_TEST_POSTGRES_URL is unset: run the tests under scripts/with-postgres.sh"
-    }
-}
-
-enum TestCluster {
-    static let environment = ProcessInfo.processInfo.environment
-
-    static var shouldRun: Bool {
-        if environment["SEQUENT_TEST_POSTGRES_URL"] != nil { return true }
-        if environment["SEQUENT_REQUIRE_POSTGRES"] == "1" { return true }
-        print("SequentPostgresTests skipped: SEQUENT_TEST_POSTGRES_URL is unset (run under scripts/with-postgres.sh)")
-        return false
-    }
-
-    /// The cluster's URL; throws (failing the test) when there is none.
-    static func url() throws -> String {
-        guard let url = environment["SEQUENT_TEST_POSTGRES_URL"] else { throw MissingCluster() }
-        return url
-    }
-
-    /// `url` with another database name.
-    static func url(database: String) throws -> String {
-        var components = try #require(URLComponents(string: try url()))
-        components.path = "/" + database
-        return try #require(components.string)
-    }
-
-    /// A new empty database for one test (tests never see each other's jobs); `drop()` removes it.
-    static func freshDatabase() throws -> TestDatabase {
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let admin = try PostgresConnection(url: try url())
-        try admin.execute("CREATE DATABASE " + admin.quoteIdentifier(name))
-        return TestDatabase(name: name, url: try url(database: name))
-    }
-
+extension TestCluster {
     /// Restarts the server (`pg_ctl restart -m fast`: every connection is closed) and waits until it accepts
     /// connections again.
     static func restartServer() throws {
@@ -70,17 +34,6 @@ enum TestCluster {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         #expect(status == 0, "pg_ctl restart failed: wait status \(status)")
-    }
-}
-
-/// A database made for one test.
-struct TestDatabase {
-    let name: String
-    let url: String
-
-    func drop() {
-        guard let admin = try? PostgresConnection(url: (try? TestCluster.url()) ?? "") else { return }
-        try? admin.execute("DROP DATABASE IF EXISTS " + admin.quoteIdentifier(name) + " WITH (FORCE)")
     }
 }
 
@@ -109,4 +62,13 @@ final class Collector<T>: @unchecked Sendable {
     func append(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
     func append(contentsOf more: [T]) { lock.lock(); items.append(contentsOf: more); lock.unlock() }
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// A temporary folder, removed with the value.
+final class TemporaryFolder: @unchecked Sendable {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-pg-\(UUID().uuidString)")
+
+    init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 }
