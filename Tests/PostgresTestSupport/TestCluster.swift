@@ -53,3 +53,36 @@ public struct TestDatabase: Sendable {
         try? admin.execute("DROP DATABASE IF EXISTS " + admin.quoteIdentifier(name) + " WITH (FORCE)")
     }
 }
+
+/// Keeps the server restart of SequentPostgresTests (`pg_ctl restart` closes every connection) away from the tests
+/// of other suites on the cluster, which run in parallel with it in the same test process: they hold a shared
+/// claim while they use the cluster, the restart an exclusive one.
+public final class ClusterUse: @unchecked Sendable {
+    // @unchecked: the rwlock is the synchronisation; it is never moved or freed.
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    private init() {
+        lock = .allocate(capacity: 1)
+        pthread_rwlock_init(lock, nil)
+    }
+
+    private static let shared = ClusterUse()
+
+    /// Holds a shared claim until `release()`: the server is not restarted meanwhile.
+    public static func claim() -> Claim {
+        pthread_rwlock_rdlock(shared.lock)
+        return Claim()
+    }
+
+    /// Runs `body` with no other claim held (it waits for them to end).
+    public static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(shared.lock)
+        defer { pthread_rwlock_unlock(shared.lock) }
+        return try body()
+    }
+
+    /// A shared claim; release it once.
+    public struct Claim: Sendable {
+        public func release() { pthread_rwlock_unlock(ClusterUse.shared.lock) }
+    }
+}

@@ -25,7 +25,7 @@ extension PostgresTests {
             }
             defer { listener.stop() }
 
-            try TestCluster.restartServer()
+            try ClusterUse.exclusively { try TestCluster.restartServer() }
 
             // A non-idempotent statement is sent after the dead connection is noticed: reconnect, then send.
             try plain.execute("CREATE TABLE after_restart (v int)")

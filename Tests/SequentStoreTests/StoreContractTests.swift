@@ -63,6 +63,15 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     /// PostgreSQL, each harness on a database of its own: with the cluster of scripts/with-postgres.sh, or failing
     /// when SEQUENT_REQUIRE_POSTGRES=1 and there is none (as SequentPostgresTests do).
     static let postgres = StoreBackend(name: "PostgreSQL") {
+        // Held until the harness is cleaned up: SequentPostgresTests' server restart waits for it.
+        let use = ClusterUse.claim()
+        do { return try postgresHarness(releasing: use) } catch {
+            use.release()
+            throw error
+        }
+    }
+
+    private static func postgresHarness(releasing use: ClusterUse.Claim) throws -> StoreHarness {
         let db = try TestCluster.freshDatabase()
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-contract-\(UUID().uuidString)")
         let store = try PostgresStore(url: db.url)
@@ -84,6 +93,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
                 events.stop()
                 db.drop()
                 try? FileManager.default.removeItem(at: cache)
+                use.release()
             })
     }
 
