@@ -151,11 +151,7 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
 
     @discardableResult
     public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
-        // The same JSON text as SQLiteStore (sorted keys, non-finite values as null).
-        let logs = "{" + epoch.logs.keys.sorted().map { k in
-            "\"\(k)\":\(epoch.logs[k]!.isFinite ? "\(epoch.logs[k]!)" : "null")"
-        }.joined(separator: ",") + "}"
-        return try transaction { c in
+        try transaction { c in
             // The fenced job write first: when it is refused, nothing of the epoch is written either.
             if job.worker != nil {
                 let held = try c.query(Self.updateSQL + " AND \(Self.heldByWorker) RETURNING 1 AS done",
@@ -170,7 +166,7 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
                 ON CONFLICT (job_id, epoch) DO UPDATE SET logs = excluded.logs, learning_rate = excluded.learning_rate,
                     duration_seconds = excluded.duration_seconds, samples_per_second = excluded.samples_per_second,
                     finished_at = excluded.finished_at
-                """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(logs), PostgresValue(epoch.learningRate),
+                """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(epoch.logsJSON), PostgresValue(epoch.learningRate),
                       PostgresValue(epoch.durationSeconds), PostgresValue(epoch.samplesPerSecond),
                       PostgresValue(epoch.finishedAt)])
             return true
@@ -183,16 +179,11 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
                 extract(epoch FROM finished_at)::float8 AS finished_at
             FROM epochs WHERE job_id = $1 ORDER BY epoch
             """, [.text(jobID)], idempotent: true).map { row in
-            var logs: [String: Double] = [:]
-            if let data = row["logs"].text?.data(using: .utf8),
-               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                for (k, v) in object { if let n = v as? NSNumber { logs[k] = n.doubleValue } }
-            }
-            return EpochRecord(jobID: jobID, epoch: row["epoch"].int ?? 0, logs: logs,
-                               learningRate: row["learning_rate"].double ?? 0,
-                               durationSeconds: row["duration_seconds"].double ?? 0,
-                               samplesPerSecond: row["samples_per_second"].double ?? 0,
-                               finishedAt: Self.date(row["finished_at"]) ?? Date())
+            EpochRecord(jobID: jobID, epoch: row["epoch"].int ?? 0, logs: EpochRecord.logs(fromJSON: row["logs"].text),
+                        learningRate: row["learning_rate"].double ?? 0,
+                        durationSeconds: row["duration_seconds"].double ?? 0,
+                        samplesPerSecond: row["samples_per_second"].double ?? 0,
+                        finishedAt: Self.date(row["finished_at"]) ?? Date())
         }
     }
 

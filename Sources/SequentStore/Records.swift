@@ -98,6 +98,21 @@ public struct EpochRecord: Sendable, Equatable {
     }
 }
 
+extension EpochRecord {
+    /// `logs` as the stores keep them: a JSON object with sorted keys, non-finite values (a diverged loss) as null.
+    public var logsJSON: String {
+        "{" + logs.keys.sorted().map { k in "\"\(k)\":\(logs[k]!.isFinite ? "\(logs[k]!)" : "null")" }
+            .joined(separator: ",") + "}"
+    }
+
+    /// Reads `logsJSON`'s text back; nulls are absent.
+    public static func logs(fromJSON text: String?) -> [String: Double] {
+        guard let data = text?.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    }
+}
+
 /// One step-level measurement.
 public struct MetricPoint: Sendable, Equatable {
     public var key: String
