@@ -14,9 +14,9 @@ import SequentStore
 /// `close(jobID: nil)` (shutdown) is this process's alone.
 public final class PostgresEventBus: EventBus, @unchecked Sendable {
     // @unchecked: immutable after init; the hub and the listener are thread-safe.
-    private let hub = EventHub()
+    private let hub: EventHub
     private let store: PostgresStore
-    private var listener: PostgresEventListener!
+    private let listener: PostgresEventListener
     /// Names this bus in its messages (unique per bus: a UUID after the given prefix).
     public let origin: String
 
@@ -27,7 +27,8 @@ public final class PostgresEventBus: EventBus, @unchecked Sendable {
         let origin = "\(originPrefix)/\(UUID().uuidString)"
         self.origin = origin
         // The handler holds the hub, not the bus: the listener's thread must not keep the bus alive.
-        let hub = self.hub
+        let hub = EventHub()
+        self.hub = hub
         listener = try PostgresEventListener(url: store.pool.url) { message in
             guard message.origin != origin else { return }
             switch message.kind {
