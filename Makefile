@@ -29,9 +29,11 @@ run: release
 train: release
 	.build/release/sequent train $(SPEC)
 
-# The whole test suite (what CI runs). Plain `swift test`: --parallel hides XCTest's summary line.
+# The whole test suite (what CI runs). Plain `swift test`: --parallel hides XCTest's summary line. It runs under a
+# throwaway PostgreSQL cluster (scripts/with-postgres.sh), and SEQUENT_REQUIRE_POSTGRES=1 makes the PostgreSQL tests
+# fail rather than skip should the cluster's URL not reach them.
 test: build
-	swift test
+	./scripts/with-postgres.sh env SEQUENT_REQUIRE_POSTGRES=1 swift test
 
 # The dashboard: first the unit tests of its pure modules (node --test), then the page in a real headless
 # Chromium against a real `sequent serve` (installs chromium, chromium-driver and Selenium when missing);

@@ -34,6 +34,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -43,6 +45,8 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
+        // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
+        .target(name: "SequentPostgres", dependencies: ["CPostgres", "SequentStore"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentHTTP",
             "SequentNN", "SequentData", "CCrypto",
@@ -61,6 +65,9 @@ let package = Package(
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
-        .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore"]),
+        // The PostgreSQL test cluster's helpers, for the contract suite and the PostgreSQL tests alike.
+        .target(name: "PostgresTestSupport", dependencies: ["SequentPostgres"], path: "Tests/PostgresTestSupport"),
+        .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore", "SequentPostgres", "PostgresTestSupport"]),
+        .testTarget(name: "SequentPostgresTests", dependencies: ["SequentPostgres", "PostgresTestSupport"]),
     ]
 )

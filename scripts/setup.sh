@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Sequent needs on Debian 12 when it is missing: the system libraries it links (OpenBLAS,
-# SQLite, libjpeg, libpng, zlib, libarchive, OpenSSL's libcrypto), pkg-config, and the Fashion-MNIST dataset
+# SQLite, libpq, libjpeg, libpng, zlib, libarchive, OpenSSL's libcrypto), PostgreSQL's server (the tests start a
+# throwaway cluster with it: scripts/with-postgres.sh), pkg-config, and the Fashion-MNIST dataset
 # package. Safe to run repeatedly.
 set -euo pipefail
 
-packages=(libopenblas-dev libsqlite3-dev libjpeg-dev libpng-dev zlib1g-dev libarchive-dev libssl-dev pkg-config dataset-fashion-mnist)
+packages=(libopenblas-dev libsqlite3-dev postgresql libpq-dev libjpeg-dev libpng-dev zlib1g-dev libarchive-dev libssl-dev pkg-config dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -178,7 +178,7 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
             var final = job
             if jobsByID[job.id]?.state == .cancelling {
                 final.state = .cancelled
-                final.stopReason = "cancelled after its last epoch (the model was saved)"
+                final.stopReason = StoreStopReason.cancelledAfterSave
             }
             write(final)
             modelsByID[model.id] = model

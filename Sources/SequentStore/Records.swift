@@ -98,6 +98,21 @@ public struct EpochRecord: Sendable, Equatable {
     }
 }
 
+extension EpochRecord {
+    /// `logs` as the stores keep them: a JSON object with sorted keys, non-finite values (a diverged loss) as null.
+    public var logsJSON: String {
+        "{" + logs.keys.sorted().map { k in "\"\(k)\":\(logs[k]!.isFinite ? "\(logs[k]!)" : "null")" }
+            .joined(separator: ",") + "}"
+    }
+
+    /// Reads `logsJSON`'s text back; nulls are absent.
+    public static func logs(fromJSON text: String?) -> [String: Double] {
+        guard let data = text?.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    }
+}
+
 /// One step-level measurement.
 public struct MetricPoint: Sendable, Equatable {
     public var key: String
@@ -228,6 +243,14 @@ extension JobRecords {
     }
 }
 
+/// The stop reasons the stores write themselves, one wording for every implementation.
+public enum StoreStopReason {
+    /// A `cancelling` job whose worker stopped renewing its lease: `requeueExpiredLeases` ends it.
+    public static let workerLost = "cancelled (its worker stopped before it did)"
+    /// A job cancelled while its model was being saved: `addModel(_:finishing:)` ends it cancelled.
+    public static let cancelledAfterSave = "cancelled after its last epoch (the model was saved)"
+}
+
 extension JobState {
     /// The states in which a job is held by a worker (and shows it).
     public var isClaimed: Bool { self == .running || self == .cancelling }
@@ -257,7 +280,7 @@ extension JobRecord {
         if job.state == .cancelling {
             job.state = .cancelled
             job.finishedAt = now
-            job.stopReason = "cancelled (its worker stopped before it did)"
+            job.stopReason = StoreStopReason.workerLost
         } else {
             job.state = .queued
         }

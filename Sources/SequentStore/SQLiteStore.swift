@@ -228,16 +228,14 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
 
     @discardableResult
     public func recordEpoch(_ epoch: EpochRecord, job: JobRecord) throws -> Bool {
-        let logs = "{" + epoch.logs.keys.sorted().map { k in "\"\(k)\":\(Self.number(epoch.logs[k]!))" }
-            .joined(separator: ",") + "}"
-        return try database.transaction {
+        try database.transaction {
             if job.worker != nil {
                 guard let current = try self.job(id: job.id), heldBy(job, current) else { return false }
             }
             try database.execute("""
                 INSERT OR REPLACE INTO epochs (job_id, epoch, logs, learning_rate, duration_seconds,
                     samples_per_second, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(logs), SQLValue(epoch.learningRate),
+                """, [.text(epoch.jobID), .int(Int64(epoch.epoch)), .text(epoch.logsJSON), SQLValue(epoch.learningRate),
                       SQLValue(epoch.durationSeconds), SQLValue(epoch.samplesPerSecond),
                       .text(Self.format(epoch.finishedAt))])
             try update(job)
@@ -245,21 +243,13 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
         }
     }
 
-    /// JSON number text; non-finite values (a diverged loss) become null.
-    static func number(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
-
     public func epochs(jobID: String) throws -> [EpochRecord] {
         try database.query("SELECT * FROM epochs WHERE job_id = ? ORDER BY epoch", [.text(jobID)]).map { row in
-            var logs: [String: Double] = [:]
-            if let data = row["logs"].text?.data(using: .utf8),
-               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                for (k, v) in object { if let d = v as? Double { logs[k] = d } else if let n = v as? NSNumber { logs[k] = n.doubleValue } }
-            }
-            return EpochRecord(jobID: jobID, epoch: row["epoch"].int ?? 0, logs: logs,
-                               learningRate: row["learning_rate"].double ?? 0,
-                               durationSeconds: row["duration_seconds"].double ?? 0,
-                               samplesPerSecond: row["samples_per_second"].double ?? 0,
-                               finishedAt: Self.parse(row["finished_at"].text) ?? Date())
+            EpochRecord(jobID: jobID, epoch: row["epoch"].int ?? 0, logs: EpochRecord.logs(fromJSON: row["logs"].text),
+                        learningRate: row["learning_rate"].double ?? 0,
+                        durationSeconds: row["duration_seconds"].double ?? 0,
+                        samplesPerSecond: row["samples_per_second"].double ?? 0,
+                        finishedAt: Self.parse(row["finished_at"].text) ?? Date())
         }
     }
 
@@ -324,7 +314,7 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
             // A cancel may have come while the model was being saved: the user was told the job is cancelling.
             if let current = try self.job(id: job.id), current.state == .cancelling {
                 final.state = .cancelled
-                final.stopReason = "cancelled after its last epoch (the model was saved)"
+                final.stopReason = StoreStopReason.cancelledAfterSave
             }
             try update(final)
             try addModel(model)

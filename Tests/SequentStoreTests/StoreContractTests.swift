@@ -1,4 +1,6 @@
 import Foundation
+import PostgresTestSupport
+import SequentPostgres
 import Testing
 @testable import SequentStore
 
@@ -27,7 +29,7 @@ final class StoreHarness: @unchecked Sendable {
     deinit { cleanup() }
 }
 
-/// An implementation of the storage protocols; adding PostgreSQL is one more of these in `all`.
+/// An implementation of the storage protocols, one of `all`.
 struct StoreBackend: Sendable, CustomTestStringConvertible {
     let name: String
     let make: @Sendable () throws -> StoreHarness
@@ -58,7 +60,44 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
                             corrupt: { kind, id in artifacts.corrupt(kind, id: id) })
     }
 
-    static let all = [sqlite, inMemory]
+    /// PostgreSQL, each harness on a database of its own: with the cluster of scripts/with-postgres.sh, or failing
+    /// when SEQUENT_REQUIRE_POSTGRES=1 and there is none (as SequentPostgresTests do).
+    static let postgres = StoreBackend(name: "PostgreSQL") {
+        // Held until the harness is cleaned up: SequentPostgresTests' server restart waits for it.
+        let use = ClusterUse.claim()
+        do { return try postgresHarness(releasing: use) } catch {
+            use.release()
+            throw error
+        }
+    }
+
+    private static func postgresHarness(releasing use: ClusterUse.Claim) throws -> StoreHarness {
+        let db = try TestCluster.freshDatabase()
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-contract-\(UUID().uuidString)")
+        let store = try PostgresStore(url: db.url)
+        let events = try PostgresEventBus(store: store)
+        return StoreHarness(
+            store: store, artifacts: try PostgresArtifactStore(store: store, cacheDirectory: cache), events: events,
+            peer: { try PostgresStore(url: db.url) },
+            corrupt: { kind, id in
+                // The stored bytes, as every replica sees them; and this replica's cached copy is gone, as on one
+                // that never opened the artifact.
+                let c = try PostgresConnection(url: db.url)
+                try c.execute("""
+                    UPDATE artifact_chunks SET bytes = set_byte(bytes, 0, (get_byte(bytes, 0) + 1) % 256)
+                    WHERE kind = $1 AND id = $2 AND n = 0
+                    """, [.text(kind.rawValue), .text(id)])
+                try FileManager.default.removeItem(at: cache.appendingPathComponent("artifacts"))
+            },
+            cleanup: {
+                events.stop()
+                db.drop()
+                try? FileManager.default.removeItem(at: cache)
+                use.release()
+            })
+    }
+
+    static let all = [sqlite, inMemory] + (TestCluster.shouldRun ? [postgres] : [])
 }
 
 /// The contract of `ServiceStore`, `ArtifactStore` and `EventBus`, run against every implementation.
