@@ -172,7 +172,28 @@ def main():
     check(all(s == 200 for s, _ in answers), f"both replicas predict (statuses {[s for s, _ in answers]})")
     check(answers[0][1] == answers[1][1], "both replicas give the same prediction for the same model")
 
+    # PostgreSQL restarts under the running processes: they reconnect, and what was acknowledged is still there.
+    restart_postgres()
+    status, listed = request(b, "GET", "/v1/jobs?limit=100")
+    known = {j["id"] for j in (listed or {}).get("jobs", [])}
+    check(status == 200 and set(ids) <= known, f"after a PostgreSQL restart replica B still lists every job (status {status})")
+    status, job = request(a, "POST", "/v1/jobs", spec("after-restart", 1, train_limit=512))
+    check(status == 201, f"after a PostgreSQL restart replica A accepts a job (status {status})")
+    done = wait_for(b, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120) if status == 201 else None
+    check(done is not None and done["state"] == "succeeded", "and a worker trains it to the end")
+
     print(f"{len(FAILURES)} failed", flush=True)
+
+
+def restart_postgres():
+    """pg_ctl restart of the throwaway cluster, as the user it runs as (scripts/with-postgres.sh exports these)."""
+    pg_ctl = os.path.join(os.environ["SEQUENT_TEST_POSTGRES_BIN"], "pg_ctl")
+    cmd = [pg_ctl, "-D", os.environ["SEQUENT_TEST_POSTGRES_DATA"], "-m", "fast", "-w", "-t", "60", "restart"]
+    user = os.environ.get("SEQUENT_TEST_POSTGRES_RUNAS", "")
+    if user:
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    check(r.returncode == 0, f"PostgreSQL restarted ({r.stderr.strip()[:200]})")
 
 
 try:
