@@ -48,7 +48,7 @@ let package = Package(
         // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
         .target(name: "SequentPostgres", dependencies: ["CPostgres", "SequentStore"]),
         .target(name: "SequentService", dependencies: [
-            "SequentStore", "SequentHTTP",
+            "SequentStore", "SequentPostgres", "SequentHTTP",
             "SequentNN", "SequentData", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -12,7 +12,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Class-folder datasets; job specs name folders relative to it. Default: `<data_dir>/datasets`.
     public var datasetsDirectory: String?
     public var datasetsRoot: String { datasetsDirectory ?? dataDirectory + "/datasets" }
-    /// Jobs trained at once.
+    /// Where jobs, epochs, models and artifacts live: `sqlite` (the default: `<data_dir>/sequent.sqlite` and the
+    /// data directory), `sqlite://PATH`, or `postgres://user@host:port/db` (a cluster: every `sequent serve` and
+    /// `sequent worker` pointed at the same database shares its queue, records, artifacts and events).
+    public var store = "sqlite"
+    /// Jobs trained at once by this process; 0 serves only (a `sequent serve` replica in front of workers).
     public var workers = 1
     /// Engine threads per job (each job splits its batches across this many threads).
     public var threadsPerJob = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -51,6 +55,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// `store`, parsed (it is validated when set).
+    public var storeLocation: StoreLocation { StoreLocation(store) ?? .sqlite(path: nil) }
+
     static let keys: [String: String] = [
         "host": "SEQUENT_HOST", "port": "SEQUENT_PORT", "data_dir": "SEQUENT_DATA_DIR",
         "fashion_mnist_dir": "SEQUENT_FASHION_MNIST_DIR", "datasets_dir": "SEQUENT_DATASETS_DIR", "workers": "SEQUENT_WORKERS",
@@ -61,7 +68,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "max_image_pixels": "SEQUENT_MAX_IMAGE_PIXELS", "max_dataset_bytes": "SEQUENT_MAX_DATASET_BYTES",
         "max_dataset_entries": "SEQUENT_MAX_DATASET_ENTRIES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
         "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES", "lease_seconds": "SEQUENT_LEASE_SECONDS",
-        "heartbeat_seconds": "SEQUENT_HEARTBEAT_SECONDS",
+        "heartbeat_seconds": "SEQUENT_HEARTBEAT_SECONDS", "store": "SEQUENT_STORE",
     ]
 
     /// Applies one setting by its config-file key; errors name the key and the source.
@@ -90,7 +97,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "data_dir": dataDirectory = try string()
         case "fashion_mnist_dir": fashionMNISTDirectory = try string()
         case "datasets_dir": datasetsDirectory = try string()
-        case "workers": workers = try int(min: 1)
+        case "workers": workers = try int(min: 0)
+        case "store":
+            let s = try string()
+            guard StoreLocation(s) != nil else {
+                throw ConfigError(field: key, detail: "in \(source) must be sqlite, sqlite://PATH or postgres://user@host:port/db, got \(value.brief)")
+            }
+            store = s
         case "threads_per_job": threadsPerJob = try int(min: 1)
         case "max_queued_jobs": maxQueuedJobs = try int(min: 1)
         case "max_parameters": maxParameters = try int(min: 1)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SequentNN
+import SequentPostgres
 import SequentStore
 
 /// The scheduler and its workers: takes queued jobs from the store in FIFO order and trains them on worker
@@ -57,19 +58,31 @@ public final class TrainingService: @unchecked Sendable {
     /// Training samples per second of running jobs, for /metrics.
     public var samplesPerSecond: Double { lock.withLock { live.values.compactMap { $0.progress["samples_per_second"]?.doubleValue }.reduce(0, +) } }
 
-    /// The default service: SQLite at `<data_dir>/sequent.sqlite`, artifacts in the data directory, events in
-    /// process.
+    /// The service on the configured store (`ServiceConfiguration.store`). The default: SQLite at
+    /// `<data_dir>/sequent.sqlite`, artifacts in the data directory, events in process. With `postgres://…` the
+    /// records, queue, artifacts and events are the cluster's (`ClusterStores`), and the data directory holds only
+    /// this machine's cache of artifacts.
     public convenience init(configuration: ServiceConfiguration, logger: Logger) throws {
         let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory)
         for sub in ["", "models", "checkpoints", "datasets"] {
             try FileManager.default.createDirectory(at: dataDirectory.appendingPathComponent(sub),
                                                     withIntermediateDirectories: true)
         }
-        let store = try SQLiteStore(path: dataDirectory.appendingPathComponent("sequent.sqlite").path)
-        let artifacts = LocalArtifactStore(dataDirectory: dataDirectory,
-                                           datasetsRoot: URL(fileURLWithPath: configuration.datasetsRoot))
-        self.init(configuration: configuration, logger: logger, store: store, artifacts: artifacts, events: EventHub(),
-                  ownsStore: true)
+        switch configuration.storeLocation {
+        case .sqlite(let path):
+            let store = try SQLiteStore(path: path ?? dataDirectory.appendingPathComponent("sequent.sqlite").path)
+            let artifacts = LocalArtifactStore(dataDirectory: dataDirectory,
+                                               datasetsRoot: URL(fileURLWithPath: configuration.datasetsRoot))
+            self.init(configuration: configuration, logger: logger, store: store, artifacts: artifacts,
+                      events: EventHub(), ownsStore: true)
+        case .postgres(let url):
+            let cache = dataDirectory.appendingPathComponent("cache")
+            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+            let stores = try ClusterStores.open(url: url, cacheDirectory: cache,
+                                                worker: .local("process-" + TrainingService.randomID().prefix(8)))
+            self.init(configuration: configuration, logger: logger, store: stores.store, artifacts: stores.artifacts,
+                      events: stores.events, ownsStore: false)
+        }
     }
 
     /// A service on the given storage. `ownsStore`: no other process uses the store (see the property).

@@ -22,7 +22,7 @@ struct SequentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sequent",
         abstract: "Train and serve Keras-style Sequential image classifiers on the CPU.",
-        subcommands: [ServeCommand.self, TrainCommand.self, PredictCommand.self, SummaryCommand.self, BenchCommand.self, ExportImagesCommand.self])
+        subcommands: [ServeCommand.self, WorkerCommand.self, TrainCommand.self, PredictCommand.self, SummaryCommand.self, BenchCommand.self, ExportImagesCommand.self])
 }
 
 /// Reads and validates a job spec file, turning errors into one readable line.
