@@ -4,7 +4,7 @@
 Needs SEQUENT_TEST_POSTGRES_URL (scripts/with-postgres.sh sets it) and the sequent binary as argv[1]. Standard
 library only, so CI needs no venv for it.
 """
-import base64
+import datetime
 import http.client
 import json
 import os
@@ -111,7 +111,7 @@ def main():
                 check(w["host"] != "" and w["id"] != "", f"a running job names its worker ({w})")
                 os.kill(w["pid"], signal.SIGKILL)
                 workers[w["pid"]].wait()
-                killed = (job_id, w["pid"])
+                killed = (job_id, w["pid"], job["checkpoint_epoch"], time.time())
                 break
         time.sleep(0.05)
     check(killed is not None, "a worker was killed with -9 while it trained a job past its first epoch")
@@ -127,6 +127,12 @@ def main():
     if killed:
         job = next(r for r in results if r and r["id"] == killed[0])
         check(job.get("worker") is None, "a finished job names no worker")
+        # Resumed, not restarted: the epochs checkpointed before the kill keep the rows written before it.
+        _, e = request(a, "GET", f"/v1/jobs/{killed[0]}/epochs")
+        before = [row for row in e["epochs"] if row["epoch"] <= killed[2]]
+        finished = [datetime.datetime.fromisoformat(row["finished_at"].replace("Z", "+00:00")).timestamp() for row in before]
+        check(len(before) == killed[2] and all(t < killed[3] for t in finished),
+              f"the killed worker's job resumed after epoch {killed[2]} on the other worker (epochs up to it kept)")
 
     # Cancel through replica A; replica B streams the job's progress meanwhile.
     status, job = request(a, "POST", "/v1/jobs", spec("cluster-cancel", 50, train_limit=6000))
