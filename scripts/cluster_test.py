@@ -19,6 +19,10 @@ import time
 BIN = os.path.abspath(sys.argv[1])
 URL = os.environ["SEQUENT_TEST_POSTGRES_URL"]
 ROOT = tempfile.mkdtemp(prefix="sequent-cluster.")
+# With --shared-artifacts: models, checkpoints and datasets in one directory every process shares (the NFS-style
+# alternative), instead of in PostgreSQL.
+SHARED = os.path.join(ROOT, "shared") if "--shared-artifacts" in sys.argv[2:] else None
+print("artifacts in " + ("a shared directory" if SHARED else "PostgreSQL"), flush=True)
 FAILURES = []
 PROCS = []
 
@@ -34,6 +38,8 @@ def start(role, name, *extra):
     data = os.path.join(ROOT, name)
     os.makedirs(data)
     env = dict(os.environ, SEQUENT_STORE=URL, SEQUENT_LEASE_SECONDS="3", SEQUENT_METRICS_EVERY="5")
+    if SHARED:
+        env["SEQUENT_ARTIFACTS_DIR"] = SHARED
     args = [BIN, role, "--data-dir", data, "--threads-per-job", "1"] + list(extra)
     log = open(os.path.join(data, "log"), "w")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env, text=True)

@@ -16,6 +16,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// data directory), `sqlite://PATH`, or `postgres://user@host:port/db` (a cluster: every `sequent serve` and
     /// `sequent worker` pointed at the same database shares its queue, records, artifacts and events).
     public var store = "sqlite"
+    /// With a PostgreSQL store: keep models, checkpoints and datasets in this directory, shared by every machine
+    /// (NFS-style), instead of in the database. Nil: in the database.
+    public var artifactsDirectory: String?
     /// Jobs trained at once by this process; 0 serves only (a `sequent serve` replica in front of workers).
     public var workers = 1
     /// Engine threads per job (each job splits its batches across this many threads).
@@ -69,6 +72,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "max_dataset_entries": "SEQUENT_MAX_DATASET_ENTRIES", "model_cache_bytes": "SEQUENT_MODEL_CACHE_BYTES",
         "image_cache_bytes": "SEQUENT_IMAGE_CACHE_BYTES", "lease_seconds": "SEQUENT_LEASE_SECONDS",
         "heartbeat_seconds": "SEQUENT_HEARTBEAT_SECONDS", "store": "SEQUENT_STORE",
+        "artifacts_dir": "SEQUENT_ARTIFACTS_DIR",
     ]
 
     /// Applies one setting by its config-file key; errors name the key and the source.
@@ -98,6 +102,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "fashion_mnist_dir": fashionMNISTDirectory = try string()
         case "datasets_dir": datasetsDirectory = try string()
         case "workers": workers = try int(min: 0)
+        case "artifacts_dir": artifactsDirectory = value.isNull ? nil : try string()
         case "store":
             let s = try string()
             guard StoreLocation(s) != nil else {

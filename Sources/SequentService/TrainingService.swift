@@ -80,7 +80,13 @@ public final class TrainingService: @unchecked Sendable {
             try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
             let stores = try ClusterStores.open(url: url, cacheDirectory: cache,
                                                 worker: .local("process-" + TrainingService.randomID().prefix(8)))
-            self.init(configuration: configuration, logger: logger, store: stores.store, artifacts: stores.artifacts,
+            // A shared directory, when one is named, holds the artifacts instead of the database.
+            let artifacts: any ArtifactStore = configuration.artifactsDirectory.map { dir in
+                let root = URL(fileURLWithPath: dir)
+                return LocalArtifactStore(dataDirectory: root, datasetsRoot: root.appendingPathComponent("datasets"),
+                                          shared: true)
+            } ?? stores.artifacts
+            self.init(configuration: configuration, logger: logger, store: stores.store, artifacts: artifacts,
                       events: stores.events, ownsStore: false)
         }
     }

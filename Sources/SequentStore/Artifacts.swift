@@ -113,12 +113,26 @@ public final class LocalArtifactStore: ArtifactStore, @unchecked Sendable {
     // @unchecked: immutable after init; the file system is the state.
     public let roots: [ArtifactKind: URL]
     static let stagingPrefix = ".staging-"
+    /// The folders are shared by processes on other machines (an NFS-style directory beside a PostgreSQL store):
+    /// `removeLeftovers` then takes only staging folders and `*.tmp` files untouched for `sharedLeftoverAge`, as a
+    /// fresh one may be another machine's write in progress.
+    public let shared: Bool
+    public static let sharedLeftoverAge: TimeInterval = 3600
 
     /// Roots under `dataDirectory` (`models`, `checkpoints`) and `datasetsRoot` for datasets.
-    public init(dataDirectory: URL, datasetsRoot: URL) {
+    public init(dataDirectory: URL, datasetsRoot: URL, shared: Bool = false) {
         roots = [.model: dataDirectory.appendingPathComponent("models"),
                  .checkpoint: dataDirectory.appendingPathComponent("checkpoints"),
                  .dataset: datasetsRoot]
+        self.shared = shared
+    }
+
+    /// Whether a leftover may go: always on a private folder; on a shared one, once nobody has touched it for
+    /// `sharedLeftoverAge`.
+    private func isAbandoned(_ url: URL) -> Bool {
+        guard shared else { return true }
+        let modified = (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate
+        return modified.map { Date().timeIntervalSince($0) > Self.sharedLeftoverAge } ?? false
     }
 
     /// Where the artifact's folder is (whether or not it exists).
@@ -211,6 +225,7 @@ public final class LocalArtifactStore: ArtifactStore, @unchecked Sendable {
         for kind in ArtifactKind.allCases {
             let root = roots[kind]!
             func remove(_ url: URL) {
+                guard isAbandoned(url) else { return }
                 if (try? fm.removeItem(at: url)) != nil {
                     removed.append(root.lastPathComponent + "/" + String(url.path.dropFirst(root.path.count + 1)))
                 }

@@ -19,6 +19,8 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "Models with more parameters are refused with 422.") var maxParameters: Int?
     @Option(help: "Directory with the Fashion-MNIST IDX files.") var fashionMnist: String?
     @Option(help: "Seconds a worker's claim on a job lasts unless its heartbeat renews it.") var leaseSeconds: Double?
+    @Option(help: "With postgres: keep models, checkpoints and datasets in this shared directory instead of the database.")
+    var artifactsDir: String?
 
     /// The config file, then `SEQUENT_*`, then these flags (and `extra`, the command's own).
     func configuration(_ extra: [(key: String, value: JSONValue?, flag: String)] = []) throws -> ServiceConfiguration {
@@ -33,6 +35,7 @@ struct ServiceOptions: ParsableArguments {
             ("max_parameters", maxParameters.map { .number(Double($0)) }, "--max-parameters"),
             ("fashion_mnist_dir", fashionMnist.map { .string($0) }, "--fashion-mnist"),
             ("lease_seconds", leaseSeconds.map { .number($0) }, "--lease-seconds"),
+            ("artifacts_dir", artifactsDir.map { .string($0) }, "--artifacts-dir"),
         ] + extra.map { ($0.key, $0.value, $0.flag) }
         do {
             for (key, value, flag) in flags { if let value { try c.set(key, value, source: flag) } }
