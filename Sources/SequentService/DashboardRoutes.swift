@@ -214,6 +214,14 @@ enum DashboardAPI {
                 "png_base64": .string(Data(png).base64EncodedString())]
     }
 
+    /// A prepared input as the model saw it (`inputImage`) and whether it was inverted (null for a tensor): what
+    /// `/preprocess` answers per input and `/predict?include_input=true` per prediction.
+    static func modelInput(_ prepared: (values: [Float], inverted: Bool?), model: LoadedModel) throws -> JSONValue {
+        guard case .object(var o) = try inputImage(prepared.values, model: model) else { return .null }
+        o["inverted"] = prepared.inverted.map(JSONValue.bool) ?? .null
+        return .object(o)
+    }
+
     /// Min-max normalisation to 0…255 (a constant map is black).
     static func normalised(_ values: ArraySlice<Float>) -> [UInt8] {
         var lo = Float.infinity, hi = -Float.infinity
@@ -230,24 +238,9 @@ enum DashboardAPI {
         let model = try predict.model(modelID)
         let inputs = try HTTPApp.predictInputs(request)
         let items: [JSONValue] = try inputs.map { input in
-            var inverted: JSONValue = .null
-            let values: [Float]
-            switch input {
-            case .tensor:
-                values = try predict.prepare(input, for: model, invert: invert)
-            case .image(let name, let bytes):
-                let image: DecodedImage
-                do { image = try ImageDecoder.decode(bytes, maxPixels: predict.maxPixels) } catch let e as ImageDecodingError {
-                    throw ServiceError(image: e, part: name)
-                }
-                let t = model.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
-                                                   sourceChannels: image.channels, invert: invert)
-                values = t.values
-                inverted = .bool(t.inverted)
-            }
-            guard case .object(var o) = try inputImage(values, model: model) else { return .null }
+            guard case .object(var o) = try modelInput(predict.prepared(input, for: model, invert: invert), model: model)
+            else { return .null }
             o["input"] = .string(name(input))
-            o["inverted"] = inverted
             return .object(o)
         }
         return APIResult(200, ["model_id": .string(model.id), "inputs": .array(items)])

@@ -33,6 +33,28 @@ extension HTTPApp {
                                     "application/x-gzip", "application/x-tar", "application/x-gtar",
                                     "application/x-compressed-tar", "application/octet-stream"]
 
+    /// Where an uploaded archive lies in a spooled body: the whole body, or the file part's bytes of a multipart
+    /// body (then `parts` are the form's parts). Either way it stays in the spooled file and is read from there in
+    /// pieces. A raw body must declare an archive type (or none); `usage` is the curl line the errors suggest.
+    static func spooledArchive(_ request: HTTPRequest, file body: URL, maxParts: Int,
+                               usage: String) throws -> (range: Range<Int>?, parts: [MultipartFilePart]) {
+        let type = (request.header("content-type") ?? "").lowercased()
+        if type.hasPrefix("multipart/form-data") {
+            let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
+            let parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: maxParts)
+            guard let file = parts.first(where: { $0.name == "file" || $0.filename != nil }) else {
+                throw ServiceError(400, "no_file", "the form has no file part: \(usage)")
+            }
+            return (file.range, parts)
+        }
+        guard type.isEmpty || HTTPApp.archiveMediaTypes.contains(where: { type.hasPrefix($0) }) else {
+            throw ServiceError(415, "unsupported_media_type",
+                               "send a zip or tar.gz as multipart/form-data (\(usage)) or as the body "
+                               + "(application/zip, application/gzip, application/x-tar or application/octet-stream), not \(type)")
+        }
+        return (nil, [])
+    }
+
     /// Classes and image counts of a class-folder tree.
     static func describeFolders(_ url: URL) throws -> JSONValue {
         let (classes, files) = try DirectoryDataset.scan(url)
@@ -74,10 +96,10 @@ extension HTTPApp {
             return APIResult(200, ["datasets": .array(items)])
         }
         // Uploads are spooled into the datasets folder itself (hidden `.spool-*` files): on the disk the dataset
-        // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging directories; `.unwrap-*`
-        // from versions that unwrapped outside staging) go now.
+        // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging directories, batch
+        // predictions' extracted archives; `.unwrap-*` from versions that unwrapped outside staging) go now.
         let stale = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
-            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".unwrap-") }
+            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".unwrap-") || $0.hasPrefix(HTTPApp.batchFolderPrefix) }
         for name in stale { try? FileManager.default.removeItem(at: root.appendingPathComponent(name)) }
         ArchiveExtractor.removeLeftovers(in: root)
         let limits = {
@@ -92,26 +114,13 @@ extension HTTPApp {
                                    "send the archive as the request body: curl -F name=shoes -F file=@shoes.tar.gz")
             }
             var name = request.query["name"]
-            // The archive is the whole body, or the file part's bytes of a multipart body: either way it stays in the
-            // spooled file and is read from there in pieces.
-            var range: Range<Int>?
-            let type = (request.header("content-type") ?? "").lowercased()
-            if type.hasPrefix("multipart/form-data") {
-                let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
-                let parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 8)
-                if let field = parts.first(where: { $0.name == "name" && $0.filename == nil }) {
-                    name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                guard let file = parts.first(where: { $0.name == "file" || $0.filename != nil }) else {
-                    throw ServiceError(400, "no_file", "the form has no file part: curl -F name=shoes -F file=@shoes.tar.gz")
-                }
-                range = file.range
-            } else if !type.isEmpty && !HTTPApp.archiveMediaTypes.contains(where: { type.hasPrefix($0) }) {
-                throw ServiceError(415, "unsupported_media_type",
-                                   "send a zip or tar.gz as multipart/form-data (name + file) or as the body with ?name= "
-                                   + "(application/zip, application/gzip, application/x-tar or application/octet-stream), not \(type)")
+            let archive = try HTTPApp.spooledArchive(request, file: body, maxParts: 8,
+                                                     usage: "curl -F name=shoes -F file=@shoes.tar.gz")
+            if let field = archive.parts.first(where: { $0.name == "name" && $0.filename == nil }) {
+                name = String(decoding: try Multipart.read(field, from: body, limit: 1024), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
             }
+            let range = archive.range
             guard let name else { throw ServiceError(400, "invalid_dataset_name", "a dataset name is required (form field name or ?name=)", field: "name") }
             try HTTPApp.checkDatasetName(name)
             try HTTPApp.checkNotBuiltin(name)

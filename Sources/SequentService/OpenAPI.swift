@@ -250,9 +250,34 @@ public enum OpenAPI {
                 "Classify images: multipart (several files → one batch), a raw image/jpeg or image/png body, or JSON {\"instances\": [...]}",
                 params: [idParam("Model (or job name)"),
                          intQuery("top_k", HTTPApp.topKRange, default: 5, "Length of top (capped at the class count)"),
-                         invertQuery],
+                         invertQuery,
+                         enumQuery("include_input", ["false", "true"], default: "false",
+                                   "Add model_input to each prediction: the input as the model saw it, as /preprocess answers it")],
                 body: imageBody(several: true),
                 responses: imageErrors.merging(["200": json(ref("Predictions"), "One prediction per input")]) { $1 })],
+            "/v1/models/{id}/predict/batch": ["post": op("predictBatch",
+                "Classify every image of a zip, tar or tar.gz (extracted as a dataset upload is); files that are not "
+                    + "images or do not decode are listed under errors",
+                params: [idParam("Model (or job name)"),
+                         enumQuery("format", ["json", "csv"], default: "json",
+                                   "json, or csv: file,label,probability, one column per class, error (an attachment)"),
+                         intQuery("top_k", HTTPApp.topKRange, default: 5, "Length of top (capped at the class count)"),
+                         invertQuery],
+                body: ["required": true, "content": [
+                    "multipart/form-data": ["schema": ["type": "object", "properties": [
+                        "file": ["type": "string", "format": "binary", "description": "zip, tar or tar.gz of images"]]]],
+                    "application/zip": ["schema": ["type": "string", "format": "binary"]],
+                    "application/gzip": ["schema": ["type": "string", "format": "binary", "description": "tar.gz"]],
+                    "application/x-tar": ["schema": ["type": "string", "format": "binary"]]]],
+                responses: [
+                    "200": ["description": "One prediction per image file, one error per other file", "content": [
+                        "application/json": ["schema": ref("BatchPredictions")],
+                        "text/csv": ["schema": ["type": "string"]]]],
+                    "400": error("Bad query parameter, an archive that cannot be read or refused (the error says why), or no files"),
+                    "404": error("No model with this id or job name"),
+                    "413": error("Body larger than max_upload_bytes"),
+                    "415": error("Unsupported Content-Type, or the body is not a zip, tar or tar.gz"),
+                    "507": error("No space left to extract the archive")])],
             "/v1/models/{id}:predict": ["post": op("tfServingPredict", "TF Serving REST predict: {\"instances\": [...]} of numbers or {\"b64\": …} images",
                 params: [idParam("Model (or job name)")],
                 body: ["required": true, "content": ["application/json": ["schema": ref("Instances")]]],
@@ -308,7 +333,15 @@ public enum OpenAPI {
         "Predictions": ["type": "object", "required": ["model_id", "predictions"], "properties": [
             "model_id": ["type": "string"], "predictions": ["type": "array", "items": [
                 "type": "object", "properties": ["input": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
-                                                 "probability": ["type": "number"], "top": ["type": "array"]]]]]],
+                                                 "probability": ["type": "number"], "top": ["type": "array"],
+                                                 "model_input": ref("InputImage")]]]]],
+        "BatchPredictions": ["type": "object", "required": ["model_id", "count", "predictions", "errors"], "properties": [
+            "model_id": ["type": "string"], "count": ["type": "integer"],
+            "predictions": ["type": "array", "items": [
+                "type": "object", "properties": ["file": ["type": "string"], "label": ["type": "string"], "class_index": ["type": "integer"],
+                                                 "probability": ["type": "number"], "top": ["type": "array"]]]],
+            "errors": ["type": "array", "items": ["type": "object", "properties": [
+                "file": ["type": "string"], "reason": ["type": "string"]]]]]],
         "Samples": ["type": "object", "properties": [
             "dataset": ["type": "string"], "split": ["type": "string"], "offset": ["type": "integer"], "count": ["type": "integer"],
             "total": ["type": "integer"], "class_names": ["type": "array", "items": ["type": "string"]],

@@ -70,29 +70,48 @@ extension HTTPApp {
         }
     }
 
+    /// `?top_k=` (default 5).
+    static func topKQuery(_ query: [String: String]) throws -> Int {
+        guard let s = query["top_k"] else { return 5 }
+        guard let k = Int(s), HTTPApp.topKRange.contains(k) else {
+            throw ServiceError(400, "invalid_query", "top_k must be an integer in \(HTTPApp.topKRange.lowerBound)...\(HTTPApp.topKRange.upperBound), got \"\(s)\"", field: "top_k")
+        }
+        return k
+    }
+
+    /// A boolean query parameter: `true`/`false` (or `1`/`0`), `def` when absent.
+    static func boolQuery(_ query: [String: String], _ key: String, default def: Bool = false) throws -> Bool {
+        guard let s = query[key] else { return def }
+        switch s.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw ServiceError(400, "invalid_query", "\(key) must be true or false, got \"\(s)\"", field: key)
+        }
+    }
+
     func registerPredictRoutes(predict: PredictService, uploadLimit: Int) {
         route("POST", "/v1/models/{id}/predict", bodyLimit: uploadLimit) { request, p in
-            let topK: Int
-            if let s = request.query["top_k"] {
-                guard let k = Int(s), HTTPApp.topKRange.contains(k) else {
-                    throw ServiceError(400, "invalid_query", "top_k must be an integer in \(HTTPApp.topKRange.lowerBound)...\(HTTPApp.topKRange.upperBound), got \"\(s)\"", field: "top_k")
-                }
-                topK = k
-            } else { topK = 5 }
-            let invertText = request.query["invert"] ?? "auto"
-            guard let invert = Preprocessing.Invert(rawValue: invertText) else {
-                throw ServiceError(400, "invalid_query", "invert must be auto, true or false, got \"\(invertText)\"", field: "invert")
-            }
+            let topK = try HTTPApp.topKQuery(request.query)
+            let invert = try DashboardAPI.invertQuery(request.query)
+            // The dashboard shows each image as the model saw it: sent with the prediction, the upload is decoded
+            // once rather than a second time by /preprocess.
+            let includeInput = try HTTPApp.boolQuery(request.query, "include_input")
             let model = try predict.model(p["id"]!)
             let inputs = try HTTPApp.predictInputs(request)
-            let tensors = try inputs.map { try predict.prepare($0, for: model, invert: invert) }
-            let outputs = predict.outputs(tensors, model: model)
-            let names = inputs.map { input -> String in
-                switch input { case .image(let n, _), .tensor(let n, _): return n }
+            let prepared = try inputs.map { try predict.prepared($0, for: model, invert: invert) }
+            let outputs = predict.outputs(prepared.map(\.values), model: model)
+            var predictions: [JSONValue] = []
+            for (i, output) in outputs.enumerated() {
+                var prediction = PredictService.prediction(output, name: DashboardAPI.name(inputs[i]), model: model, topK: topK)
+                if includeInput, case .object(var o) = prediction {
+                    o["model_input"] = try DashboardAPI.modelInput(prepared[i], model: model)
+                    prediction = .object(o)
+                }
+                predictions.append(prediction)
             }
-            let predictions = zip(outputs, names).map { PredictService.prediction($0, name: $1, model: model, topK: topK) }
             return APIResult(200, ["model_id": .string(model.id), "predictions": .array(predictions)])
         }
+        registerBatchPredictRoute(predict: predict)
         // TF Serving: errors are {"error": "message"}; `predictions` are the raw output vectors (what TF Serving
         // answers for the same Keras model, logits included), `probabilities` the same rows as probabilities.
         let logger = self.logger

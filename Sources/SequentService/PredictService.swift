@@ -203,6 +203,12 @@ public final class PredictService: @unchecked Sendable {
 
     /// Decodes and preprocesses an input; errors name it.
     public func prepare(_ input: PredictInput, for m: LoadedModel, invert: Preprocessing.Invert) throws -> [Float] {
+        try prepared(input, for: m, invert: invert).values
+    }
+
+    /// `prepare`, also saying whether an image was inverted (nil for a tensor, which is taken as it is).
+    public func prepared(_ input: PredictInput, for m: LoadedModel,
+                         invert: Preprocessing.Invert) throws -> (values: [Float], inverted: Bool?) {
         switch input {
         case .tensor(let name, let values):
             guard values.count == m.model.inputCount else {
@@ -211,14 +217,15 @@ public final class PredictService: @unchecked Sendable {
             guard values.allSatisfy({ $0.isFinite }) else {
                 throw ServiceError(400, "invalid_instance", "\(name) contains a non-finite number", field: name)
             }
-            return values
+            return (values, nil)
         case .image(let name, let bytes):
             let image: DecodedImage
             do { image = try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch let e as ImageDecodingError {
                 throw ServiceError(image: e, part: name)
             }
-            return m.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
-                                          sourceChannels: image.channels, invert: invert).values
+            let t = m.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
+                                           sourceChannels: image.channels, invert: invert)
+            return (t.values, t.inverted)
         }
     }
 

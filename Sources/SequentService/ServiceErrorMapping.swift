@@ -26,14 +26,7 @@ extension ServiceError {
         case let e as ImageDecodingError:
             self.init(image: e, part: nil)
         case let e as ArchiveError:
-            if e.outOfSpace {
-                self = .diskFull("no space left on the server to extract the dataset; upload it again once space has been freed")
-            } else if e.unsupportedFormat {
-                self.init(415, "unsupported_archive", "\(e.description); send a zip, tar or tar.gz of class folders",
-                          field: "file")
-            } else {
-                self.init(400, "invalid_archive", e.description, field: "file")
-            }
+            self.init(archive: e, of: "class folders")
         case is IDX.Error:
             // Its own text names the server's dataset directory.
             self.init(503, "dataset_unavailable",
@@ -54,6 +47,18 @@ extension ServiceError {
     }
 
     /// An image that could not be decoded; `part` names the upload (form part, `body`, `instances[3]`).
+    /// An uploaded archive's refusal; `contents` says what the archive should hold ("class folders", "images").
+    public init(archive e: ArchiveError, of contents: String) {
+        if e.outOfSpace {
+            self = .diskFull("no space left on the server to extract the archive; upload it again once space has been freed")
+        } else if e.unsupportedFormat {
+            self.init(415, "unsupported_archive", "\(e.description); send a zip, tar or tar.gz of \(contents)",
+                      field: "file")
+        } else {
+            self.init(400, "invalid_archive", e.description, field: "file")
+        }
+    }
+
     public init(image e: ImageDecodingError, part: String?) {
         let message = part.map { "\($0): \(e.message)" } ?? e.message
         switch e.kind {
