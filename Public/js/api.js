@@ -22,7 +22,8 @@ export function setConnection(mode) {
   el.textContent = { live: 'live updates', polling: 'polling', offline: 'server unreachable', connecting: 'connecting…' }[mode] || mode;
 }
 
-export async function api(method, path, { json, body, headers = {} } = {}) {
+/** One request; a non-2xx answer becomes an ApiError carrying the server's error body. */
+async function send(method, path, { json, body, headers = {} } = {}) {
   const init = { method, headers: { Accept: 'application/json', ...headers } };
   if (json !== undefined) { init.body = JSON.stringify(json); init.headers['Content-Type'] = 'application/json'; }
   else if (body !== undefined) init.body = body;
@@ -36,14 +37,25 @@ export async function api(method, path, { json, body, headers = {} } = {}) {
     throw new ApiError(0, null, 'The server cannot be reached.');
   }
   if (connection.mode === 'offline') setConnection(connection.liveStreams() ? 'live' : 'polling');
-  const text = await res.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!res.ok) {
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
     if (res.status === 401) $('#token-bar').hidden = false;
     throw new ApiError(res.status, data, text.slice(0, 200));
   }
-  return data;
+  return res;
+}
+
+/** A JSON request: the parsed body (null when it is empty or not JSON). */
+export async function api(method, path, options) {
+  const text = await (await send(method, path, options)).text();
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+/** A request whose answer is a file (a CSV): its body as a Blob. */
+export async function apiBlob(method, path, options) {
+  return (await send(method, path, options)).blob();
 }
 
 export const enc = encodeURIComponent;

@@ -10,7 +10,7 @@ import { enterJobs, poll, schedulePoll, updateCharts } from './job.js';
 import { QUICK_FIELDS, applyRecipe, closeForm, editor, clearSpecError, loadRecipes, openForm, quickEdit, showParseError,
   submitJob, syncQuick } from './form.js';
 import { enterCompare, loadCompare, renderCompare, saveCompare } from './compare.js';
-import { enterPredict, predictFiles } from './models.js';
+import { enterPredict, predictArchive, predictFiles } from './models.js';
 import { enterData, loadSamples, uploadedFeatureMaps } from './data.js';
 import { specText } from './spec.js';
 
@@ -99,6 +99,8 @@ function init() {
   const input = $('#predict-files');
   // Reset the input after reading it, so choosing the same file again classifies it again.
   input.addEventListener('change', () => { const files = [...input.files]; input.value = ''; predictFiles(files); });
+  const zip = $('#predict-zip');
+  zip.addEventListener('change', () => { const file = zip.files[0]; zip.value = ''; predictArchive(file); });
   const zone = $('#drop-zone');
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.dataset.over = 'true'; });
   zone.addEventListener('dragleave', () => { zone.dataset.over = 'false'; });

@@ -1,6 +1,6 @@
 // Models: the model lists of Predict and of the feature maps, and Predict itself (uploads classified, with the
 // input the model saw).
-import { api, enc } from './api.js';
+import { api, apiBlob, enc } from './api.js';
 import { $, announce, b64url, h, showError } from './dom.js';
 import { fmtNum, fmtPct, isNum } from './format.js';
 import { page } from './state.js';
@@ -102,4 +102,49 @@ export async function predictFiles(files) {
     c.seen.title = `${inp.width}×${inp.height}×${inp.channels}${inp.inverted ? ', inverted' : ''}`;
     c.li.querySelector('.seen figcaption').textContent = `model input ${inp.width}×${inp.height}${inp.inverted ? ' (inverted)' : ''}`;
   });
+}
+
+let csvUrl = null;
+
+/** Classifies every image of a zip, tar or tar.gz with one upload to the batch route and lists the results;
+ *  the CSV is fetched only when "Download CSV" is clicked (a second run of the model, which most never ask for). */
+export async function predictArchive(file) {
+  const errorBox = $('#predict-error'), table = $('#predict-batch'), link = $('#predict-csv');
+  const summary = $('#predict-batch-summary');
+  errorBox.hidden = true;
+  const modelId = $('#predict-model').value;
+  if (!file) return;
+  if (!modelId) { errorBox.textContent = 'Train a model first: there is none to predict with.'; errorBox.hidden = false; return; }
+  if (csvUrl) { URL.revokeObjectURL(csvUrl); csvUrl = null; }
+  link.hidden = true;
+  table.hidden = true;
+  summary.textContent = `Classifying ${file.name}…`;
+  const form = () => { const fd = new FormData(); fd.append('file', file, file.name); return fd; };
+  const path = (format) => `/v1/models/${enc(modelId)}/predict/batch?format=${format}&top_k=1&invert=${enc($('#predict-invert').value)}`;
+  let res;
+  try {
+    res = await api('POST', path('json'), { body: form() });
+  } catch (err) {
+    summary.textContent = '';
+    showError(errorBox, err);
+    return;
+  }
+  const rows = res.predictions.map((p) => h('tr', { dataset: { file: p.file } },
+    h('td', { text: p.file }), h('td', { class: 'text', text: p.label }), h('td', { text: fmtPct(p.probability) }), h('td')));
+  const bad = res.errors.map((e) => h('tr', { class: 'error', dataset: { file: e.file } },
+    h('td', { text: e.file }), h('td', { class: 'text', text: '—' }), h('td'), h('td', { class: 'text', text: e.reason })));
+  table.querySelector('tbody').replaceChildren(...rows, ...bad);
+  table.hidden = false;
+  summary.textContent = `${file.name}: ${res.count} image(s) classified${res.errors.length ? `, ${res.errors.length} file(s) not` : ''}.`;
+  announce(summary.textContent);
+  link.download = `${file.name.replace(/\.(zip|tar|tgz|tar\.gz|gz)$/i, '')}-predictions.csv`;
+  link.href = '#';
+  link.hidden = false;
+  link.onclick = async (e) => {
+    if (csvUrl) return;   // the blob is there: the browser downloads it
+    e.preventDefault();
+    try { csvUrl = URL.createObjectURL(await apiBlob('POST', path('csv'), { body: form(), headers: { Accept: 'text/csv' } })); } catch (err) { showError(errorBox, err); return; }
+    link.href = csvUrl;
+    link.click();
+  };
 }

@@ -17,6 +17,7 @@ import struct
 import tempfile
 import time
 import urllib.request
+import zipfile
 import zlib
 
 import pytest
@@ -68,8 +69,10 @@ def photo_like(pixels, width, height, scale=4):
     return bytes(out), width * scale, height * scale
 
 
-def api(path):
-    with urllib.request.urlopen(URL + path, timeout=10) as r:
+def api(path, data=None, content_type=None):
+    """GET path, or POST data (bytes) with content_type; the JSON answer."""
+    request = urllib.request.Request(URL + path, data=data, headers={"Content-Type": content_type} if data else {})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -487,6 +490,8 @@ def test_predict_uploaded_images(driver, tmp_path):
                                for img in d.find_elements(By.CSS_SELECTOR, "#predict-results .seen img")))
     assert "inverted" in results[1].find_element(By.CSS_SELECTOR, ".seen figcaption").text
     assert "inverted" not in results[0].find_element(By.CSS_SELECTOR, ".seen figcaption").text
+    # The model input came with the predictions: the images were not sent a second time to /preprocess.
+    assert not js(driver, "return performance.getEntriesByType('resource').filter((e) => e.name.includes('/preprocess')).length")
     shot(driver, "04-predict")
     # Drag and drop works too.
     data = list(png(pixels, w, h))
@@ -497,6 +502,38 @@ def test_predict_uploaded_images(driver, tmp_path):
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#predict-results .result")) == 1
          and len(d.find_elements(By.CSS_SELECTOR, "#predict-results .verdict")) == 1, timeout=30)
     assert "dropped.png" in driver.find_element(By.ID, "predict-results").text
+
+
+def test_predict_a_zip_of_images(driver, tmp_path):
+    archive = tmp_path / "shoes.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(3):
+            pixels, w, h = fashion_test_image(i)
+            z.writestr(f"folder/{i}.png", png(pixels, w, h))
+        z.writestr("folder/readme.txt", "not an image")
+    go(driver, f"#/predict?model={STATE['model']}")
+    driver.find_element(By.ID, "predict-zip").send_keys(str(archive))
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#predict-batch tbody tr")) == 4, timeout=30)
+    rows = driver.find_elements(By.CSS_SELECTOR, "#predict-batch tbody tr")
+    assert [r.get_attribute("data-file") for r in rows] == ["folder/0.png", "folder/1.png", "folder/2.png", "folder/readme.txt"]
+    expected = [api(f"/v1/models/{STATE['model']}/predict", png(*fashion_test_image(i)), "image/png")["predictions"][0]["label"]
+                for i in range(3)]
+    assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows[:3]] == expected
+    assert "error" in rows[3].get_attribute("class") and rows[3].find_elements(By.TAG_NAME, "td")[3].text
+    assert "3 image(s) classified, 1 file(s) not" in driver.find_element(By.ID, "predict-batch-summary").text
+    shot(driver, "04b-predict-zip")
+    # Download CSV: the click fetches the CSV into a blob URL the link then points at.
+    link = driver.find_element(By.ID, "predict-csv")
+    assert link.is_displayed()
+    link.click()
+    wait(driver, lambda d: (d.find_element(By.ID, "predict-csv").get_attribute("href") or "").startswith("blob:"))
+    csv = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('predict-csv').href).then((r) => r.text()).then(done);")
+    lines = csv.split("\r\n")
+    assert lines[0].startswith("file,label,probability,") and lines[0].endswith(",error")
+    assert [l.split(",")[0] for l in lines[1:5]] == ["folder/0.png", "folder/1.png", "folder/2.png", "folder/readme.txt"]
+    assert [l.split(",")[1] for l in lines[1:4]] == expected
 
 
 def test_training_data_and_feature_maps(driver):
