@@ -49,12 +49,15 @@ public struct API: Sendable {
 
     /// `POST /v1/jobs`
     public func submitJob(body: [UInt8]) throws -> APIResult {
-        let value: JSONValue
-        do { value = try JSONValue.parse(Data(body)) } catch let e as ConfigError {
+        let job = try service.submit(try Self.json(body))
+        return APIResult(201, JobView.json(job, service: service), headers: [("Location", "/v1/jobs/\(job.id)")])
+    }
+
+    /// A request body as JSON; 400 naming what is wrong with it.
+    static func json(_ body: [UInt8]) throws -> JSONValue {
+        do { return try JSONValue.parse(Data(body)) } catch let e as ConfigError {
             throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
         }
-        let job = try service.submit(value)
-        return APIResult(201, JobView.json(job, service: service), headers: [("Location", "/v1/jobs/\(job.id)")])
     }
 
     /// `GET /v1/jobs?state=&name=&dataset=&q=&limit=&cursor=`; an empty `name`, `dataset` or `q` filters nothing.
@@ -176,11 +179,7 @@ public struct API: Sendable {
 
     /// `PATCH /v1/jobs/{id}` with `{"note": "…"}` (null clears it).
     public func patchJob(id: String, body: [UInt8]) throws -> APIResult {
-        let value: JSONValue
-        do { value = try JSONValue.parse(Data(body)) } catch let e as ConfigError {
-            throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
-        }
-        guard let fields = value.objectValue else {
+        guard let fields = try Self.json(body).objectValue else {
             throw ServiceError(400, "invalid_json", "the request body must be a JSON object such as {\"note\": \"…\"}")
         }
         if let unknown = fields.keys.sorted().first(where: { $0 != "note" }) {
