@@ -2,13 +2,14 @@
 // an EventSource per job (a few at most: browsers allow six connections per server), polling for the rest and
 // whenever a stream fails.
 import { api, connection, enc, setConnection } from './api.js';
-import { $, cssVar, h } from './dom.js';
+import { $, announce, cssVar, h, notify } from './dom.js';
 import { ACTIVE, FINISHED, bestOf, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
 import { metricName, pointsFor } from './series.js';
 import { optimizerOf, specText } from './spec.js';
 import { compareIds, detail, epochCache, jobOrder, jobs, page, pollingJobs, streams } from './state.js';
 import { loadJobs, onJobUpdate, onStateChange, refreshJobItem, renderJobList } from './jobs.js';
 import { loadCompare } from './compare.js';
+import { loadModels } from './models.js';
 
 const MAX_STREAMS = 3;
 
@@ -87,6 +88,15 @@ export function renderDetailHead() {
   else if (job.state === 'cancelled') { problem.hidden = false; problem.dataset.kind = 'info'; problem.textContent = 'Cancelled before the last epoch.'; }
   else problem.hidden = true;
   $('#job-cancel').hidden = !(job.state === 'queued' || job.state === 'running');
+  $('#job-delete').hidden = !FINISHED.has(job.state);
+  $('#job-epochs-csv').href = `/v1/jobs/${enc(job.id)}/epochs?format=csv`;
+  $('#job-metrics-csv').href = `/v1/jobs/${enc(job.id)}/metrics?format=csv`;
+  // The note is filled once per job shown, so a refresh never overwrites what the user is typing.
+  if (detail.noteFor !== job.id) {
+    detail.noteFor = job.id;
+    $('#job-note').value = job.note || '';
+    $('#job-note-status').textContent = '';
+  }
   const predict = $('#job-predict');
   predict.hidden = !job.model_id;
   if (job.model_id) predict.href = `#/predict?model=${enc(job.model_id)}`;
@@ -191,6 +201,36 @@ export async function loadDetailModel(modelId) {
   }
 }
 
+/** Saves the note of the job shown (an empty note clears it). */
+export async function saveNote() {
+  const id = detail.id;
+  if (!id) return;
+  const text = $('#job-note').value;
+  const status = $('#job-note-status');
+  status.textContent = 'Saving…';
+  try {
+    const job = await api('PATCH', `/v1/jobs/${enc(id)}`, { json: { note: text.trim() ? text : null } });
+    onJobUpdate(job);
+    if (detail.id === id) status.textContent = 'Saved.';
+  } catch (err) {
+    if (detail.id === id) status.textContent = `Not saved: ${err.message}`;
+  }
+}
+
+/** Deletes the model shown after the user confirms; its job stays, without a model. */
+async function deleteModel(model) {
+  if (!window.confirm(`Delete model ${model.id}? Its weights are removed; the job that trained it stays.`)) return;
+  try {
+    await api('DELETE', `/v1/models/${enc(model.id)}`);
+  } catch (err) {
+    if (err.status !== 404) { notify(`Cannot delete the model: ${err.message}`, 'error'); return; }
+  }
+  $('#model-summary').replaceChildren(h('p', { class: 'empty', text: `Model ${model.id} was deleted.` }));
+  announce(`Deleted model ${model.id}`);
+  if (detail.job && detail.job.model_id === model.id) { detail.job.model_id = null; renderDetailHead(); }
+  loadModels(true);
+}
+
 function renderModel(model) {
   const rows = model.summary || [];
   const total = isNum(model.parameter_count) ? model.parameter_count : rows.reduce((n, r) => n + (r.params || 0), 0);
@@ -206,7 +246,9 @@ function renderModel(model) {
   $('#model-summary').replaceChildren(
     h('p', {}, h('strong', { text: model.id }), ` · input ${JSON.stringify(model.input_shape || [])}`, tests ? ` · test: ${tests}` : ''),
     h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Model summary' }, table),
-    model.class_names ? h('p', { class: 'class-list', text: `Classes: ${model.class_names.join(', ')}` }) : null);
+    model.class_names ? h('p', { class: 'class-list', text: `Classes: ${model.class_names.join(', ')}` }) : null,
+    h('button', { type: 'button', id: 'model-delete', class: 'small danger', onclick: () => deleteModel(model),
+                  'aria-label': `Delete model ${model.id}` }, 'Delete model'));
 }
 
 // ---------------------------------------------------------------------------------------------------------

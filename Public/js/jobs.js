@@ -3,13 +3,25 @@
 import { api, enc } from './api.js';
 import { $, announce, h, notify } from './dom.js';
 import { FINISHED, bestOf, fmtAgo, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
-import { detail, epochCache, jobOrder, jobs, page, streams } from './state.js';
+import { compareIds, detail, epochCache, jobOrder, jobs, page, streams } from './state.js';
 import { ensureStreams, loadDetailModel, refreshMetrics, renderDetailHead, renderEpochs, updateCharts } from './job.js';
-import { renderComparePicker } from './compare.js';
+import { renderComparePicker, saveCompare } from './compare.js';
 import { loadModels } from './models.js';
+
+/** The list's filter as a query string ('' for none): state, a name-or-note search (q) and a dataset. */
+export function filterQuery() {
+  const q = new URLSearchParams();
+  for (const [key, sel] of [['state', '#filter-state'], ['q', '#filter-q'], ['dataset', '#filter-dataset']]) {
+    const v = $(sel).value.trim();
+    if (v) q.set(key, v);
+  }
+  return q.toString();
+}
 
 export function upsertJob(job) {
   const old = jobs.get(job.id);
+  // A job was deleted here: a late event or answer must not bring it back.
+  if (deletedIds.has(job.id)) return job;
   // Answers can arrive out of order (a cancel's 202 after the stream's final event): a finished job stays finished.
   if (old && FINISHED.has(old.state) && !FINISHED.has(job.state)) return old;
   jobs.set(job.id, old ? { ...old, ...job } : job);
@@ -23,8 +35,15 @@ export function upsertJob(job) {
 }
 
 export async function loadJobs(more = false) {
-  const path = more && page.nextCursor ? `/v1/jobs?limit=50&cursor=${enc(page.nextCursor)}` : '/v1/jobs?limit=50';
+  const filter = filterQuery();
+  const base = `/v1/jobs?limit=50${filter ? `&${filter}` : ''}`;
+  const path = more && page.nextCursor ? `${base}&cursor=${enc(page.nextCursor)}` : base;
   const data = await api('GET', path);
+  // Filtered, the first page replaces the list (the server did the matching); unfiltered, pages and polls merge.
+  if (filter !== page.filter || (filter && !more)) {
+    page.filter = filter;
+    if (!more) { jobOrder.splice(0); page.nextCursor = null; }
+  }
   for (const job of data.jobs) {
     const before = jobs.get(job.id);
     upsertJob(job);
@@ -39,7 +58,9 @@ export async function loadJobs(more = false) {
 const listItems = new Map();
 export function renderJobList() {
   const list = $('#job-list');
-  $('#jobs-empty').hidden = jobOrder.length > 0;
+  $('#jobs-empty').hidden = jobOrder.length > 0 || Boolean(page.filter);
+  $('#jobs-nomatch').hidden = jobOrder.length > 0 || !page.filter;
+  for (const [id, li] of listItems) if (!jobOrder.includes(id)) { li.remove(); listItems.delete(id); }
   $('#jobs-more').hidden = !page.nextCursor;
   let prev = null;
   for (const id of jobOrder) {
@@ -59,8 +80,9 @@ function createJobItem(id) {
     <div class="job-line"><a class="job-name" href="#/jobs/${enc(id)}"></a><span class="badge"></span></div>
     <progress max="1" value="0"></progress>
     <div class="job-stats"><span class="s-epoch"></span><span class="s-rate"></span><span class="s-eta"></span><span class="s-best"></span></div>
-    <div class="job-line"><span class="job-meta"></span><button type="button" class="small danger job-cancel">Cancel</button></div>`;
+    <div class="job-line"><span class="job-meta"></span><button type="button" class="small danger job-cancel">Cancel</button><button type="button" class="small danger job-delete">Delete</button></div>`;
   li.querySelector('.job-cancel').addEventListener('click', () => cancelJob(id));
+  li.querySelector('.job-delete').addEventListener('click', () => deleteJob(id));
   return li;
 }
 
@@ -90,6 +112,9 @@ function updateJobItem(li, job) {
   const cancel = li.querySelector('.job-cancel');
   cancel.hidden = !(job.state === 'queued' || job.state === 'running');
   cancel.setAttribute('aria-label', `Cancel job ${job.name} (${job.id})`);
+  const del = li.querySelector('.job-delete');
+  del.hidden = !FINISHED.has(job.state);
+  del.setAttribute('aria-label', `Delete job ${job.name} (${job.id})`);
 }
 
 export function refreshJobItem(id) {
@@ -126,6 +151,32 @@ export async function cancelJob(id) {
     notify(err.status === 409 ? `${job ? job.name : id} has already finished.` : `Cannot cancel: ${err.message}`, 'error');
     refreshJob(id);
   }
+}
+
+const deletedIds = new Set();
+
+/** Deletes a finished job after the user confirms; it leaves the list, the comparison and the detail view. */
+export async function deleteJob(id) {
+  const job = jobs.get(id);
+  const name = job ? job.name : id;
+  if (!window.confirm(`Delete job ${name} (${id})? Its epochs, step metrics and checkpoints are removed; its model stays.`)) return;
+  try {
+    await api('DELETE', `/v1/jobs/${enc(id)}`);
+  } catch (err) {
+    if (err.status !== 404) {
+      notify(err.status === 409 ? `${name} is still running: cancel it first.` : `Cannot delete: ${err.message}`, 'error');
+      return;
+    }
+  }
+  deletedIds.add(id);
+  jobs.delete(id);
+  epochCache.delete(id);
+  const i = jobOrder.indexOf(id);
+  if (i >= 0) jobOrder.splice(i, 1);
+  if (compareIds.delete(id)) saveCompare();
+  if (detail.id === id) { detail.id = null; location.hash = '#/jobs'; }
+  renderJobList();
+  announce(`Deleted job ${name}`);
 }
 
 /** A newer Job object arrived (event, poll or action). */

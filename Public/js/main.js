@@ -5,8 +5,8 @@ import { connection } from './api.js';
 import { $, announce, notify, storage } from './dom.js';
 import { Chart } from './chart.js';
 import { compareIds, detail, page, streams } from './state.js';
-import { cancelJob, loadJobs } from './jobs.js';
-import { enterJobs, poll, schedulePoll, updateCharts } from './job.js';
+import { cancelJob, deleteJob, loadJobs } from './jobs.js';
+import { enterJobs, poll, saveNote, schedulePoll, updateCharts } from './job.js';
 import { QUICK_FIELDS, applyRecipe, closeForm, editor, clearSpecError, loadRecipes, openForm, quickEdit, showParseError,
   submitJob, syncQuick } from './form.js';
 import { enterCompare, loadCompare, renderCompare, saveCompare } from './compare.js';
@@ -77,6 +77,16 @@ function init() {
   $('#jobs-more').addEventListener('click', () => loadJobs(true).catch((err) => notify(err.message, 'error')));
 
   $('#job-cancel').addEventListener('click', () => detail.id && cancelJob(detail.id));
+  $('#job-delete').addEventListener('click', () => detail.id && deleteJob(detail.id));
+  $('#job-note-form').addEventListener('submit', (e) => { e.preventDefault(); saveNote(); });
+  // Filters apply as they change; typing waits for a pause, so each keystroke is not a request.
+  let filterTimer = null;
+  const applyFilter = () => loadJobs().catch((err) => notify(err.message, 'error'));
+  $('#job-filter').addEventListener('submit', (e) => { e.preventDefault(); applyFilter(); });
+  $('#filter-state').addEventListener('change', applyFilter);
+  for (const sel of ['#filter-q', '#filter-dataset']) {
+    $(sel).addEventListener('input', () => { clearTimeout(filterTimer); filterTimer = setTimeout(applyFilter, 300); });
+  }
   $('#job-clone').addEventListener('click', () => {
     if (!detail.job) return;
     openForm(specText(detail.job.spec), `copy of ${detail.job.name} (${detail.job.id})`);

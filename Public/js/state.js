@@ -12,6 +12,7 @@ export const compareIds = new Set((storage('sequent.compare') || '').split(',').
 export const page = {
   view: 'jobs',
   nextCursor: null,
+  filter: '',            // the job list's query (jobs.js filterQuery)
   models: [],
   recipes: [],
   charts: { loss: null, accuracy: null, compare: null },

@@ -106,6 +106,12 @@ public enum PostgresSchema {
         ALTER TABLE models ADD COLUMN artifact_sha256 text;
         ALTER TABLE artifacts ADD COLUMN digest text
         """,
+        // 6: a job's note (SQLite's migration 4); models outlive their jobs, so `models.job_id` no longer
+        // references `jobs`.
+        """
+        ALTER TABLE jobs ADD COLUMN note text;
+        ALTER TABLE models DROP CONSTRAINT models_job_id_fkey
+        """,
     ]
 
     /// An arbitrary constant naming the migration lock among the database's advisory locks.

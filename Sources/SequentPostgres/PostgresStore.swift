@@ -32,7 +32,7 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
     /// The job columns with times as seconds since 1970 (so no date text is parsed).
     static let jobColumns = """
         sequence, id, name, state, spec, progress, metrics, stop_reason, error, model_id, checkpoint_epoch, warnings,
-        checkpoint_sha256, worker_id, worker_host, worker_pid,
+        checkpoint_sha256, worker_id, worker_host, worker_pid, note,
         extract(epoch FROM created_at)::float8 AS created_at, extract(epoch FROM started_at)::float8 AS started_at,
         extract(epoch FROM finished_at)::float8 AS finished_at,
         extract(epoch FROM lease_expires_at)::float8 AS lease_expires_at
@@ -59,6 +59,7 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
             j.worker = WorkerIdentity(id: id, host: row["worker_host"].text ?? "", pid: row["worker_pid"].int ?? 0)
         }
         j.leaseExpiresAt = date(row["lease_expires_at"])
+        j.note = row["note"].text
         return j
     }
 
@@ -73,9 +74,10 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
             try c.execute("SELECT pg_advisory_xact_lock($1)", [.int(Self.enqueueLock)])
             let queued = try c.query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'").first?["n"].int ?? 0
             guard queued < maxQueued else { return false }
-            try c.execute("INSERT INTO jobs (id, name, state, spec, created_at) VALUES ($1, $2, $3, $4, to_timestamp($5))",
-                          [.text(job.id), .text(job.name), .text(job.state.rawValue), .text(job.specJSON),
-                           PostgresValue(job.createdAt)])
+            try c.execute("""
+                INSERT INTO jobs (id, name, state, spec, created_at, note) VALUES ($1, $2, $3, $4, to_timestamp($5), $6)
+                """, [.text(job.id), .text(job.name), .text(job.state.rawValue), .text(job.specJSON),
+                      PostgresValue(job.createdAt), PostgresValue(job.note)])
             return true
         }
     }
@@ -91,13 +93,37 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
             .first.map(Self.job(from:))
     }
 
-    public func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord] {
+    public func jobs(_ filter: JobFilter, limit: Int, before: Int?) throws -> [JobRecord] {
+        // strpos, not LIKE: the text is matched as it is, `%` and `_` included.
         try query("""
             SELECT \(Self.jobColumns) FROM jobs
             WHERE ($1::text IS NULL OR state = $1) AND ($2::bigint IS NULL OR sequence < $2)
+                AND ($4::text IS NULL OR name = $4)
+                AND ($5::text IS NULL OR $5 IN (spec::jsonb #>> '{dataset,name}', spec::jsonb #>> '{dataset,directory}'))
+                AND ($6::text IS NULL OR strpos(lower(name), lower($6)) > 0
+                     OR strpos(lower(COALESCE(note, '')), lower($6)) > 0)
             ORDER BY sequence DESC LIMIT $3
-            """, [PostgresValue(state?.rawValue), PostgresValue(before), .int(Int64(limit))], idempotent: true)
+            """, [PostgresValue(filter.state?.rawValue), PostgresValue(before), .int(Int64(limit)),
+                  PostgresValue(filter.name), PostgresValue(filter.dataset),
+                  PostgresValue(filter.text.flatMap { $0.isEmpty ? nil : $0 })], idempotent: true)
             .map(Self.job(from:))
+    }
+
+    public func setNote(jobID: String, note: String?) throws -> Bool {
+        !(try query("UPDATE jobs SET note = $2 WHERE id = $1 RETURNING 1 AS done", [.text(jobID), PostgresValue(note)],
+                    idempotent: true)).isEmpty
+    }
+
+    public func deleteJob(id: String) throws -> JobDeletion {
+        try transaction { c in
+            // FOR UPDATE: a claim (FOR UPDATE SKIP LOCKED) passes this job by until the delete is decided.
+            guard let job = try c.query("SELECT \(Self.jobColumns) FROM jobs WHERE id = $1 FOR UPDATE", [.text(id)])
+                .first.map(Self.job(from:)) else { return .notFound }
+            guard !job.state.isClaimed else { return .claimed(job.state) }
+            // Epochs and step metrics go with it (ON DELETE CASCADE).
+            try c.execute("DELETE FROM jobs WHERE id = $1", [.text(id)])
+            return .deleted(job)
+        }
     }
 
     /// Sets every column of `job` that the service owns. The worker and lease are left alone while the job stays
@@ -288,5 +314,14 @@ public final class PostgresStore: ServiceStore, @unchecked Sendable {
     public func models(limit: Int) throws -> [ModelRecord] {
         try query("SELECT \(Self.modelColumns) FROM models ORDER BY created_at DESC, sequence DESC LIMIT $1",
                   [.int(Int64(limit))], idempotent: true).map(Self.model(from:))
+    }
+
+    public func deleteModel(id: String) throws -> Bool {
+        try transaction { c in
+            guard let jobID = try c.query("DELETE FROM models WHERE id = $1 RETURNING job_id", [.text(id)])
+                .first?["job_id"].text else { return false }
+            try c.execute("UPDATE jobs SET model_id = NULL WHERE id = $1 AND model_id = $2", [.text(jobID), .text(id)])
+            return true
+        }
     }
 }

@@ -7,12 +7,28 @@ public struct APIResult: Sendable {
     public var status: Int
     public var body: JSONValue
     public var headers: [(String, String)] = []
+    /// A body that is not JSON (a CSV download), with its Content-Type; `body` is then unused.
+    public var text: (contentType: String, body: String)?
 
     public init(_ status: Int, _ body: JSONValue, headers: [(String, String)] = []) {
         self.status = status
         self.body = body
         self.headers = headers
     }
+
+    /// A CSV download named `fileName`.
+    static func csv(_ text: String, fileName: String) -> APIResult {
+        var r = APIResult(200, .null, headers: [("Content-Disposition", "attachment; filename=\"\(fileName)\"")])
+        r.text = ("text/csv; charset=utf-8", text)
+        return r
+    }
+
+    /// A 204 with no body.
+    static let noContent: APIResult = {
+        var r = APIResult(204, .null)
+        r.text = ("", "")
+        return r
+    }()
 
     /// The error body of Sequent's own routes: `{"error": {"code", "message", "field", "request_id"}}`, the
     /// request id on 5xx answers (`HTTPApp.errorResponse` decides).
@@ -33,22 +49,26 @@ public struct API: Sendable {
 
     /// `POST /v1/jobs`
     public func submitJob(body: [UInt8]) throws -> APIResult {
-        let value: JSONValue
-        do { value = try JSONValue.parse(Data(body)) } catch let e as ConfigError {
-            throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
-        }
-        let job = try service.submit(value)
+        let job = try service.submit(try Self.json(body))
         return APIResult(201, JobView.json(job, service: service), headers: [("Location", "/v1/jobs/\(job.id)")])
     }
 
-    /// `GET /v1/jobs?state=&limit=&cursor=`
+    /// A request body as JSON; 400 naming what is wrong with it.
+    static func json(_ body: [UInt8]) throws -> JSONValue {
+        do { return try JSONValue.parse(Data(body)) } catch let e as ConfigError {
+            throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
+        }
+    }
+
+    /// `GET /v1/jobs?state=&name=&dataset=&q=&limit=&cursor=`; an empty `name`, `dataset` or `q` filters nothing.
     public func listJobs(query: [String: String]) throws -> APIResult {
-        var state: JobState?
-        if let s = query["state"] {
+        func given(_ key: String) -> String? { query[key].flatMap { $0.isEmpty ? nil : $0 } }
+        var filter = JobFilter(name: given("name"), dataset: given("dataset"), text: given("q"))
+        if let s = given("state") {
             guard let st = JobState(rawValue: s) else {
                 throw ServiceError(400, "invalid_query", "state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(s)\"", field: "state")
             }
-            state = st
+            filter.state = st
         }
         let limit = try intQuery(query, "limit", default: 50, range: Self.jobPageLimit)
         var cursor: Int?
@@ -56,7 +76,7 @@ public struct API: Sendable {
             guard let v = Int(c), Self.cursorRange.contains(v) else { throw ServiceError(400, "invalid_query", "cursor must come from a previous page's next_cursor, got \"\(c)\"", field: "cursor") }
             cursor = v
         }
-        let jobs = try service.store.jobs(state: state, limit: limit, before: cursor)
+        let jobs = try service.store.jobs(filter, limit: limit, before: cursor)
         var body: [String: JSONValue] = ["jobs": .array(jobs.map { JobView.json($0, service: service) })]
         body["next_cursor"] = jobs.count == limit ? .string(String(jobs.last!.sequence)) : .null
         return APIResult(200, .object(body))
@@ -85,17 +105,35 @@ public struct API: Sendable {
         APIResult(200, JobView.json(try job(id), service: service))
     }
 
-    /// `GET /v1/jobs/{id}/epochs`
-    public func epochs(id: String) throws -> APIResult {
-        _ = try job(id)
+    /// The `format` a History or metrics request asks for: `json` (the default) or `csv`.
+    func wantsCSV(_ query: [String: String]) throws -> Bool {
+        switch query["format"] ?? "json" {
+        case "json": return false
+        case "csv": return true
+        case let other:
+            throw ServiceError(400, "invalid_query", "format must be json or csv, got \"\(other)\"", field: "format")
+        }
+    }
+
+    /// `GET /v1/jobs/{id}/epochs?format=json|csv`
+    public func epochs(id: String, query: [String: String] = [:]) throws -> APIResult {
+        let job = try job(id)
+        if try wantsCSV(query) {
+            return .csv(CSV.epochs(try service.store.epochs(jobID: id)), fileName: CSV.fileName(job.name, "epochs"))
+        }
         return APIResult(200, .object(["job_id": .string(id),
                                        "epochs": .array(try service.store.epochs(jobID: id).map(EpochView.json))]))
     }
 
     /// `GET /v1/jobs/{id}/metrics?max_points=&key=`: `{"loss": [[wall_time, step, value], …], …}`, each series
     /// reduced to at most `max_points` by keeping each bucket's minimum and maximum (spikes stay visible).
+    /// With `format=csv`, every point (not downsampled) as `key,step,wall_time,value` rows.
     public func metrics(id: String, query: [String: String]) throws -> APIResult {
-        _ = try job(id)
+        let job = try job(id)
+        if try wantsCSV(query) {
+            return .csv(CSV.metrics(try service.store.metrics(jobID: id, key: query["key"])),
+                        fileName: CSV.fileName(job.name, "metrics"))
+        }
         let maxPoints = try intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
         let points = try service.store.metrics(jobID: id, key: query["key"])
         var series: [String: [MetricPoint]] = [:]
@@ -131,6 +169,36 @@ public struct API: Sendable {
     /// `POST /v1/jobs/{id}/cancel`
     public func cancel(id: String) throws -> APIResult {
         APIResult(202, JobView.json(try service.cancel(id: id), service: service))
+    }
+
+    /// `DELETE /v1/jobs/{id}`
+    public func deleteJob(id: String) throws -> APIResult {
+        try service.deleteJob(id: id)
+        return .noContent
+    }
+
+    /// `PATCH /v1/jobs/{id}` with `{"note": "…"}` (null clears it).
+    public func patchJob(id: String, body: [UInt8]) throws -> APIResult {
+        guard let fields = try Self.json(body).objectValue else {
+            throw ServiceError(400, "invalid_json", "the request body must be a JSON object such as {\"note\": \"…\"}")
+        }
+        if let unknown = fields.keys.sorted().first(where: { $0 != "note" }) {
+            throw ServiceError(400, "invalid_field", "\(unknown) cannot be changed; only note can", field: unknown)
+        }
+        let note: String?
+        switch fields["note"] {
+        case .string(let s)?: note = s
+        case .null?: note = nil
+        case nil: throw ServiceError(400, "invalid_field", "note is required", field: "note")
+        default: throw ServiceError(400, "invalid_field", "note must be a string or null", field: "note")
+        }
+        return APIResult(200, JobView.json(try service.setNote(jobID: id, note: note), service: service))
+    }
+
+    /// `DELETE /v1/models/{id}`: by id only (a job name would pick whichever model is newest).
+    public func deleteModel(id: String) throws -> APIResult {
+        try service.deleteModel(id: id)
+        return .noContent
     }
 
     /// `GET /v1/models`

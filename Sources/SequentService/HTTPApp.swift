@@ -64,7 +64,13 @@ public final class HTTPApp: @unchecked Sendable {
     }
 
     static func render(_ result: APIResult) -> HTTPResponse {
-        var response = HTTPResponse.json(bytes: Array(result.body.serialized().utf8), status: result.status)
+        var response: HTTPResponse
+        if let text = result.text {
+            response = HTTPResponse(status: result.status, body: Array(text.body.utf8))
+            if !text.contentType.isEmpty { response.headers["Content-Type"] = text.contentType }
+        } else {
+            response = HTTPResponse.json(bytes: Array(result.body.serialized().utf8), status: result.status)
+        }
         for (k, v) in result.headers { response.headers[k] = v }
         return response
     }
@@ -111,11 +117,21 @@ public final class HTTPApp: @unchecked Sendable {
         }
         route("GET", "/v1/jobs") { request, _ in try api.listJobs(query: request.query) }
         route("GET", "/v1/jobs/{id}") { _, p in try api.getJob(id: p["id"]!) }
-        route("GET", "/v1/jobs/{id}/epochs") { _, p in try api.epochs(id: p["id"]!) }
+        route("GET", "/v1/jobs/{id}/epochs") { request, p in try api.epochs(id: p["id"]!, query: request.query) }
+        route("DELETE", "/v1/jobs/{id}", mutating: true) { _, p in try api.deleteJob(id: p["id"]!) }
+        route("PATCH", "/v1/jobs/{id}", mutating: true, bodyLimit: 64 << 10) { request, p in
+            try api.patchJob(id: p["id"]!, body: request.body)
+        }
         route("GET", "/v1/jobs/{id}/metrics") { request, p in try api.metrics(id: p["id"]!, query: request.query) }
         route("POST", "/v1/jobs/{id}/cancel", mutating: true) { _, p in try api.cancel(id: p["id"]!) }
         route("GET", "/v1/models") { request, _ in try api.listModels(query: request.query) }
         route("GET", "/v1/models/{id}") { _, p in try api.getModel(id: p["id"]!) }
+        let cache = predict.cache
+        route("DELETE", "/v1/models/{id}", mutating: true) { _, p in
+            let result = try api.deleteModel(id: p["id"]!)
+            cache.remove(id: p["id"]!)
+            return result
+        }
         router.add("GET", "/v1/jobs/{id}/events") { _, p in HTTPApp.events(service: service, jobID: p["id"]!) }
     }
 

@@ -54,6 +54,9 @@ public enum OpenAPI {
               description)
     }
 
+    /// `format` of the History and metrics routes.
+    static let formatQuery = enumQuery("format", ["json", "csv"], default: "json", "json, or csv to download")
+
     static let invertQuery = enumQuery("invert", ["auto", "true", "false"], default: "auto",
                                        "Invert uploads whose background differs from the training data's (auto), always or never")
 
@@ -209,24 +212,57 @@ public enum OpenAPI {
                 "get": op("listJobs", "List jobs, newest first", params: [
                     query("state", ["type": "string", "enum": .array(JobState.allCases.map { .string($0.rawValue) })],
                           "Only jobs in this state"),
+                    query("name", ["type": "string"], "Only jobs of exactly this name"),
+                    query("dataset", ["type": "string"], "Only jobs training on this dataset (its name or folder)"),
+                    query("q", ["type": "string"], "Only jobs whose name or note contains this, ignoring case"),
                     intQuery("limit", API.jobPageLimit, default: 50, "Page size"),
                     intQuery("cursor", API.cursorRange, default: nil, "next_cursor of the previous page")],
                     responses: ["200": jobList, "400": error("Bad query parameter")]),
             ],
-            "/v1/jobs/{id}": ["get": op("getJob", "One job", params: [idParam("Job")], responses: [
-                "200": json(ref("Job"), "The job"), "404": jobNotFound])],
-            "/v1/jobs/{id}/epochs": ["get": op("getJobEpochs", "The job's History: one row per finished epoch", params: [idParam("Job")], responses: [
-                "200": json(["type": "object", "required": ["job_id", "epochs"], "properties": [
-                    "job_id": ["type": "string"], "epochs": ["type": "array", "items": ref("Epoch")]]], "Epochs"),
-                "404": jobNotFound])],
+            "/v1/jobs/{id}": [
+                "get": op("getJob", "One job", params: [idParam("Job")], responses: [
+                    "200": json(ref("Job"), "The job"), "404": jobNotFound]),
+                "delete": op("deleteJob", "Delete a queued or finished job with its epochs, step metrics and checkpoints (its model stays)",
+                    params: [idParam("Job")], responses: [
+                        "204": ["description": "Deleted (a queued job is cancelled by it)"], "404": jobNotFound,
+                        "409": error("A worker holds the job (running or cancelling)")],
+                    secured: true),
+                "patch": op("patchJob", "Set or clear the job's note",
+                    params: [idParam("Job")],
+                    body: ["required": true, "content": ["application/json": ["schema": [
+                        "type": "object", "required": ["note"], "additionalProperties": false, "properties": [
+                            "note": ["type": ["string", "null"], "maxLength": .number(Double(TrainingService.maxNoteLength))]]]]]],
+                    responses: [
+                        "200": json(ref("Job"), "The job with its note"),
+                        "400": error("Not JSON, a field other than note, or a note over 4,000 characters"),
+                        "404": jobNotFound, "413": error("Body larger than 64 KiB")],
+                    secured: true),
+            ],
+            "/v1/jobs/{id}/epochs": ["get": op("getJobEpochs", "The job's History: one row per finished epoch",
+                params: [idParam("Job"), formatQuery], responses: [
+                "200": ["description": "Epochs",
+                        "headers": ["Content-Disposition": ["required": false, "schema": ["type": "string"],
+                                                            "description": "With format=csv: attachment; filename=\"<job name>-epochs.csv\""]],
+                        "content": [
+                            "application/json": ["schema": ["type": "object", "required": ["job_id", "epochs"], "properties": [
+                                "job_id": ["type": "string"], "epochs": ["type": "array", "items": ref("Epoch")]]]],
+                            "text/csv": ["schema": ["type": "string", "description":
+                                "epoch, every log key sorted, learning_rate, duration_seconds, samples_per_second, finished_at"]]]],
+                "400": error("Unknown format"), "404": jobNotFound])],
             "/v1/jobs/{id}/metrics": ["get": op("getJobMetrics", "Step-level series [[wall_time, step, value], …] per key, downsampled",
                 params: [idParam("Job"), intQuery("max_points", API.maxPointsRange, default: 1000, "Points per series"),
-                         query("key", ["type": "string"], "Only this series")],
+                         query("key", ["type": "string"], "Only this series"), formatQuery],
                 responses: [
-                    "200": json(["type": "object", "required": ["job_id", "series"], "properties": [
-                        "job_id": ["type": "string"],
-                        "series": ["type": "object", "additionalProperties": ["type": "array", "items": [
-                            "type": "array", "items": ["type": "number"], "minItems": 3, "maxItems": 3]]]]], "Series"),
+                    "200": ["description": "Series",
+                            "headers": ["Content-Disposition": ["required": false, "schema": ["type": "string"],
+                                                                "description": "With format=csv: attachment; filename=\"<job name>-metrics.csv\""]],
+                            "content": [
+                                "application/json": ["schema": ["type": "object", "required": ["job_id", "series"], "properties": [
+                                    "job_id": ["type": "string"],
+                                    "series": ["type": "object", "additionalProperties": ["type": "array", "items": [
+                                        "type": "array", "items": ["type": "number"], "minItems": 3, "maxItems": 3]]]]]],
+                                "text/csv": ["schema": ["type": "string", "description":
+                                    "key, step, wall_time, value: every point, not downsampled"]]]],
                     "400": error("Bad query parameter"), "404": jobNotFound])],
             "/v1/jobs/{id}/events": ["get": op("getJobEvents", "Server-Sent Events: progress, epoch and state while the job lives",
                 params: [idParam("Job")], responses: [
@@ -244,8 +280,14 @@ public enum OpenAPI {
             "/v1/models": ["get": op("listModels", "List trained models", params: [
                 intQuery("limit", API.modelPageLimit, default: 100, "At most this many")],
                 responses: ["200": modelList, "400": error("Bad query parameter")])],
-            "/v1/models/{id}": ["get": op("getModel", "One model, by id or by job name (its latest model)", params: [idParam("Model")], responses: [
-                "200": json(ref("Model"), "The model"), "404": error("No model with this id or job name")])],
+            "/v1/models/{id}": [
+                "get": op("getModel", "One model, by id or by job name (its latest model)", params: [idParam("Model")], responses: [
+                    "200": json(ref("Model"), "The model"), "404": error("No model with this id or job name")]),
+                "delete": op("deleteModel", "Delete a model (by id) and its files; its job stays",
+                    params: [idParam("Model")], description: "No job spec can name a model yet, so this never answers 409.",
+                    responses: ["204": ["description": "Deleted"], "404": error("No model with this id")],
+                    secured: true),
+            ],
             "/v1/models/{id}/predict": ["post": op("predict",
                 "Classify images: multipart (several files → one batch), a raw image/jpeg or image/png body, or JSON {\"instances\": [...]}",
                 params: [idParam("Model (or job name)"),
@@ -402,6 +444,7 @@ public enum OpenAPI {
             "finished_at": ["type": ["string", "null"]], "progress": ["type": ["object", "null"]], "metrics": ["type": "object"],
             "stop_reason": ["type": ["string", "null"]], "error": ["type": ["string", "null"]], "model_id": ["type": ["string", "null"]],
             "checkpoint_epoch": ["type": "integer"],
+            "note": ["type": ["string", "null"], "description": "The user's note (PATCH /v1/jobs/{id})"],
             "worker": ["type": ["object", "null"], "description": "The worker holding the job while it is running or cancelling",
                        "required": ["id", "host", "pid"],
                        "properties": ["id": ["type": "string"], "host": ["type": "string"], "pid": ["type": "integer"]]],

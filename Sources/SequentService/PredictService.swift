@@ -131,6 +131,9 @@ public final class ModelCache: @unchecked Sendable {
 
     public var count: Int { lock.withLock { entries.count } }
 
+    /// Forgets a model (it was deleted), freeing its weights.
+    public func remove(id: String) { lock.withLock { entries[id] = nil } }
+
     /// The loaded model for `record`, loading it (once, even under concurrent requests) if needed.
     /// `specLoss` is read only when the saved model has no compile settings (see `LoadedModel`); `directory`
     /// only on a miss (it may download the model): by default the record's `path`.

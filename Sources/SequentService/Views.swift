@@ -13,7 +13,7 @@ enum JobView {
             if !live.progress.isEmpty { progress = .object(live.progress) }
             if !live.metrics.isEmpty { metrics = .object(live.metrics.mapValues { .number($0) }) }
         }
-        return .object([
+        var o: [String: JSONValue] = [
             "id": .string(job.id), "name": .string(job.name), "state": .string(job.state.rawValue),
             "created_at": date(job.createdAt), "started_at": date(job.startedAt), "finished_at": date(job.finishedAt),
             "progress": progress, "metrics": metrics,
@@ -26,7 +26,9 @@ enum JobView {
             "checkpoint_epoch": .number(Double(job.checkpointEpoch)),
             "warnings": job.warningsJSON.flatMap { try? JSONValue.parse($0) } ?? .null,
             "spec": (try? JSONValue.parse(job.specJSON)) ?? .null,
-        ])
+        ]
+        o["note"] = job.note.map { .string($0) } ?? .null
+        return .object(o)
     }
 }
 

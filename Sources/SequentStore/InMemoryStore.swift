@@ -76,10 +76,29 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
 
     public func job(id: String) throws -> JobRecord? { lock.withLock { jobsByID[id] } }
 
-    public func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord] {
+    public func jobs(_ filter: JobFilter, limit: Int, before: Int?) throws -> [JobRecord] {
         lock.withLock {
-            Array(jobsByID.values.filter { j in (state.map { j.state == $0 } ?? true) && (before.map { j.sequence < $0 } ?? true) }
+            Array(jobsByID.values.filter { j in j.matches(filter) && (before.map { j.sequence < $0 } ?? true) }
                 .sorted { $0.sequence > $1.sequence }.prefix(limit))
+        }
+    }
+
+    public func setNote(jobID: String, note: String?) throws -> Bool {
+        lock.withLock {
+            guard jobsByID[jobID] != nil else { return false }
+            jobsByID[jobID]?.note = note
+            return true
+        }
+    }
+
+    public func deleteJob(id: String) throws -> JobDeletion {
+        lock.withLock {
+            guard let job = jobsByID[id] else { return .notFound }
+            guard !job.state.isClaimed else { return .claimed(job.state) }
+            jobsByID[id] = nil
+            epochRows[id] = nil
+            points[id] = nil
+            return .deleted(job)
         }
     }
 
@@ -91,6 +110,7 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
         j.createdAt = stored.createdAt
         j.specJSON = stored.specJSON
         j.name = stored.name
+        j.note = stored.note
         j.worker = j.state.isClaimed ? stored.worker : nil
         j.leaseExpiresAt = j.state.isClaimed ? stored.leaseExpiresAt : nil
         jobsByID[j.id] = j
@@ -201,6 +221,15 @@ public final class InMemoryStore: ServiceStore, @unchecked Sendable {
 
     public func models(limit: Int) throws -> [ModelRecord] {
         lock.withLock { Array(newestModels().prefix(limit)) }
+    }
+
+    public func deleteModel(id: String) throws -> Bool {
+        lock.withLock {
+            guard let model = modelsByID.removeValue(forKey: id) else { return false }
+            modelOrder.removeAll { $0 == id }
+            if jobsByID[model.jobID]?.modelID == id { jobsByID[model.jobID]?.modelID = nil }
+            return true
+        }
     }
 }
 

@@ -63,6 +63,9 @@ public struct JobRecord: Sendable, Equatable {
     public var worker: WorkerIdentity?
     /// When the worker's lease ends unless renewed; a lapsed lease puts the job back in the queue.
     public var leaseExpiresAt: Date?
+    /// The user's free-text note. Written only by `setNote`, never by `update`: a worker writing its older copy
+    /// of the record must not undo a note saved meanwhile.
+    public var note: String?
 
     public init(id: String, name: String, state: JobState = .queued, specJSON: String, createdAt: Date = Date()) {
         self.id = id
@@ -187,11 +190,45 @@ extension JobQueue {
     }
 }
 
+/// Which jobs a list holds; a nil field matches every job. The stores filter in their query, so a page holds
+/// `limit` matches whatever the filter.
+public struct JobFilter: Sendable, Equatable {
+    public var state: JobState?
+    /// The job's name, exactly.
+    public var name: String?
+    /// The spec's dataset: its `dataset.name` (a built-in dataset) or its `dataset.directory` (a folder), exactly.
+    public var dataset: String?
+    /// A case-insensitive substring of the name or the note.
+    public var text: String?
+
+    public init(state: JobState? = nil, name: String? = nil, dataset: String? = nil, text: String? = nil) {
+        self.state = state
+        self.name = name
+        self.dataset = dataset
+        self.text = text
+    }
+}
+
+/// What `deleteJob` did.
+public enum JobDeletion: Sendable, Equatable {
+    /// Removed, with its epochs and step metrics; the record as it was.
+    case deleted(JobRecord)
+    case notFound
+    /// A worker holds the job (`running`/`cancelling`): it is not removed.
+    case claimed(JobState)
+}
+
 /// Job, epoch and metric records.
 public protocol JobRecords: Sendable {
     func job(id: String) throws -> JobRecord?
-    /// Newest first; `before` is a sequence cursor from a previous page.
-    func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord]
+    /// Newest first among the jobs `filter` matches; `before` is a sequence cursor from a previous page.
+    func jobs(_ filter: JobFilter, limit: Int, before: Int?) throws -> [JobRecord]
+    /// Sets (nil: clears) a job's note; false when there is no such job.
+    func setNote(jobID: String, note: String?) throws -> Bool
+    /// Removes a job that no worker holds (queued or finished) with its epochs and step metrics, in one
+    /// transaction, so a claim racing with it either wins (the delete is refused) or finds nothing. Its model
+    /// stays: models outlive their jobs.
+    func deleteJob(id: String) throws -> JobDeletion
     /// Writes the job's fields except its worker and lease; a job written `queued` or finished loses both.
     func update(_ job: JobRecord) throws
     /// `update` only if the stored state is one of `states` and, when `job.worker` is set, that worker still holds
@@ -230,6 +267,8 @@ public protocol ModelRegistry: Sendable {
     func latestModel(named name: String) throws -> ModelRecord?
     /// Newest first.
     func models(limit: Int) throws -> [ModelRecord]
+    /// Removes a model's record, and the job's `modelID` naming it, in one transaction; false when there is none.
+    func deleteModel(id: String) throws -> Bool
 }
 
 /// Everything the service keeps in its database: what `TrainingService`, the API and the predict service hold.
@@ -237,6 +276,11 @@ public protocol ModelRegistry: Sendable {
 public protocol ServiceStore: JobQueue, JobRecords, ModelRegistry {}
 
 extension JobRecords {
+    /// Newest first, in one state or all; `before` is a sequence cursor from a previous page.
+    public func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord] {
+        try jobs(JobFilter(state: state), limit: limit, before: before)
+    }
+
     /// `transition` without a finish time.
     public func transition(id: String, from: [JobState], to: JobState) throws -> Bool {
         try transition(id: id, from: from, to: to, finishedAt: nil)
@@ -272,6 +316,24 @@ public enum Timestamp {
 }
 
 extension JobRecord {
+    /// The spec's dataset name and folder, for `JobFilter.dataset` where a store reads the spec itself.
+    public var specDatasetNames: [String] {
+        guard let spec = try? JSONSerialization.jsonObject(with: Data(specJSON.utf8)) as? [String: Any],
+              let dataset = spec["dataset"] as? [String: Any] else { return [] }
+        return ["name", "directory"].compactMap { dataset[$0] as? String }
+    }
+
+    /// Whether the job is one `filter` matches (the in-memory store's WHERE).
+    public func matches(_ filter: JobFilter) -> Bool {
+        if let s = filter.state, state != s { return false }
+        if let n = filter.name, name != n { return false }
+        if let d = filter.dataset, !specDatasetNames.contains(d) { return false }
+        if let t = filter.text?.lowercased(), !t.isEmpty, !name.lowercased().contains(t), !(note?.lowercased().contains(t) ?? false) {
+            return false
+        }
+        return true
+    }
+
     /// The job once its worker's lease lapsed, as every store writes it: a `cancelling` job ends `cancelled` (its
     /// worker is gone, so nobody else will stop it), any other goes back to `queued` keeping `checkpointEpoch`, so
     /// the next claimer resumes it; either way it names no worker.

@@ -68,6 +68,26 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
         ALTER TABLE jobs ADD COLUMN checkpoint_sha256 TEXT;
         ALTER TABLE models ADD COLUMN artifact_sha256 TEXT
         """,
+        // 4: a job's note; models outlive their jobs, so `models.job_id` no longer references `jobs` (SQLite
+        // drops a foreign key only by rebuilding the table; `rowid` order, the tie-break of equal times, is kept).
+        """
+        ALTER TABLE jobs ADD COLUMN note TEXT;
+        CREATE TABLE models_rebuilt (
+            id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            artifact_sha256 TEXT
+        );
+        INSERT INTO models_rebuilt (id, job_id, name, created_at, path, sha256, metadata, artifact_sha256)
+            SELECT id, job_id, name, created_at, path, sha256, metadata, artifact_sha256 FROM models ORDER BY rowid;
+        DROP TABLE models;
+        ALTER TABLE models_rebuilt RENAME TO models;
+        CREATE INDEX models_name ON models(name, created_at)
+        """,
     ]
 
     public init(path: String) throws {
@@ -101,6 +121,7 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
             j.worker = WorkerIdentity(id: id, host: row["worker_host"].text ?? "", pid: row["worker_pid"].int ?? 0)
         }
         j.leaseExpiresAt = Self.parse(row["lease_expires_at"].text)
+        j.note = row["note"].text
         return j
     }
 
@@ -111,9 +132,9 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
             let queued = try database.query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'").first?["n"].int ?? 0
             guard queued < maxQueued else { return false }
             try database.execute(
-                "INSERT INTO jobs (id, name, state, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, name, state, spec, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
                 [.text(job.id), .text(job.name), .text(job.state.rawValue), .text(job.specJSON),
-                 .text(Self.format(job.createdAt))])
+                 .text(Self.format(job.createdAt)), SQLValue(job.note)])
             return true
         }
     }
@@ -170,14 +191,41 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
         try database.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first.map(job(from:))
     }
 
-    public func jobs(state: JobState?, limit: Int, before: Int?) throws -> [JobRecord] {
+    public func jobs(_ filter: JobFilter, limit: Int, before: Int?) throws -> [JobRecord] {
         var sql = "SELECT * FROM jobs WHERE 1 = 1"
         var params: [SQLValue] = []
-        if let state { sql += " AND state = ?"; params.append(.text(state.rawValue)) }
+        if let state = filter.state { sql += " AND state = ?"; params.append(.text(state.rawValue)) }
+        if let name = filter.name { sql += " AND name = ?"; params.append(.text(name)) }
+        if let dataset = filter.dataset {
+            sql += " AND ? IN (json_extract(spec, '$.dataset.name'), json_extract(spec, '$.dataset.directory'))"
+            params.append(.text(dataset))
+        }
+        // instr, not LIKE: the text is matched as it is, `%` and `_` included.
+        if let text = filter.text, !text.isEmpty {
+            sql += " AND (instr(lower(name), lower(?)) > 0 OR instr(lower(COALESCE(note, '')), lower(?)) > 0)"
+            params += [.text(text), .text(text)]
+        }
         if let before { sql += " AND sequence < ?"; params.append(.int(Int64(before))) }
         sql += " ORDER BY sequence DESC LIMIT ?"
         params.append(.int(Int64(limit)))
         return try database.query(sql, params).map(job(from:))
+    }
+
+    public func setNote(jobID: String, note: String?) throws -> Bool {
+        try database.transaction {
+            try database.execute("UPDATE jobs SET note = ? WHERE id = ?", [SQLValue(note), .text(jobID)])
+            return try database.query("SELECT changes() AS n").first?["n"].int == 1
+        }
+    }
+
+    public func deleteJob(id: String) throws -> JobDeletion {
+        try database.transaction {
+            guard let job = try self.job(id: id) else { return .notFound }
+            guard !job.state.isClaimed else { return .claimed(job.state) }
+            // Epochs and step metrics go with it (ON DELETE CASCADE).
+            try database.execute("DELETE FROM jobs WHERE id = ?", [.text(id)])
+            return .deleted(job)
+        }
     }
 
     /// The worker and lease columns are left alone while the job stays claimed (a heartbeat may have renewed
@@ -334,5 +382,15 @@ public final class SQLiteStore: ServiceStore, @unchecked Sendable {
     public func models(limit: Int) throws -> [ModelRecord] {
         try database.query("SELECT * FROM models ORDER BY created_at DESC, rowid DESC LIMIT ?", [.int(Int64(limit))])
             .map(model(from:))
+    }
+
+    public func deleteModel(id: String) throws -> Bool {
+        try database.transaction {
+            guard let model = try model(id: id) else { return false }
+            try database.execute("DELETE FROM models WHERE id = ?", [.text(id)])
+            try database.execute("UPDATE jobs SET model_id = NULL WHERE id = ? AND model_id = ?",
+                                 [.text(model.jobID), .text(id)])
+            return true
+        }
     }
 }

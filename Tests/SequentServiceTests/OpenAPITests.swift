@@ -79,7 +79,8 @@ import Testing
                 if r.status == 401 { #expect(r.headers["www-authenticate"] == "Bearer") }
             }
         }
-        #expect(secured.sorted() == ["DELETE /v1/datasets/{name}", "POST /v1/datasets", "POST /v1/jobs",
+        #expect(secured.sorted() == ["DELETE /v1/datasets/{name}", "DELETE /v1/jobs/{id}", "DELETE /v1/models/{id}",
+                                     "PATCH /v1/jobs/{id}", "POST /v1/datasets", "POST /v1/jobs",
                                      "POST /v1/jobs/{id}/cancel"])
     }
 

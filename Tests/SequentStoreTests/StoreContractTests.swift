@@ -316,6 +316,119 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         #expect(try h.store.jobs(state: .running, limit: 10, before: nil).map(\.id) == ["j0"])
     }
 
+    /// A job whose spec trains on `dataset` (a built-in name, or a folder when `folder`).
+    func job(_ id: String, name: String, dataset: String, folder: Bool = false) -> JobRecord {
+        JobRecord(id: id, name: name, specJSON: "{\"dataset\": {\"\(folder ? "directory" : "name")\": \"\(dataset)\"}}")
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func jobsFilterByNameDatasetAndTextAndPageAmongTheMatches(_ backend: StoreBackend) throws {
+        let h = try backend.make()
+        // Odd jobs are "shoes" on a folder, even ones "digits" on fashion_mnist; every third has a note.
+        for i in 0..<9 {
+            _ = try h.store.enqueue(i.isMultiple(of: 2) ? job("e\(i)", name: "digits", dataset: "fashion_mnist")
+                                    : job("o\(i)", name: "shoes", dataset: "shoes_v2", folder: true), maxQueued: 100)
+        }
+        for i in stride(from: 0, to: 9, by: 3) {
+            #expect(try h.store.setNote(jobID: i.isMultiple(of: 2) ? "e\(i)" : "o\(i)", note: "Baseline 100% run"))
+        }
+        #expect(try h.store.setNote(jobID: "missing", note: "x") == false)
+        func ids(_ f: JobFilter, limit: Int = 100, before: Int? = nil) throws -> [String] {
+            try h.store.jobs(f, limit: limit, before: before).map(\.id)
+        }
+        #expect(try ids(JobFilter(name: "shoes")) == ["o7", "o5", "o3", "o1"])
+        #expect(try ids(JobFilter(name: "shoe")).isEmpty)   // exact
+        #expect(try ids(JobFilter(dataset: "fashion_mnist")) == ["e8", "e6", "e4", "e2", "e0"])
+        #expect(try ids(JobFilter(dataset: "shoes_v2")) == ["o7", "o5", "o3", "o1"])
+        // Case-insensitive substring of the name or the note, `%` taken literally.
+        #expect(try ids(JobFilter(text: "HOE")) == ["o7", "o5", "o3", "o1"])
+        #expect(try ids(JobFilter(text: "baseLINE")) == ["e6", "o3", "e0"])
+        #expect(try ids(JobFilter(text: "100%")) == ["e6", "o3", "e0"])
+        #expect(try ids(JobFilter(text: "1%0")).isEmpty)
+        #expect(try ids(JobFilter(name: "digits", text: "baseline")) == ["e6", "e0"])
+        // A page holds `limit` matches, and the cursor continues among them.
+        let page1 = try h.store.jobs(JobFilter(name: "shoes"), limit: 3, before: nil)
+        #expect(page1.map(\.id) == ["o7", "o5", "o3"])
+        #expect(try ids(JobFilter(name: "shoes"), limit: 3, before: page1.last!.sequence) == ["o1"])
+        _ = try h.store.claimNext(worker: Self.alice, leaseSeconds: 30)   // e0 running
+        #expect(try ids(JobFilter(state: .running, dataset: "fashion_mnist")) == ["e0"])
+        #expect(try ids(JobFilter(state: .queued, text: "baseline")) == ["e6", "o3"])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aNoteIsKeptByTheWorkersWrites(_ backend: StoreBackend) throws {
+        let h = try backend.make()
+        _ = try h.store.enqueue(job("j"), maxQueued: 10)
+        #expect(try h.store.job(id: "j")?.note == nil)
+        var running = try #require(try h.store.claimNext(worker: Self.alice, leaseSeconds: 30))
+        #expect(try h.store.setNote(jobID: "j", note: "lr 1e-3, \"wide\" model\nsecond line"))
+        // The worker's copy predates the note; its writes must not undo it.
+        running.progressJSON = "{\"epoch\": 1}"
+        try h.store.update(running)
+        #expect(try h.store.recordEpoch(EpochRecord(jobID: "j", epoch: 1, logs: ["loss": 1], learningRate: 0.1,
+                                                    durationSeconds: 1, samplesPerSecond: 1), job: running))
+        #expect(try h.store.job(id: "j")?.note == "lr 1e-3, \"wide\" model\nsecond line")
+        #expect(try h.store.setNote(jobID: "j", note: nil))
+        #expect(try h.store.job(id: "j")?.note == nil)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func deletingAJobRemovesItsRecordsButNotItsModel(_ backend: StoreBackend) throws {
+        let h = try backend.make()
+        for id in ["done", "held", "waiting"] { _ = try h.store.enqueue(job(id), maxQueued: 10) }
+        var done = try #require(try h.store.claimNext(worker: Self.alice, leaseSeconds: 30))
+        _ = try h.store.claimNext(worker: Self.bob, leaseSeconds: 30)   // "held" running
+        #expect(try h.store.recordEpoch(EpochRecord(jobID: "done", epoch: 1, logs: ["loss": 1], learningRate: 0.1,
+                                                    durationSeconds: 1, samplesPerSecond: 1), job: done))
+        try h.store.appendMetrics(jobID: "done", [MetricPoint(key: "loss", step: 1, wallTime: 1, value: 1)])
+        done.state = .succeeded
+        done.modelID = "m"
+        let model = ModelRecord(id: "m", jobID: "done", name: "n", createdAt: Date(timeIntervalSince1970: 1_800_000_000),
+                                path: "p", sha256: "w", metadataJSON: "{}")
+        try h.store.addModel(model, finishing: done)
+
+        #expect(try h.store.deleteJob(id: "held") == .claimed(.running))
+        #expect(try h.store.transition(id: "held", from: [.running], to: .cancelling))
+        #expect(try h.store.deleteJob(id: "held") == .claimed(.cancelling))
+        #expect(try h.store.job(id: "held")?.state == .cancelling)
+        #expect(try h.store.deleteJob(id: "missing") == .notFound)
+
+        guard case .deleted(let removed) = try h.store.deleteJob(id: "done") else {
+            Issue.record("the finished job was not deleted")
+            return
+        }
+        #expect(removed.id == "done" && removed.state == .succeeded)
+        #expect(try h.store.job(id: "done") == nil)
+        #expect(try h.store.epochs(jobID: "done").isEmpty)
+        #expect(try h.store.metrics(jobID: "done", key: nil).isEmpty)
+        #expect(try h.store.model(id: "m") == model)   // models outlive their jobs
+        #expect(try h.store.deleteJob(id: "done") == .notFound)
+        // A queued job nobody claimed yet may go; the queue no longer counts it.
+        let waiting = try #require(try h.store.job(id: "waiting"))
+        #expect(try h.store.deleteJob(id: "waiting") == .deleted(waiting))
+        #expect(try h.store.queuedCount() == 0)
+        #expect(try h.store.claimNext(worker: Self.alice, leaseSeconds: 30) == nil)
+        #expect(try h.store.jobs(JobFilter(), limit: 10, before: nil).map(\.id) == ["held"])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func deletingAModelRemovesItsRecordAndItsJobsReference(_ backend: StoreBackend) throws {
+        let h = try backend.make()
+        _ = try h.store.enqueue(job("j", name: "shoes"), maxQueued: 10)
+        var j = try #require(try h.store.claimNext(worker: Self.alice, leaseSeconds: 30))
+        j.state = .succeeded
+        j.modelID = "m"
+        try h.store.addModel(ModelRecord(id: "m", jobID: "j", name: "shoes", path: "p", sha256: "w", metadataJSON: "{}"),
+                             finishing: j)
+        #expect(try h.store.deleteModel(id: "m"))
+        #expect(try h.store.model(id: "m") == nil)
+        #expect(try h.store.latestModel(named: "shoes") == nil)
+        #expect(try h.store.models(limit: 10).isEmpty)
+        #expect(try h.store.job(id: "j")?.modelID == nil)
+        #expect(try h.store.job(id: "j")?.state == .succeeded)
+        #expect(try h.store.deleteModel(id: "m") == false)
+    }
+
     @Test(arguments: StoreBackend.all)
     func modelsAreRegisteredWithTheirJobsFinalState(_ backend: StoreBackend) throws {
         let h = try backend.make()

@@ -87,9 +87,39 @@ import Testing
         #expect(try store.latestModel(named: "shoes")?.id == "m2")
         #expect(try store.model(id: "m1")?.path == "/a")
         #expect(try store.models(limit: 10).map(\.id) == ["m2", "m1"])
+        // Ids are unique; the job need not exist (models outlive their jobs).
         #expect(throws: SQLiteError.self) {
-            try store.addModel(ModelRecord(id: "m3", jobID: "missing", name: "x", path: "/c", sha256: "z", metadataJSON: "{}"))
+            try store.addModel(ModelRecord(id: "m1", jobID: "j", name: "x", path: "/c", sha256: "z", metadataJSON: "{}"))
         }
+        try store.addModel(ModelRecord(id: "m3", jobID: "deleted", name: "x", path: "/c", sha256: "z", metadataJSON: "{}"))
+    }
+
+    @Test func aVersion3DatabaseKeepsItsModelsWhenTheirJobsAreDeleted() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-v3-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sequent.sqlite").path
+        let old = try Database(path: path)
+        try old.migrate(Array(SQLiteStore.migrations.prefix(3)))
+        try old.execute("""
+            INSERT INTO jobs (id, name, state, spec, created_at, model_id)
+                VALUES ('j', 'n', 'succeeded', '{}', '2026-11-29T17:53:00.123Z', 'b')
+            """)
+        // Equal creation times: insertion order ("b" after "a") decides which is newest, before and after.
+        for id in ["a", "b"] {
+            try old.execute("""
+                INSERT INTO models (id, job_id, name, created_at, path, sha256, metadata, artifact_sha256)
+                    VALUES (?, 'j', 'n', '2026-11-29T17:53:00.123Z', 'p', 'w', '{}', 'd')
+                """, [.text(id)])
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(store.database.schemaVersion == SQLiteStore.migrations.count)
+        #expect(try store.models(limit: 10).map(\.id) == ["b", "a"])
+        #expect(try store.job(id: "j")?.note == nil)
+        let job = try #require(try store.job(id: "j"))
+        #expect(try store.deleteJob(id: "j") == .deleted(job))
+        #expect(try store.model(id: "a")?.artifactSHA256 == "d")
+        #expect(try store.latestModel(named: "n")?.id == "b")
     }
 
     @Test func aModelAndItsJobsFinalStateCommitTogether() throws {
@@ -138,7 +168,7 @@ import Testing
                 VALUES ('j', 'n', 'running', '{}', '2026-11-29T17:53:00.123Z', 2)
             """)
         let store = try SQLiteStore(path: path)
-        #expect(store.database.schemaVersion == 3)
+        #expect(store.database.schemaVersion == SQLiteStore.migrations.count)
         let job = try #require(try store.job(id: "j"))
         #expect(job.state == .running && job.checkpointEpoch == 2)
         #expect(job.worker == nil && job.leaseExpiresAt == nil && job.checkpointSHA256 == nil)

@@ -28,6 +28,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL = os.environ.get("SEQUENT_URL", "http://127.0.0.1:8080").rstrip("/")
@@ -623,6 +624,63 @@ def test_phone_layout_and_dark_mode(driver):
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         driver.set_window_size(1280, 900)
+
+
+def test_filter_note_and_download_the_epochs_csv(driver):
+    job_id = STATE["cnn"]
+    go(driver, f"#/jobs/{job_id}")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#epoch-table tbody tr")) >= 1)
+    # The note saves with PATCH and comes back with the job.
+    note = driver.find_element(By.ID, "job-note")
+    note.clear()
+    note.send_keys("baseline CNN, lr 1e-3")
+    driver.find_element(By.ID, "job-note-save").click()
+    wait(driver, lambda d: d.find_element(By.ID, "job-note-status").text == "Saved.")
+    assert api(f"/v1/jobs/{job_id}")["note"] == "baseline CNN, lr 1e-3"
+    # The search box finds it by its note; the state filter leaves the cancelled dense job out.
+    search = driver.find_element(By.ID, "filter-q")
+    search.send_keys("BASELINE")
+    wait(driver, lambda d: [li.get_attribute("data-id") for li in d.find_elements(By.CSS_SELECTOR, ".job-item")] == [job_id])
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.BACKSPACE)
+    Select(driver.find_element(By.ID, "filter-state")).select_by_value("cancelled")
+    wait(driver, lambda d: [li.get_attribute("data-id") for li in d.find_elements(By.CSS_SELECTOR, ".job-item")]
+         == [STATE["dense"]])
+    Select(driver.find_element(By.ID, "filter-state")).select_by_value("")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-item")) == len(api("/v1/jobs")["jobs"]) >= 3)
+    # The CSV link: fetched as the browser would download it.
+    href = driver.find_element(By.ID, "job-epochs-csv").get_attribute("href")
+    with urllib.request.urlopen(href, timeout=10) as r:
+        assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert r.headers["Content-Disposition"].startswith('attachment; filename="')
+        lines = r.read().decode().split("\r\n")
+    assert lines[-1] == ""
+    keys = sorted({k for e in api(f"/v1/jobs/{job_id}/epochs")["epochs"] for k in e}
+                  - {"epoch", "learning_rate", "duration_seconds", "samples_per_second", "finished_at"})
+    assert lines[0] == ",".join(["epoch"] + keys + ["learning_rate", "duration_seconds", "samples_per_second", "finished_at"])
+    assert len(lines) - 2 == len(api(f"/v1/jobs/{job_id}/epochs")["epochs"]) == 3
+    assert lines[1].startswith("1,")
+
+
+def test_delete_a_finished_job(driver):
+    job_id = STATE["dense"]
+    # Its page, opened after the delete, asks for it and gets 404s on purpose.
+    EXPECTED_FAILURES.update({(f"/v1/jobs/{job_id}", 404), (f"/v1/jobs/{job_id}/epochs", 404)})
+    go(driver, "#/jobs")
+    item = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'.job-item[data-id="{job_id}"]'))
+    button = item.find_element(By.CSS_SELECTOR, ".job-delete")
+    assert button.is_displayed()
+    assert not driver.find_element(By.CSS_SELECTOR, f'.job-item[data-id="{STATE["cnn"]}"] .job-cancel').is_displayed()
+    button.click()
+    WebDriverWait(driver, 10).until(EC.alert_is_present()).accept()
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f'.job-item[data-id="{job_id}"]'),
+         message="the deleted job stayed in the list")
+    listed = [j["id"] for j in api("/v1/jobs")["jobs"]]
+    assert job_id not in listed and STATE["cnn"] in listed
+    go(driver, f"#/jobs/{job_id}")
+    wait(driver, lambda d: "does not exist" in d.find_element(By.ID, "job-problem").text)
+    assert driver.find_element(By.ID, "job-title").text == f"No job {job_id}"
+    shot(driver, "08-deleted-job")
 
 
 def test_no_console_errors(driver):
