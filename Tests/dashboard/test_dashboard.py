@@ -443,8 +443,9 @@ def test_compare_two_runs(driver):
 
 
 def test_charts_stay_fast_with_100k_points(driver):
-    # A chart fed 100,000 points per series (what max_points allows) draws in well under a frame budget
-    # of a few tens of milliseconds, hover included, because each pixel column is drawn once.
+    # A chart fed 100,000 points per series (what max_points allows) stays fast because what it strokes is bounded
+    # by its pixel columns (a few vertices each: first, last, lowest, highest), not by the points. That bound is
+    # asserted; the time is printed for information only, since a shared CI machine makes timings noisy.
     result = js(driver, """
         const fig = document.createElement('figure');
         fig.className = 'chart';
@@ -460,13 +461,14 @@ def test_charts_stay_fast_with_100k_points(driver):
           chart.hoverX = 10000 * k + 123;
           const t = performance.now(); chart.draw(); times.push(performance.now() - t);
         }
-        const points = Number(fig.dataset.points);
+        const points = Number(fig.dataset.points), drawn = Number(fig.dataset.drawn), width = Number(fig.dataset.plotWidth);
         fig.remove();
         times.sort((x, y) => x - y);
-        return {median: times[2], points};""")
+        return {median: times[2], points, drawn, width};""")
     print("100k-point chart:", result)
     assert result["points"] == 200000
-    assert result["median"] < 100, result
+    # Two series, each raw and smoothed: at most four vertices per pixel column for each of the four lines.
+    assert 0 < result["drawn"] <= 4 * 4 * (result["width"] + 2), result
 
 
 def test_predict_uploaded_images(driver, tmp_path):
