@@ -18,23 +18,23 @@ export function cellSamples(evaluation, t, p) {
 }
 
 export async function enterModel(id) {
-  const box = $('#model-error');
+  const box = $('#eval-error');
   box.hidden = true;
-  $('#model-title').textContent = id ? `Model ${id}` : 'Model';
+  $('#eval-title').textContent = id ? `Model ${id}` : 'Model';
   if (!id) return;
   if (shown && shown.id === id) return;
-  $('#model-summary').textContent = 'Evaluating…';
-  $('#model-matrix').replaceChildren();
-  $('#model-classes').replaceChildren();
-  $('#model-cell').replaceChildren();
+  $('#eval-summary').textContent = 'Evaluating…';
+  $('#eval-matrix').replaceChildren();
+  $('#eval-classes').replaceChildren();
+  $('#eval-cell').replaceChildren();
   try {
     const [model, evaluation] = await Promise.all([api('GET', `/v1/models/${enc(id)}`),
       api('GET', `/v1/models/${enc(id)}/evaluation`)]);
     shown = { id, evaluation };
-    $('#model-title').textContent = `${model.name} · ${model.id}`;
+    $('#eval-title').textContent = `${model.name} · ${model.id}`;
     render(evaluation);
   } catch (err) {
-    $('#model-summary').textContent = '';
+    $('#eval-summary').textContent = '';
     showError(box, err);
   }
 }
@@ -42,7 +42,7 @@ export async function enterModel(id) {
 function render(e) {
   const loss = isNum(e.loss) ? ` · loss ${fmtNum(e.loss, 4)}` : '';
   const auc = isNum(e.auc) ? ` · AUC ${fmtNum(e.auc, 3)}` : '';
-  $('#model-summary').textContent = `${e.split} split: ${fmtInt(e.samples)} samples · accuracy ${fmtPct(e.accuracy)}${loss}${auc}`;
+  $('#eval-summary').textContent = `${e.split} split: ${fmtInt(e.samples)} samples · accuracy ${fmtPct(e.accuracy)}${loss}${auc}`;
   const classes = e.classes || [];
   const matrix = e.confusion_matrix || [];
   const head = h('tr', {}, h('th', { scope: 'col', class: 'corner', text: 'true ↓ / predicted →' }),
@@ -58,9 +58,9 @@ function render(e) {
       }));
     }));
   });
-  $('#model-matrix').replaceChildren(h('table', { class: 'confusion', 'data-testid': 'confusion-matrix' },
+  $('#eval-matrix').replaceChildren(h('table', { class: 'confusion', 'data-testid': 'confusion-matrix' },
     h('thead', {}, head), h('tbody', {}, rows)));
-  $('#model-classes').replaceChildren(h('table', { class: 'data-table' },
+  $('#eval-classes').replaceChildren(h('table', { class: 'data-table' },
     h('thead', {}, h('tr', {}, ['class', 'precision', 'recall', 'F1', 'support'].map((c) => h('th', { scope: 'col', text: c })))),
     h('tbody', {}, (e.per_class || []).map((r) => h('tr', {}, h('td', { class: 'text', text: r.class }),
       h('td', { text: fmtNum(r.precision, 3) }), h('td', { text: fmtNum(r.recall, 3) }), h('td', { text: fmtNum(r.f1, 3) }),
@@ -71,13 +71,13 @@ function showCell(e, t, p) {
   const classes = e.classes || [];
   const count = (e.confusion_matrix[t] || [])[p] || 0;
   const samples = t === p ? [] : cellSamples(e, t, p);
-  for (const b of document.querySelectorAll('#model-matrix .cell[aria-pressed]')) b.removeAttribute('aria-pressed');
-  const cell = document.querySelector(`#model-matrix .cell[data-true="${t}"][data-predicted="${p}"]`);
+  for (const b of document.querySelectorAll('#eval-matrix .cell[aria-pressed]')) b.removeAttribute('aria-pressed');
+  const cell = document.querySelector(`#eval-matrix .cell[data-true="${t}"][data-predicted="${p}"]`);
   if (cell) cell.setAttribute('aria-pressed', 'true');
   const title = `${classes[t]} predicted as ${classes[p]}: ${fmtInt(count)}`;
   const note = t === p ? 'Correct predictions; the page lists the wrong ones.'
     : samples.length < count ? `The ${samples.length} most confident of them (the evaluation keeps the 50 most confidently wrong overall).` : '';
-  $('#model-cell').replaceChildren(h('h3', { text: title }), note ? h('p', { class: 'hint', text: note }) : '',
+  $('#eval-cell').replaceChildren(h('h3', { text: title }), note ? h('p', { class: 'hint', text: note }) : '',
     h('ul', { class: 'sample-grid', 'aria-label': title }, samples.map((m) => h('li', { class: 'cell-sample', dataset: { index: String(m.index) } },
       h('img', { src: m.image, alt: `${m.true_label} #${m.index}`, class: 'pixelated' }),
       h('span', { text: `#${m.index} · ${fmtPct(m.probability)}` })))));

@@ -261,8 +261,8 @@ def test_submit_a_job_and_watch_its_curves_grow(driver):
 
     # Finished: three epochs in the table, the final curves, the model summary, the list entry.
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#epoch-table tbody tr")) == 3)
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model-summary tbody tr")) == 7)
-    summary = driver.find_element(By.ID, "model-summary").text
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-summary tbody tr")) == 7)
+    summary = driver.find_element(By.ID, "eval-summary").text
     assert "Conv2D" in summary and "243,786" in summary
     item = driver.find_element(By.CSS_SELECTOR, f'.job-item[data-id="{job_id}"]')
     assert item.find_element(By.CSS_SELECTOR, ".badge").text == "succeeded"
@@ -555,19 +555,19 @@ def test_model_page_confusion_matrix(driver):
     samples = evaluation["samples"]
     assert samples == 400
     assert sum(int(c.get_attribute("data-count")) for c in cells) == samples
-    assert "400 samples" in driver.find_element(By.ID, "model-summary").text
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#model-classes tbody tr")) == 10
+    assert "400 samples" in driver.find_element(By.ID, "eval-summary").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#eval-classes tbody tr")) == 10
     # The cell most often among the confidently wrong lists those images with their probabilities.
     names = evaluation["classes"]
     pairs = [(names.index(m["true_label"]), names.index(m["predicted_label"])) for m in evaluation["misclassified"]]
     t, p = max(set(pairs), key=pairs.count)
     busiest = matrix.find_element(By.CSS_SELECTOR, f'[data-true="{t}"][data-predicted="{p}"]')
     busiest.click()
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model-cell .cell-sample")) == pairs.count((t, p)),
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == pairs.count((t, p)),
          message="the cell's images are not listed")
     wait(driver, lambda d: all(js(d, "return arguments[0].complete && arguments[0].naturalWidth === 28", i)
-                               for i in d.find_elements(By.CSS_SELECTOR, "#model-cell img")))
-    assert "%" in driver.find_element(By.CSS_SELECTOR, "#model-cell .cell-sample").text
+                               for i in d.find_elements(By.CSS_SELECTOR, "#eval-cell img")))
+    assert "%" in driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample").text
     assert busiest.get_attribute("aria-pressed") == "true"
     shot(driver, "model-page")
 
