@@ -133,3 +133,14 @@ enum ModelEvaluation {
         return try ImageDecoder.encodePNG(pixels, width: w, height: h, colorType: kept == 3 ? .rgb : .gray)
     }
 }
+
+extension TrainingRun {
+    /// The report of the run's model on `split` (by default the split evaluated after training), as a job stores
+    /// it; `loss` when the split's loss is already known (else it is computed). For the CLI's benchmark.
+    public func evaluation(split: String? = nil, loss: Double? = nil, modelID: String = "local") throws -> JSONValue {
+        let split = split ?? ModelEvaluation.defaultSplit(self)
+        return try ModelEvaluation.evaluate(model: model, data: ModelEvaluation.data(self, split: split), split: split,
+                                            classNames: classNames, loss: loss,
+                                            imageURL: { ModelEvaluation.imagePath(model: modelID, split: split, index: $0) })
+    }
+}

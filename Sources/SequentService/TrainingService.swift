@@ -499,14 +499,10 @@ public final class TrainingService: @unchecked Sendable {
     /// Writes the model's evaluation on its split (`ModelEvaluation`) into its staged folder, so the artifact's
     /// digest covers it. A model that cannot be evaluated is still registered: the route computes it on request.
     private func writeEvaluation(run: TrainingRun, modelID: String, loss: Double?, into staging: URL) {
-        let split = ModelEvaluation.defaultSplit(run)
         do {
-            let report = try ModelEvaluation.evaluate(
-                model: run.model, data: ModelEvaluation.data(run, split: split), split: split,
-                classNames: run.classNames, loss: loss,
-                imageURL: { ModelEvaluation.imagePath(model: modelID, split: split, index: $0) })
+            let report = try run.evaluation(loss: loss, modelID: modelID)
             try Data(report.serialized().utf8).write(to: staging.appendingPathComponent(ModelEvaluation.file))
-            logger.info("model \(modelID): evaluated on \(report["samples"]?.doubleValue ?? 0) \(split) samples in \(report["seconds"]?.doubleValue ?? 0) s")
+            logger.info("model \(modelID): evaluated on \(report["samples"]?.intValue ?? 0) \(report["split"]?.stringValue ?? "") samples in \(report["seconds"]?.doubleValue ?? 0) s")
         } catch {
             logger.warning("model \(modelID): no evaluation stored with it: \(error)")
         }
