@@ -3,6 +3,7 @@ import Testing
 @testable import SequentData
 @testable import SequentNN
 @testable import SequentService
+@testable import SequentStore
 
 /// The evaluation stored with a model trained through the service, and the routes around it, over HTTP.
 @Suite(.serialized) struct EvaluationTests {
@@ -55,6 +56,29 @@ import Testing
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/test/x.png").status == 404)
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/banana/0.png").status == 400)
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/train/511.png").status == 200)
+    }
+
+    @Test func aModelSavedWithoutOneIsEvaluatedOnRequest() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        let created = try server.client.request("POST", "/v1/jobs", body: EndToEndTests.specText(epochs: 1, trainLimit: 256))
+        let done = try server.wait(try #require(created.json["id"]?.stringValue), for: ["succeeded", "failed"])
+        let modelID = try #require(done["model_id"]?.stringValue)
+        let stored = try server.client.request("GET", "/v1/models/\(modelID)/evaluation").json
+        // As a model saved before evaluations were stored: no evaluation.json, and the digest recorded without it.
+        let store = try #require(server.service.store as? SQLiteStore)
+        let folder = try #require(server.service.artifacts as? LocalArtifactStore).location(.model, id: modelID)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(ModelEvaluation.file))
+        try store.database.execute("UPDATE models SET artifact_sha256 = ? WHERE id = ?",
+                                   [.text(try ArtifactDigest.of(directory: folder).sha256), .text(modelID)])
+        let computed = try server.client.request("GET", "/v1/models/\(modelID)/evaluation")
+        #expect(computed.status == 200, "\(computed.text.prefix(300))")
+        for key in ["split", "samples", "accuracy", "confusion_matrix", "per_class", "misclassified"] {
+            #expect(computed.json[key] == stored[key], "\(key)")
+        }
+        // Computed on the split's own loss (the stored one reused the job's test loss: the same number).
+        let loss = try #require(computed.json["loss"]?.doubleValue)
+        #expect(abs(loss - (stored["loss"]?.doubleValue ?? .nan)) < 1e-5)
     }
 
     @Test func anotherSplitIsComputedOnRequestAndKept() throws {
