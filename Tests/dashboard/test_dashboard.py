@@ -261,8 +261,8 @@ def test_submit_a_job_and_watch_its_curves_grow(driver):
 
     # Finished: three epochs in the table, the final curves, the model summary, the list entry.
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#epoch-table tbody tr")) == 3)
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-summary tbody tr")) == 7)
-    summary = driver.find_element(By.ID, "eval-summary").text
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model-summary tbody tr")) == 7)
+    summary = driver.find_element(By.ID, "model-summary").text
     assert "Conv2D" in summary and "243,786" in summary
     item = driver.find_element(By.CSS_SELECTOR, f'.job-item[data-id="{job_id}"]')
     assert item.find_element(By.CSS_SELECTOR, ".badge").text == "succeeded"
