@@ -49,9 +49,7 @@ final class EvaluationService: @unchecked Sendable {
     /// The evaluation stored with the model when `split` is nil or is its split; else (or for a model saved before
     /// evaluations were stored) one computed now, on `split` or the split the model was evaluated on after training.
     func evaluation(model id: String, split: String?) throws -> JSONValue {
-        if let split, !["train", "validation", "test"].contains(split) {
-            throw ServiceError(400, "invalid_split", "split \"\(split)\" is not one of train, validation, test", field: "split")
-        }
+        if let split { try ModelEvaluation.check(split: split) }
         let record = try record(id)
         if let stored = try stored(record), split == nil || stored["split"]?.stringValue == split { return stored }
         return try lock.withLock {
@@ -72,6 +70,7 @@ final class EvaluationService: @unchecked Sendable {
 
     /// The PNG of sample `index` of `split`.
     func image(model id: String, split: String, index: String) throws -> [UInt8] {
+        try ModelEvaluation.check(split: split)
         let record = try record(id)
         guard let i = Int(index), i >= 0 else {
             throw ServiceError(404, "not_found", "\"\(index)\" is not a sample index (0, 1, …)")

@@ -14,9 +14,20 @@ enum ModelEvaluation {
     /// (the run's `testData` both times).
     static func defaultSplit(_ run: TrainingRun) -> String { run.spec.dataset.isDirectory ? "validation" : "test" }
 
+    static let splits = ["train", "validation", "test"]
+
+    /// 400 naming `split` when it is not one of `splits`.
+    static func check(split: String) throws {
+        guard splits.contains(split) else {
+            throw ServiceError(400, "invalid_split", "split \"\(split)\" is not one of \(splits.joined(separator: ", "))",
+                               field: "split")
+        }
+    }
+
     /// The samples of `split` ("train", "validation" or "test") as the run trained on them; 400 naming the value
     /// when it is none of those or the dataset has no such split.
     static func data(_ run: TrainingRun, split: String) throws -> any TrainingData {
+        try check(split: split)
         let folder = run.spec.dataset.isDirectory
         let found: (any TrainingData)?
         switch split {
@@ -32,8 +43,7 @@ enum ModelEvaluation {
             } else {
                 found = nil
             }
-        default:
-            throw ServiceError(400, "invalid_split", "split \"\(split)\" is not one of train, validation, test", field: "split")
+        default: found = nil
         }
         guard let found, found.count > 0 else {
             throw ServiceError(400, "invalid_split", "the dataset \(run.datasetName) of this model has no \(split) split",

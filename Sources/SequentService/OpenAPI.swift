@@ -280,7 +280,7 @@ public enum OpenAPI {
                 "The model's evaluation: the one stored with it (its validation split; Fashion-MNIST's test split), or "
                     + "one computed on request for `split` (kept in memory)",
                 params: [idParam("Model (or job name)"),
-                         query("split", ["type": "string", "enum": ["train", "validation", "test"]],
+                         query("split", ["type": "string", "enum": .array(ModelEvaluation.splits.map { .string($0) })],
                                "Evaluate this split of the model's dataset instead of the stored one")],
                 responses: ["200": json(ref("Evaluation"), "The evaluation"),
                             "400": error("Not a split, or the model's dataset has none of this name"),
@@ -290,7 +290,7 @@ public enum OpenAPI {
                 "One sample of a split as the model saw it, as an 8-bit PNG (the `image` of `misclassified`)",
                 params: [idParam("Model (or job name)"),
                          ["name": "split", "in": "path", "required": true,
-                          "schema": ["type": "string", "enum": ["train", "validation", "test"]]],
+                          "schema": ["type": "string", "enum": .array(ModelEvaluation.splits.map { .string($0) })]],
                          ["name": "index", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 0]]],
                 responses: ["200": ["description": "The image", "content": ["image/png": ["schema": ["type": "string", "format": "binary"]]]],
                             "400": error("Not a split, or the model's dataset has none of this name"),
