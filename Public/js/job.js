@@ -100,6 +100,8 @@ export function renderDetailHead() {
   const predict = $('#job-predict');
   predict.hidden = !job.model_id;
   if (job.model_id) predict.href = `#/predict?model=${enc(job.model_id)}`;
+  $('#job-model').hidden = !job.model_id;
+  if (job.model_id) $('#job-model').href = `#/models/${enc(job.model_id)}`;
   const cmp = $('#job-compare');
   cmp.setAttribute('aria-pressed', String(compareIds.has(job.id)));
   cmp.textContent = compareIds.has(job.id) ? 'In comparison ✓' : 'Add to comparison';

@@ -11,12 +11,13 @@ import { QUICK_FIELDS, applyRecipe, closeForm, editor, clearSpecError, loadRecip
   submitJob, syncQuick } from './form.js';
 import { enterCompare, loadCompare, renderCompare, saveCompare } from './compare.js';
 import { enterPredict, predictArchive, predictFiles } from './models.js';
+import { enterModel } from './evaluation.js';
 import { enterData, loadSamples, uploadedFeatureMaps } from './data.js';
 import { specText } from './spec.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// Routing: #/jobs, #/jobs/{id}, #/compare?ids=a,b, #/predict?model=m, #/data
-const VIEWS = ['jobs', 'compare', 'predict', 'data'];
+// Routing: #/jobs, #/jobs/{id}, #/compare?ids=a,b, #/predict?model=m, #/models/{id}, #/data
+const VIEWS = ['jobs', 'compare', 'predict', 'models', 'data'];
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, query = ''] = raw.split('?');
@@ -32,11 +33,12 @@ function route() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === r.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
-  const titles = { jobs: 'Jobs', compare: 'Compare', predict: 'Predict', data: 'Data' };
+  const titles = { jobs: 'Jobs', compare: 'Compare', predict: 'Predict', models: 'Model', data: 'Data' };
   document.title = `${titles[r.view]} · Sequent`;
   if (r.view === 'jobs') enterJobs(r.id);
   else if (r.view === 'compare') enterCompare(r.query);
   else if (r.view === 'predict') enterPredict(r.query);
+  else if (r.view === 'models') enterModel(r.id);
   else if (r.view === 'data') enterData();
   if (page.focusAfterRoute) { page.focusAfterRoute.focus(); page.focusAfterRoute = null; }
   else if (!firstRoute) {

@@ -59,6 +59,32 @@ extension Sequential {
         return Tensor(shape: [n] + outputShape, scalars: out)
     }
 
+    /// Model outputs for every sample of `data`, in order (`predict` over a dataset), with the class each target
+    /// row names (`classIndex`). Samples are gathered a chunk at a time, so a folder dataset need not fit in memory.
+    public func predict(data: any TrainingData, batchSize: Int = 256) throws -> (outputs: [Float], labels: [Int]) {
+        guard data.inputWidth == inputCount else {
+            throw TrainingError("predict: samples have \(data.inputWidth) values, the model expects \(inputShape) = \(inputCount)")
+        }
+        let n = data.count, width = outputWidth, targetWidth = data.targetWidth
+        let chunk = max(batchSize, 1) * 16
+        var outputs = [Float](repeating: 0, count: n * width), labels = [Int](repeating: -1, count: n)
+        var x = [Float](repeating: 0, count: min(chunk, n) * inputCount)
+        var y = [Float](repeating: 0, count: min(chunk, n) * targetWidth)
+        for lo in stride(from: 0, to: n, by: chunk) {
+            let count = min(chunk, n - lo)
+            try data.gather(Array(lo..<(lo + count))[...], x: &x, y: &y)
+            x.withUnsafeBufferPointer { xb in
+                outputs.withUnsafeMutableBufferPointer { ob in
+                    trainer.predict(xb.baseAddress!, n: count, batchSize: batchSize, into: ob.baseAddress! + lo * width)
+                }
+            }
+            y.withUnsafeBufferPointer { yb in
+                for i in 0..<count { labels[lo + i] = Self.classIndex(yb.baseAddress! + i * targetWidth, targetWidth: targetWidth) }
+            }
+        }
+        return (outputs, labels)
+    }
+
     /// A single-threaded inference path with its own buffers, for serving: no per-call setup beyond the
     /// forward pass. Create one per serving thread.
     public func makePredictor(maxBatch: Int = 1) -> Predictor { Predictor(model: self, capacity: maxBatch) }

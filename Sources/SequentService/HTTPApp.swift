@@ -40,6 +40,7 @@ public final class HTTPApp: @unchecked Sendable {
         registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
         registerDashboardRoutes()
         registerDatasetRoutes()
+        registerEvaluationRoutes()
     }
 
     public func start() throws { try server.start() }

@@ -343,6 +343,26 @@ public enum OpenAPI {
                     + "16 channels per layer, each min-max normalised) — same request forms as predict",
                 params: [idParam("Model (or job name)"), invertQuery], body: imageBody(several: false),
                 responses: imageErrors.merging(["200": json(ref("FeatureMaps"), "Input and feature maps")]) { $1 })],
+            "/v1/models/{id}/evaluation": ["get": op("getEvaluation",
+                "The model's evaluation: the one stored with it (its validation split; Fashion-MNIST's test split), or "
+                    + "one computed on request for `split` (kept in memory)",
+                params: [idParam("Model (or job name)"),
+                         query("split", ["type": "string", "enum": .array(ModelEvaluation.splits.map { .string($0) })],
+                               "Evaluate this split of the model's dataset instead of the stored one")],
+                responses: ["200": json(ref("Evaluation"), "The evaluation"),
+                            "400": error("Not a split, or the model's dataset has none of this name"),
+                            "404": error("No model with this id or job name"),
+                            "409": error("The model's data can no longer be read")])],
+            "/v1/models/{id}/evaluation/images/{split}/{index}.png": ["get": op("getEvaluationImage",
+                "One sample of a split as the model saw it, as an 8-bit PNG (the `image` of `misclassified`)",
+                params: [idParam("Model (or job name)"),
+                         ["name": "split", "in": "path", "required": true,
+                          "schema": ["type": "string", "enum": .array(ModelEvaluation.splits.map { .string($0) })]],
+                         ["name": "index", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 0]]],
+                responses: ["200": ["description": "The image", "content": ["image/png": ["schema": ["type": "string", "format": "binary"]]]],
+                            "400": error("Not a split, or the model's dataset has none of this name"),
+                            "404": error("No model with this id, or no sample with this index"),
+                            "409": error("The model's data can no longer be read")])],
         ]
         var components: [String: JSONValue] = ["schemas": .object(schemas)]
         if tokenRequired {
@@ -453,6 +473,25 @@ public enum OpenAPI {
             "epoch": ["type": "integer"], "loss": ["type": "number"], "learning_rate": ["type": "number"],
             "duration_seconds": ["type": "number"], "samples_per_second": ["type": "number"], "finished_at": ["type": "string"]],
             "additionalProperties": ["type": "number"]],
+        "Evaluation": ["type": "object",
+                       "required": ["split", "samples", "accuracy", "classes", "confusion_matrix", "per_class", "misclassified"],
+                       "properties": [
+            "split": ["type": "string"], "samples": ["type": "integer"], "loss": ["type": ["number", "null"]],
+            "accuracy": ["type": "number"], "classes": ["type": "array", "items": ["type": "string"]],
+            "confusion_matrix": ["type": "array", "description": "Rows the true class, columns the predicted one",
+                                 "items": ["type": "array", "items": ["type": "integer"]]],
+            "per_class": ["type": "array", "items": ["type": "object", "properties": [
+                "class": ["type": "string"], "precision": ["type": "number"], "recall": ["type": "number"],
+                "f1": ["type": "number"], "support": ["type": "integer"]]]],
+            "top_k_accuracy": ["type": "object", "additionalProperties": ["type": "number"]],
+            "misclassified": ["type": "array", "description": "The most confidently wrong samples (at most 50)",
+                              "items": ["type": "object", "properties": [
+                "index": ["type": "integer"], "true_label": ["type": "string"], "predicted_label": ["type": "string"],
+                "probability": ["type": "number"], "image": ["type": "string"]]]],
+            "roc": ["type": "array", "description": "One-unit models: at most 200 points",
+                    "items": ["type": "object", "properties": ["fpr": ["type": "number"], "tpr": ["type": "number"]]]],
+            "auc": ["type": ["number", "null"]], "threshold_0_5": ["type": "object"],
+            "seconds": ["type": "number"]]],
         "Model": ["type": "object", "required": ["id", "job_id", "name", "created_at"], "properties": [
             "id": ["type": "string"], "job_id": ["type": "string"], "name": ["type": "string"], "created_at": ["type": "string"],
             "sha256": ["type": "string"], "class_names": ["type": "array", "items": ["type": "string"]],

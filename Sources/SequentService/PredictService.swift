@@ -36,10 +36,15 @@ public final class LoadedModel: @unchecked Sendable {
                                       background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark,
                                       interpolation: Preprocessing.Interpolation(rawValue: pre?["interpolation"]?.stringValue ?? "") ?? .bilinear)
         batcher = PredictBatcher(model: model, maxBatch: maxBatch)
-        let fromLogits = model.loss?.fromLogits ?? specLoss().flatMap { try? makeLoss($0).fromLogits } ?? false
-        // A from_logits loss on a softmax/sigmoid layer (Keras warns about it) still outputs probabilities.
+        outputsLogits = Self.outputsLogits(model, fromLogits: model.loss?.fromLogits
+            ?? specLoss().flatMap { try? makeLoss($0).fromLogits } ?? false)
+    }
+
+    /// Whether `model` outputs scores rather than probabilities, given whether its loss is `from_logits`: a
+    /// from_logits loss on a softmax/sigmoid layer (Keras warns about it) still outputs probabilities.
+    static func outputsLogits(_ model: Sequential, fromLogits: Bool) -> Bool {
         let last = model.layers.last?.activation ?? .linear
-        outputsLogits = fromLogits && last != .softmax && last != .sigmoid
+        return fromLogits && last != .softmax && last != .sigmoid
     }
 
     /// True for a one-unit output (binary classification).
@@ -47,9 +52,12 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// The model's output as probabilities: a logits model's scores go through softmax (several classes) or
     /// sigmoid (one unit), as `tf.nn.softmax(model(x))` would; other models' outputs are returned as they are.
-    public func probabilities(_ output: [Float]) -> [Double] {
-        guard outputsLogits else { return output.map(Double.init) }
-        if output.count == 1 { return [1 / (1 + Foundation.exp(-Double(output[0])))] }
+    public func probabilities(_ output: [Float]) -> [Double] { Self.probabilities(output, logits: outputsLogits) }
+
+    /// `output` as probabilities when it is `logits` (see `probabilities(_:)`), else as it is.
+    static func probabilities(_ output: some Collection<Float>, logits: Bool) -> [Double] {
+        guard logits else { return output.map(Double.init) }
+        if output.count == 1 { return [1 / (1 + Foundation.exp(-Double(output.first!)))] }
         // Shifted by the maximum so that large logits cannot overflow exp.
         let m = Double(output.max() ?? 0)
         let e = output.map { Foundation.exp(Double($0) - m) }

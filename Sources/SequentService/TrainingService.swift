@@ -382,9 +382,7 @@ public final class TrainingService: @unchecked Sendable {
         publishState(job)
         do {
             let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
-            var sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
-                                      datasetsRoot: configuration.datasetsRoot,
-                                      imageCacheBytes: configuration.imageCacheBytes)
+            var sources = dataSources
             let run = try JobFailure.during(
                 spec.dataset.directory.map { "the dataset \"\($0)\" could not be read on the server" }
                     ?? "Fashion-MNIST is not installed on the server or cannot be read",
@@ -492,6 +490,24 @@ public final class TrainingService: @unchecked Sendable {
         events.close(jobID: job.id)
     }
 
+    /// Where this server's jobs find their data (a folder dataset's root may be replaced per job: `datasetsRoot`).
+    var dataSources: DataSources {
+        DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory, datasetsRoot: configuration.datasetsRoot,
+                    imageCacheBytes: configuration.imageCacheBytes)
+    }
+
+    /// Writes the model's evaluation on its split (`ModelEvaluation`) into its staged folder, so the artifact's
+    /// digest covers it. A model that cannot be evaluated is still registered: the route computes it on request.
+    private func writeEvaluation(run: TrainingRun, modelID: String, loss: Double?, into staging: URL) {
+        do {
+            let report = try run.evaluation(loss: loss, modelID: modelID)
+            try Data(report.serialized().utf8).write(to: staging.appendingPathComponent(ModelEvaluation.file))
+            logger.info("model \(modelID): evaluated on \(report["samples"]?.intValue ?? 0) \(report["split"]?.stringValue ?? "") samples in \(report["seconds"]?.doubleValue ?? 0) s")
+        } catch {
+            logger.warning("model \(modelID): no evaluation stored with it: \(error)")
+        }
+    }
+
     /// Saves the trained model as the `.model` artifact `<id>` and records it, with what predicting needs, together
     /// with `job` in its final state: one transaction, so a crash never leaves a model record whose job resumes and
     /// trains a second one. A model that cannot be saved leaves no folder behind.
@@ -507,6 +523,7 @@ public final class TrainingService: @unchecked Sendable {
         var committed = false
         do {
             try ModelArchive.save(run.model, to: staging, metadata: metadata)
+            writeEvaluation(run: run, modelID: id, loss: test["loss"], into: staging)
             let receipt = try artifacts.commit(staging, as: .model, id: id)
             committed = true
             var finished = job

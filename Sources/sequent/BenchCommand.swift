@@ -7,7 +7,7 @@ import SequentService
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Train each recipe for a fixed number of steps; print samples/s, GFLOP/s and peak RSS.",
+        abstract: "Train each recipe for a fixed number of steps; print samples/s, GFLOP/s, peak RSS and the time of the evaluation stored with a model.",
         discussion: "Build with -c release. Each recipe runs in its own process so peak RSS is its own.")
 
     @Argument(help: "Job specs to measure (default: config/jobs/fashion-*.json).")
@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
         #endif
         if !json {
             print("OpenBLAS \(BLAS.coreName), \(threads ?? ProcessInfo.processInfo.activeProcessorCount) thread(s), \(steps) steps")
-            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms  input wait s")
+            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms  input wait s  evaluate s")
         }
         for path in paths {
             var args = ["bench", "--child", "--steps", String(steps), "--warmup", String(warmup),
@@ -83,9 +83,10 @@ struct BenchCommand: ParsableCommand {
             if json { print(r.serialized()); continue }
             func num(_ k: String) -> Double { r[k]?.doubleValue ?? .nan }
             let name = (r["recipe"]?.stringValue ?? path).padding(toLength: 22, withPad: " ", startingAt: 0)
-            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f  %12.3f", num("batch_size"),
+            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f  %12.3f  %10.3f", num("batch_size"),
                                 num("samples_per_second"), num("gflops"), num("mflop_per_sample"),
-                                num("peak_rss_mb"), num("predict_one_ms"), num("input_wait_seconds")))
+                                num("peak_rss_mb"), num("predict_one_ms"), num("input_wait_seconds"),
+                                num("evaluate_seconds")))
         }
     }
 
@@ -114,9 +115,14 @@ struct BenchCommand: ParsableCommand {
         let t0 = Date()
         sample.withUnsafeBufferPointer { s in for _ in 0..<reps { _ = predictor.predict(s.baseAddress!, n: 1) } }
         let predictMs = Date().timeIntervalSince(t0) / Double(reps) * 1000
+        // The evaluation a job stores with its model (its test or validation split; the job already knows the loss).
+        let e0 = Date()
+        let report: JSONValue? = run.testData == nil ? nil : try run.evaluation(loss: 0)
+        let evaluateSeconds = report == nil ? Double.nan : Date().timeIntervalSince(e0)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return .object([
+            "evaluate_seconds": .number(evaluateSeconds), "evaluate_samples": report?["samples"] ?? .null,
             "recipe": .string(job.name), "batch_size": .number(Double(job.fit.batchSize)),
             "steps": .number(Double(steps)), "threads": .number(Double(run.model.threads)),
             "samples_per_second": .number(sps), "gflops": .number(sps * flops / 1e9),

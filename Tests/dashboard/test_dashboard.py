@@ -571,6 +571,47 @@ def test_training_data_and_feature_maps(driver):
     shot(driver, "05-data")
 
 
+def test_model_page_confusion_matrix(driver):
+    go(driver, "#/jobs")
+    spec = open_form(driver, "fashion-dense")
+    spec["name"] = "dash-eval"
+    spec["dataset"]["train_limit"] = 2000
+    spec["dataset"]["test_limit"] = 400
+    spec["fit"]["epochs"] = 1
+    set_editor(driver, json.dumps(spec, indent=2))
+    job_id = submit_and_open(driver)
+    wait(driver, lambda d: job_state(d) == "succeeded", timeout=120, message="the tiny job never succeeded")
+    link = driver.find_element(By.ID, "job-model")
+    wait(driver, lambda d: link.is_displayed())
+    link.click()
+    wait(driver, lambda d: d.find_element(By.ID, "view-models").is_displayed())
+    matrix = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="confusion-matrix"]'), timeout=30)
+    cells = matrix.find_elements(By.CSS_SELECTOR, "[data-true][data-predicted]")
+    assert len(cells) == 100
+    assert {c.get_attribute("data-true") for c in cells} == {str(i) for i in range(10)}
+    assert {c.get_attribute("data-predicted") for c in cells} == {str(i) for i in range(10)}
+    model_id = api(f"/v1/jobs/{job_id}")["model_id"]
+    evaluation = api(f"/v1/models/{model_id}/evaluation")
+    samples = evaluation["samples"]
+    assert samples == 400
+    assert sum(int(c.get_attribute("data-count")) for c in cells) == samples
+    assert "400 samples" in driver.find_element(By.ID, "eval-summary").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#eval-classes tbody tr")) == 10
+    # The cell most often among the confidently wrong lists those images with their probabilities.
+    names = evaluation["classes"]
+    pairs = [(names.index(m["true_label"]), names.index(m["predicted_label"])) for m in evaluation["misclassified"]]
+    t, p = max(set(pairs), key=pairs.count)
+    busiest = matrix.find_element(By.CSS_SELECTOR, f'[data-true="{t}"][data-predicted="{p}"]')
+    busiest.click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == pairs.count((t, p)),
+         message="the cell's images are not listed")
+    wait(driver, lambda d: all(js(d, "return arguments[0].complete && arguments[0].naturalWidth === 28", i)
+                               for i in d.find_elements(By.CSS_SELECTOR, "#eval-cell img")))
+    assert "%" in driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample").text
+    assert busiest.get_attribute("aria-pressed") == "true"
+    shot(driver, "model-page")
+
+
 def test_polling_when_event_streams_are_unavailable(driver):
     # A proxy that breaks Server-Sent Events, or a browser without them: the page polls instead.
     script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})

@@ -1,0 +1,131 @@
+import Foundation
+import SequentHTTP
+import SequentNN
+import SequentStore
+
+/// Serves models' evaluations: the one stored with the model, others computed on request and kept in memory.
+/// Computing needs the model's data as it trained on it (the job's spec opens it again) and a copy of the model
+/// of its own (the serving copy runs single predictions); both are kept for the last model asked about only, as
+/// the data may be large.
+final class EvaluationService: @unchecked Sendable {
+    let service: TrainingService
+    /// Reports kept per (model, split), at most `limit`: the oldest goes first.
+    let limit: Int
+    private let lock = NSLock()
+    private var reports: [String: JSONValue] = [:]
+    private var order: [String] = []
+    private var context: Context?
+
+    /// A model with the data it was trained on.
+    final class Context {
+        let modelID: String
+        let run: TrainingRun
+        let model: Sequential
+        /// Links to the dataset folders (stores that keep them elsewhere), removed with the context.
+        let scratch: URL
+
+        init(modelID: String, run: TrainingRun, model: Sequential, scratch: URL) {
+            self.modelID = modelID
+            self.run = run
+            self.model = model
+            self.scratch = scratch
+        }
+
+        deinit { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    init(service: TrainingService, limit: Int = 32) {
+        self.service = service
+        self.limit = limit
+    }
+
+    func record(_ id: String) throws -> ModelRecord {
+        guard let record = try service.store.model(id: id) ?? service.store.latestModel(named: id) else {
+            throw ServiceError.notFound("model", id)
+        }
+        return record
+    }
+
+    /// The evaluation stored with the model when `split` is nil or is its split; else (or for a model saved before
+    /// evaluations were stored) one computed now, on `split` or the split the model was evaluated on after training.
+    func evaluation(model id: String, split: String?) throws -> JSONValue {
+        if let split { try ModelEvaluation.check(split: split) }
+        let record = try record(id)
+        if let stored = try stored(record), split == nil || stored["split"]?.stringValue == split { return stored }
+        return try lock.withLock {
+            let c = try context(for: record)
+            let split = split ?? ModelEvaluation.defaultSplit(c.run)
+            let key = record.id + "/" + split
+            if let cached = reports[key] { return cached }
+            let report = try ModelEvaluation.evaluate(
+                model: c.model, data: ModelEvaluation.data(c.run, split: split), split: split,
+                classNames: c.run.classNames, loss: nil,
+                imageURL: { ModelEvaluation.imagePath(model: record.id, split: split, index: $0) })
+            reports[key] = report
+            order.append(key)
+            if order.count > limit { reports.removeValue(forKey: order.removeFirst()) }
+            return report
+        }
+    }
+
+    /// The PNG of sample `index` of `split`.
+    func image(model id: String, split: String, index: String) throws -> [UInt8] {
+        try ModelEvaluation.check(split: split)
+        let record = try record(id)
+        guard let i = Int(index), i >= 0 else {
+            throw ServiceError(404, "not_found", "\"\(index)\" is not a sample index (0, 1, …)")
+        }
+        return try lock.withLock { try ModelEvaluation.thumbnail(run: context(for: record).run, split: split, index: i) }
+    }
+
+    /// `evaluation.json` from the model's artifact folder, nil for a model saved without one.
+    func stored(_ record: ModelRecord) throws -> JSONValue? {
+        let folder = try service.artifacts.open(.model, id: record.id, sha256: record.artifactSHA256)
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(ModelEvaluation.file).path)
+        else { return nil }
+        return try JSONValue.parse(data)
+    }
+
+    /// The model and its data, opened again from its job's spec (called with `lock` held).
+    private func context(for record: ModelRecord) throws -> Context {
+        if let context, context.modelID == record.id { return context }
+        context = nil   // free the previous model's data first
+        guard let job = try service.store.job(id: record.jobID) else {
+            throw ServiceError(409, "data_unavailable", "the job \(record.jobID) of model \(record.id) is no longer recorded, so its data is unknown")
+        }
+        let spec = try JobSpec.parse(try JSONValue.parse(job.specJSON))
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sequent-evaluation-\(UUID().uuidString)")
+        let run: TrainingRun
+        do {
+            var sources = service.dataSources
+            sources.datasetsRoot = try service.datasetsRoot(for: spec, scratch: scratch)
+            run = try TrainingRun(spec: spec, sources: sources)
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            throw ServiceError(409, "data_unavailable", "the data model \(record.id) was trained on cannot be read: \(error)")
+        }
+        let folder = try service.artifacts.open(.model, id: record.id, sha256: record.artifactSHA256)
+        let model = try ModelArchive.load(from: folder).model
+        model.threads = service.configuration.threadsPerJob
+        let opened = Context(modelID: record.id, run: run, model: model, scratch: scratch)
+        context = opened
+        return opened
+    }
+}
+
+extension HTTPApp {
+    func registerEvaluationRoutes() {
+        let evaluations = EvaluationService(service: service)
+        route("GET", "/v1/models/{id}/evaluation") { request, p in
+            APIResult(200, try evaluations.evaluation(model: p["id"]!, split: request.query["split"]))
+        }
+        let logger = self.logger
+        router.add("GET", "/v1/models/{id}/evaluation/images/{split}/{index}.png") { request, p in
+            HTTPApp.answering(request, logger: logger) {
+                let png = try evaluations.image(model: p["id"]!, split: p["split"]!, index: p["index"]!)
+                return HTTPResponse(status: 200, headers: ["Content-Type": "image/png", "Cache-Control": "max-age=3600"],
+                                    body: png)
+            }
+        }
+    }
+}

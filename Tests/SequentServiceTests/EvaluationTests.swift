@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import SequentData
+@testable import SequentNN
+@testable import SequentService
+@testable import SequentStore
+
+/// The evaluation stored with a model trained through the service, and the routes around it, over HTTP.
+@Suite(.serialized) struct EvaluationTests {
+    @Test func storedEvaluationMatchesTheJobAndItsImagesDecode() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        let created = try server.client.request("POST", "/v1/jobs", body: EndToEndTests.specText(epochs: 1, trainLimit: 512))
+        let id = try #require(created.json["id"]?.stringValue)
+        let done = try server.wait(id, for: ["succeeded", "failed"])
+        #expect(done["state"] == "succeeded", "\(done)")
+        let modelID = try #require(done["model_id"]?.stringValue)
+
+        let r = try server.client.request("GET", "/v1/models/\(modelID)/evaluation")
+        #expect(r.status == 200, "\(r.text.prefix(300))")
+        let e = r.json
+        #expect(e["split"] == "test")
+        let samples = try #require(e["samples"]?.intValue)
+        #expect(samples == 256)
+        let matrix = try #require(e["confusion_matrix"]?.arrayValue?.map { $0.arrayValue?.compactMap(\.intValue) ?? [] })
+        #expect(matrix.count == 10 && matrix.allSatisfy { $0.count == 10 })
+        #expect(matrix.joined().reduce(0, +) == samples)
+        let diagonal = (0..<10).reduce(0) { $0 + matrix[$1][$1] }
+        let accuracy = try #require(e["accuracy"]?.doubleValue)
+        #expect(abs(accuracy - Double(diagonal) / Double(samples)) < 1e-12)
+        // The validation split is the test split here: the last epoch's val_accuracy is the same count.
+        let epochs = try server.client.request("GET", "/v1/jobs/\(id)/epochs").json["epochs"]?.arrayValue ?? []
+        let valAccuracy = try #require(epochs.last?["val_accuracy"]?.doubleValue)
+        #expect(abs(accuracy - valAccuracy) < 1e-6, "\(accuracy) vs \(valAccuracy)")
+        #expect(e["per_class"]?.arrayValue?.compactMap { $0["support"]?.intValue } == matrix.map { $0.reduce(0, +) })
+        #expect(e["top_k_accuracy"]?["2"]?.doubleValue.map { $0 >= accuracy } == true)
+        #expect(e["classes"]?.arrayValue?.count == 10 && e["roc"] == nil)
+
+        // The most confidently wrong, in order, each with an image that decodes to the 28×28 input.
+        let wrong = try #require(e["misclassified"]?.arrayValue)
+        #expect(wrong.count == min(50, samples - diagonal))
+        let probabilities = wrong.compactMap { $0["probability"]?.doubleValue }
+        #expect(probabilities == probabilities.sorted(by: >))
+        let image = try #require(wrong.first?["image"]?.stringValue)
+        let png = try server.client.request("GET", image)
+        #expect(png.status == 200 && png.headers["content-type"] == "image/png")
+        let decoded = try ImageDecoder.decode(png.body)
+        #expect(decoded.width == 28 && decoded.height == 28 && decoded.channels == 1)
+
+        // Bad input: 4xx naming what was wrong.
+        let bad = try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=banana")
+        #expect(bad.status == 400 && bad.text.contains("banana"))
+        let missing = try server.client.request("GET", "/v1/models/m_nope/evaluation")
+        #expect(missing.status == 404 && missing.text.contains("m_nope"))
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/test/256.png").status == 404)
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/test/x.png").status == 404)
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/banana/0.png").status == 400)
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/train/511.png").status == 200)
+    }
+
+    @Test func aModelSavedWithoutOneIsEvaluatedOnRequest() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        let created = try server.client.request("POST", "/v1/jobs", body: EndToEndTests.specText(epochs: 1, trainLimit: 256))
+        let done = try server.wait(try #require(created.json["id"]?.stringValue), for: ["succeeded", "failed"])
+        let modelID = try #require(done["model_id"]?.stringValue)
+        let stored = try server.client.request("GET", "/v1/models/\(modelID)/evaluation").json
+        // As a model saved before evaluations were stored: no evaluation.json, and the digest recorded without it.
+        let store = try #require(server.service.store as? SQLiteStore)
+        let folder = try #require(server.service.artifacts as? LocalArtifactStore).location(.model, id: modelID)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(ModelEvaluation.file))
+        try store.database.execute("UPDATE models SET artifact_sha256 = ? WHERE id = ?",
+                                   [.text(try ArtifactDigest.of(directory: folder).sha256), .text(modelID)])
+        let computed = try server.client.request("GET", "/v1/models/\(modelID)/evaluation")
+        #expect(computed.status == 200, "\(computed.text.prefix(300))")
+        for key in ["split", "samples", "accuracy", "confusion_matrix", "per_class", "misclassified"] {
+            #expect(computed.json[key] == stored[key], "\(key)")
+        }
+        // Computed on the split's own loss (the stored one reused the job's test loss: the same number).
+        let loss = try #require(computed.json["loss"]?.doubleValue)
+        #expect(abs(loss - (stored["loss"]?.doubleValue ?? .nan)) < 1e-5)
+    }
+
+    @Test func anotherSplitIsComputedOnRequestAndKept() throws {
+        let server = try EndToEndTests.Server()
+        defer { server.stop() }
+        // No validation split: asking for one is a 400 naming it.
+        let spec = #"{"name": "noval", "dataset": {"name": "fashion_mnist", "train_limit": 300, "test_limit": 100}, "model": {"input_shape": [784], "layers": [{"type": "Dense", "units": 10, "activation": "softmax"}]}, "fit": {"epochs": 1}}"#
+        let created = try server.client.request("POST", "/v1/jobs", body: spec)
+        let id = try #require(created.json["id"]?.stringValue)
+        let done = try server.wait(id, for: ["succeeded", "failed"])
+        let modelID = try #require(done["model_id"]?.stringValue)
+        let train = try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=train")
+        #expect(train.status == 200, "\(train.text.prefix(300))")
+        #expect(train.json["split"] == "train" && train.json["samples"] == 300)
+        #expect(train.json["loss"]?.doubleValue != nil)
+        let matrix = train.json["confusion_matrix"]?.arrayValue?.flatMap { $0.arrayValue?.compactMap(\.intValue) ?? [] }
+        #expect(matrix?.reduce(0, +) == 300)
+        // Kept: the second answer is the first (its timing included).
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=train").json == train.json)
+        let validation = try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=validation")
+        #expect(validation.status == 400 && validation.text.contains("validation"))
+        // The flat [784] input is still shown as a 28×28 image.
+        let png = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/train/0.png")
+        #expect(try ImageDecoder.decode(png.body).width == 28)
+    }
+}
