@@ -150,7 +150,8 @@ final class FashionSamples: @unchecked Sendable {
 /// The handlers behind the dashboard's API routes.
 enum DashboardAPI {
     static let maxSampleCount = 100
-    static let maxMapsPerLayer = 16
+    /// Channels per layer at most, whatever `max_maps` asks: a bound on the answer's size (a 150×150 map is ~15 KB).
+    static let maxMapsPerLayer = 1024
 
     /// `GET /v1/datasets/fashion_mnist/samples?offset=0&count=24&split=train`
     static func samples(query: [String: String], directory: String) throws -> APIResult {
@@ -246,11 +247,19 @@ enum DashboardAPI {
         return APIResult(200, ["model_id": .string(model.id), "inputs": .array(items)])
     }
 
-    /// `POST /v1/models/{id}/feature-maps`: the first uploaded image through the model, with the output of each
-    /// Conv2D and MaxPooling2D layer as grayscale PNGs (first 16 channels, each min-max normalised), and the
-    /// prediction it leads to.
+    /// `POST /v1/models/{id}/feature-maps?max_maps=N`: the first uploaded image through the model, with the output
+    /// of each Conv2D and MaxPooling2D layer as grayscale PNGs (every channel, or the first `max_maps`, each min-max
+    /// normalised), and the prediction it leads to.
     static func featureMaps(_ request: HTTPRequest, modelID: String, predict: PredictService) throws -> APIResult {
         let invert = try invertQuery(request.query)
+        var limit = maxMapsPerLayer
+        if let text = request.query["max_maps"] {
+            guard let n = Int(text), n >= 1, n <= maxMapsPerLayer else {
+                throw ServiceError(400, "invalid_query", "max_maps must be an integer from 1 to \(maxMapsPerLayer), got \"\(text)\"",
+                                   field: "max_maps")
+            }
+            limit = n
+        }
         let model = try predict.model(modelID)
         guard let input = try HTTPApp.predictInputs(request).first else {
             throw ServiceError(400, "no_image", "the request has no image")
@@ -261,7 +270,7 @@ enum DashboardAPI {
         for a in activations where (a.type == "Conv2D" || a.type == "MaxPooling2D") && a.shape.count == 3 {
             let (h, w, c) = (a.shape[0], a.shape[1], a.shape[2])
             var maps: [JSONValue] = []
-            for ch in 0..<min(c, maxMapsPerLayer) {
+            for ch in 0..<min(c, limit) {
                 var plane = [Float](repeating: 0, count: h * w)
                 for i in 0..<(h * w) { plane[i] = a.values[i * c + ch] }
                 let png = try ImageDecoder.encodePNG(normalised(plane[...]), width: w, height: h, colorType: .gray)

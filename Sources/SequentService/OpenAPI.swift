@@ -339,9 +339,12 @@ public enum OpenAPI {
                 responses: imageErrors.merging(["200": json(["type": "object", "required": ["model_id", "inputs"], "properties": [
                     "model_id": ["type": "string"], "inputs": ["type": "array", "items": ref("InputImage")]]], "One image per input")]) { $1 })],
             "/v1/models/{id}/feature-maps": ["post": op("featureMaps",
-                "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (at most "
-                    + "16 channels per layer, each min-max normalised) — same request forms as predict",
-                params: [idParam("Model (or job name)"), invertQuery], body: imageBody(several: false),
+                "Feature maps of each Conv2D and MaxPooling2D layer for the first uploaded image (every channel, "
+                    + "or the first max_maps, each min-max normalised) — same request forms as predict",
+                params: [idParam("Model (or job name)"), invertQuery,
+                         query("max_maps", ["type": "integer", "minimum": 1, "maximum": .number(Double(DashboardAPI.maxMapsPerLayer))],
+                               "Channels per layer at most (default: all)")],
+                body: imageBody(several: false),
                 responses: imageErrors.merging(["200": json(ref("FeatureMaps"), "Input and feature maps")]) { $1 })],
             "/v1/models/{id}/evaluation": ["get": op("getEvaluation",
                 "The model's evaluation: the one stored with it (its validation split; Fashion-MNIST's test split), or "

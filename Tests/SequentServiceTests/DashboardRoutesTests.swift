@@ -161,6 +161,14 @@ import Testing
                 #expect(image.width == side && image.height == side && image.channels == 1)
             }
         }
+        // `max_maps` shows fewer; a bad value is a 400 naming it.
+        let two = try server.client.request("POST", "/v1/models/\(modelID)/feature-maps?max_maps=2", bodyBytes: images.plain, contentType: "image/png")
+        #expect(two.json["layers"]?.arrayValue?.map { $0["maps"]?.arrayValue?.count } == [2, 2])
+        #expect(two.json["layers"]?[0]?["channels_shown"] == 2)
+        for bad in ["0", "x", "5000"] {
+            let r = try server.client.request("POST", "/v1/models/\(modelID)/feature-maps?max_maps=\(bad)", bodyBytes: images.plain, contentType: "image/png")
+            #expect(r.status == 400 && r.json["error"]?["field"] == "max_maps", "\(bad): \(r.text.prefix(200))")
+        }
         // At least one map uses the full 0…255 range (min-max normalised), unless it is constant.
         let firstMap = try ImageDecoder.decode([UInt8](Data(base64Encoded: layers[0]["maps"]?[0]?.stringValue ?? "")!))
         #expect(firstMap.pixels.max() == 255 || Set(firstMap.pixels).count == 1)
