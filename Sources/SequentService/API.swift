@@ -60,11 +60,12 @@ public struct API: Sendable {
         }
     }
 
-    /// `GET /v1/jobs?state=&name=&dataset=&q=&limit=&cursor=`; an empty `name`, `dataset` or `q` filters nothing.
+    /// `GET /v1/jobs?state=&name=&dataset=&q=&limit=&cursor=`; an empty `name`, `dataset` or `q` filters nothing, an
+    /// empty `state` is not a state (400), as the schema's enum says.
     public func listJobs(query: [String: String]) throws -> APIResult {
         func given(_ key: String) -> String? { query[key].flatMap { $0.isEmpty ? nil : $0 } }
         var filter = JobFilter(name: given("name"), dataset: given("dataset"), text: given("q"))
-        if let s = given("state") {
+        if let s = query["state"] {
             guard let st = JobState(rawValue: s) else {
                 throw ServiceError(400, "invalid_query", "state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(s)\"", field: "state")
             }

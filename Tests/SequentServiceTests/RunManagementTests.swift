@@ -167,6 +167,9 @@ import Testing
         #expect(try listedIDs("name=Shoes&limit=2&cursor=\(cursor)") == ["j1"])
         let bad = try send("GET", "/v1/jobs?state=done")
         #expect(try bad.status == 400 && json(bad)["error"]?["field"]?.stringValue == "state")
+        // An empty state is not a state either (the dashboard leaves the parameter out for "any").
+        let empty = try send("GET", "/v1/jobs?state=")
+        #expect(try empty.status == 400 && json(empty)["error"]?["field"]?.stringValue == "state")
     }
 
     // MARK: PATCH /v1/jobs/{id}
