@@ -9,9 +9,11 @@ artifacts/screenshots/. No console error may appear in the browser at any point.
 
 import base64
 import gzip
+import io
 import json
 import os
 import pathlib
+import random
 import shutil
 import struct
 import tempfile
@@ -610,6 +612,93 @@ def test_model_page_confusion_matrix(driver):
     assert "%" in driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample").text
     assert busiest.get_attribute("aria-pressed") == "true"
     shot(driver, "model-page")
+
+
+def folder_dataset_zip(per_class_train=40, per_class_validation=20, seed=7):
+    """Two classes of 28×28 grey PNGs under train/ and validation/: "left" images brighter on the left half, "right"
+    ones on the right, by a contrast drawn from overlapping ranges, so a small sigmoid model ranks them well but
+    not perfectly (a ROC curve with some shape) without saturating its probabilities."""
+    rng = random.Random(seed)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for split, count in (("train", per_class_train), ("validation", per_class_validation)):
+            for cls, sign in (("left", 1), ("right", -1)):
+                for i in range(count):
+                    contrast = sign * rng.uniform(-25, 55)
+                    pixels = bytes(max(0, min(255, int(115 + (contrast if x < 14 else -contrast) / 2 + rng.uniform(-60, 60))))
+                                   for y in range(28) for x in range(28))
+                    z.writestr(f"{split}/{cls}/{i}.png", png(pixels, 28, 28))
+    return buffer.getvalue()
+
+
+def test_binary_folder_model_roc_curve_and_best_epoch(driver):
+    up = api("/v1/datasets?name=left-right", folder_dataset_zip(), "application/zip")
+    assert up["classes"] == ["left", "right"]
+    go(driver, "#/jobs")
+    spec = open_form(driver, "fashion-dense")
+    spec.update({"name": "dash-roc", "callbacks": [],
+                 "dataset": {"directory": "left-right", "target_size": [28, 28], "color_mode": "grayscale", "class_mode": "binary"},
+                 "model": {"input_shape": [28, 28, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "sigmoid"}]},
+                 "compile": {"optimizer": {"type": "adam", "learning_rate": 0.005}, "loss": "binary_crossentropy", "metrics": ["accuracy"]},
+                 "fit": {"epochs": 3, "batch_size": 16, "shuffle": True, "seed": 1}})
+    set_editor(driver, json.dumps(spec, indent=2))
+    job_id = submit_and_open(driver)
+    wait(driver, lambda d: job_state(d) == "succeeded", timeout=120, message="the binary folder job never succeeded")
+    epochs = api(f"/v1/jobs/{job_id}/epochs")["epochs"]
+    assert len(epochs) == 3 and all("val_loss" in e for e in epochs)
+
+    # The job page: the best epoch (lowest val_loss, no early_stopping here) is marked on both curves.
+    driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="epoch"]').find_element(By.XPATH, "..").click()
+    best = min(epochs, key=lambda e: e["val_loss"])["epoch"]
+    for chart in ("chart-loss", "chart-acc"):
+        mark = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#{chart} [data-testid="mark-best"]'),
+                    message=f"no best-epoch mark on {chart}")
+        assert mark.get_attribute("data-x") == str(best)
+        assert f"epoch {best}" in mark.text
+    driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="step"]').find_element(By.XPATH, "..").click()
+
+    # The model page: the ROC curve with its diagonal and AUC, and the threshold slider moving the numbers.
+    link = driver.find_element(By.ID, "job-model")
+    wait(driver, lambda d: link.is_displayed())
+    link.click()
+    curve = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="roc-curve"]'), timeout=30)
+    model_id = api(f"/v1/jobs/{job_id}")["model_id"]
+    evaluation = api(f"/v1/models/{model_id}/evaluation")
+    roc = evaluation["roc"]
+    assert evaluation["samples"] == 40 and evaluation["classes"] == ["left", "right"]
+    assert roc[0]["threshold"] is None and all(isinstance(p["threshold"], (int, float)) for p in roc[1:])
+    assert int(curve.get_attribute("data-points")) == len(roc)
+    assert curve.find_element(By.CSS_SELECTOR, '[data-testid="roc-diagonal"]')
+    auc = ("%.3f" % evaluation["auc"]).rstrip("0").rstrip(".")   # as the page prints it (toFixed, no trailing 0s)
+    assert f"AUC {auc}" in curve.find_element(By.CSS_SELECTOR, '[data-testid="roc-auc"]').text
+    assert curve.find_element(By.CSS_SELECTOR, "path.curve").get_attribute("d").count("L") == len(roc) - 1
+
+    def readout():
+        return {dd.get_attribute("data-key"): dd.text for dd in driver.find_elements(By.CSS_SELECTOR, '[data-testid="operating-point"] dd')}
+
+    def marker():
+        m = driver.find_element(By.CSS_SELECTOR, '[data-testid="roc-marker"]')
+        return m.get_attribute("cx"), m.get_attribute("cy")
+
+    slider = driver.find_element(By.CSS_SELECTOR, '[data-testid="threshold"]')
+    assert slider.get_attribute("value") == "0.5"
+    at_half, marker_half = readout(), marker()
+    positives = evaluation["per_class"][1]["support"]
+    negatives = evaluation["per_class"][0]["support"]
+    assert int(at_half["true positives"]) + int(at_half["false negatives"]) == positives
+    assert int(at_half["false positives"]) + int(at_half["true negatives"]) == negatives
+    slider.send_keys(Keys.HOME)   # threshold 0: everything positive
+    wait(driver, lambda d: readout() != at_half, message="the threshold slider did not change the numbers")
+    low = readout()
+    assert driver.find_element(By.ID, "eval-threshold-out").text == "0.00"
+    assert (low["true positives"], low["false positives"], low["TPR"], low["FPR"]) == (str(positives), str(negatives), "1", "1")
+    assert low["recall"] == "1" and marker() != marker_half
+    slider.send_keys(Keys.HOME)
+    for _ in range(50):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    wait(driver, lambda d: readout() == at_half, message="back at 0.50 the numbers differ")
+    driver.execute_script("arguments[0].scrollIntoView()", curve)
+    shot(driver, "model-page-roc")
 
 
 def test_polling_when_event_streams_are_unavailable(driver):
