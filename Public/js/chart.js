@@ -246,7 +246,8 @@ export class Chart {
       if (a > b) return [];
       const left = L.X(a), width = band ? L.X(b) - left : 0;
       return [h('div', {
-        class: `chart-mark ${band ? 'band' : 'line'} mark-${k.kind}`, dataset: { testid: `mark-${k.kind}`, x: String(band ? k.from : k.x) },
+        // A label in the right half hangs to the left of its mark, so it stays inside the plot.
+        class: `chart-mark ${band ? 'band' : 'line'} mark-${k.kind}${left > L.m.l + L.pw / 2 ? ' flip' : ''}`, dataset: { testid: `mark-${k.kind}`, x: String(band ? k.from : k.x) },
         style: `left:${left.toFixed(1)}px;width:${width.toFixed(1)}px;top:${L.m.t}px;height:${L.ph}px`,
       }, h('span', { class: 'mark-label', text: k.label }))];
     }));

@@ -11,6 +11,7 @@ import base64
 import gzip
 import io
 import json
+import math
 import os
 import pathlib
 import random
@@ -639,13 +640,13 @@ def test_binary_folder_model_roc_curve_and_best_epoch(driver):
     spec.update({"name": "dash-roc", "callbacks": [],
                  "dataset": {"directory": "left-right", "target_size": [28, 28], "color_mode": "grayscale", "class_mode": "binary"},
                  "model": {"input_shape": [28, 28, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "sigmoid"}]},
-                 "compile": {"optimizer": {"type": "adam", "learning_rate": 0.005}, "loss": "binary_crossentropy", "metrics": ["accuracy"]},
-                 "fit": {"epochs": 3, "batch_size": 16, "shuffle": True, "seed": 1}})
+                 "compile": {"optimizer": {"type": "adam", "learning_rate": 0.01}, "loss": "binary_crossentropy", "metrics": ["accuracy"]},
+                 "fit": {"epochs": 5, "batch_size": 16, "shuffle": True, "seed": 1}})
     set_editor(driver, json.dumps(spec, indent=2))
     job_id = submit_and_open(driver)
     wait(driver, lambda d: job_state(d) == "succeeded", timeout=120, message="the binary folder job never succeeded")
     epochs = api(f"/v1/jobs/{job_id}/epochs")["epochs"]
-    assert len(epochs) == 3 and all("val_loss" in e for e in epochs)
+    assert len(epochs) == 5 and all("val_loss" in e for e in epochs)
 
     # The job page: the best epoch (lowest val_loss, no early_stopping here) is marked on both curves.
     driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="epoch"]').find_element(By.XPATH, "..").click()
@@ -655,6 +656,9 @@ def test_binary_folder_model_roc_curve_and_best_epoch(driver):
                     message=f"no best-epoch mark on {chart}")
         assert mark.get_attribute("data-x") == str(best)
         assert f"epoch {best}" in mark.text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.ID, "chart-loss"))
+    shot(driver, "job-best-epoch", full=False)
+    js(driver, "window.scrollTo(0, 0)")
     driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="step"]').find_element(By.XPATH, "..").click()
 
     # The model page: the ROC curve with its diagonal and AUC, and the threshold slider moving the numbers.
@@ -680,23 +684,35 @@ def test_binary_folder_model_roc_curve_and_best_epoch(driver):
         m = driver.find_element(By.CSS_SELECTOR, '[data-testid="roc-marker"]')
         return m.get_attribute("cx"), m.get_attribute("cy")
 
-    slider = driver.find_element(By.CSS_SELECTOR, '[data-testid="threshold"]')
-    assert slider.get_attribute("value") == "0.5"
-    at_half, marker_half = readout(), marker()
     positives = evaluation["per_class"][1]["support"]
     negatives = evaluation["per_class"][0]["support"]
+
+    def expected(t):
+        """(TP, FP) at slider value t: the stored point of lowest threshold still ≥ t (null: none positive)."""
+        p = [q for q in roc if q["threshold"] is None or q["threshold"] >= t][-1]
+        return str(round(p["tpr"] * positives)), str(round(p["fpr"] * negatives))
+
+    slider = driver.find_element(By.CSS_SELECTOR, '[data-testid="threshold"]')
+    assert slider.get_attribute("value") == "0.5"
+    at_half = readout()
+    assert (at_half["true positives"], at_half["false positives"]) == expected(0.5)
     assert int(at_half["true positives"]) + int(at_half["false negatives"]) == positives
     assert int(at_half["false positives"]) + int(at_half["true negatives"]) == negatives
     slider.send_keys(Keys.HOME)   # threshold 0: everything positive
-    wait(driver, lambda d: readout() != at_half, message="the threshold slider did not change the numbers")
-    low = readout()
-    assert driver.find_element(By.ID, "eval-threshold-out").text == "0.00"
-    assert (low["true positives"], low["false positives"], low["TPR"], low["FPR"]) == (str(positives), str(negatives), "1", "1")
-    assert low["recall"] == "1" and marker() != marker_half
-    slider.send_keys(Keys.HOME)
-    for _ in range(50):
+    wait(driver, lambda d: driver.find_element(By.ID, "eval-threshold-out").text == "0.00")
+    low, marker_low = readout(), marker()
+    assert (low["true positives"], low["false positives"], low["TPR"], low["FPR"], low["recall"]) == (
+        str(positives), str(negatives), "1", "1", "1")
+    # Up the slider with the arrow keys to the middle of the curve's thresholds: fewer positives, the marker moves.
+    finite = sorted(q["threshold"] for q in roc[1:])
+    steps = math.ceil(finite[len(finite) // 2] * 100)
+    for _ in range(steps):
         slider.send_keys(Keys.ARROW_RIGHT)
-    wait(driver, lambda d: readout() == at_half, message="back at 0.50 the numbers differ")
+    wait(driver, lambda d: driver.find_element(By.ID, "eval-threshold-out").text == f"{steps / 100:.2f}")
+    middle = readout()
+    assert middle != low and marker() != marker_low, "the threshold slider did not change the numbers"
+    assert (middle["true positives"], middle["false positives"]) == expected(steps / 100)
+    assert int(middle["true positives"]) + int(middle["false positives"]) < positives + negatives
     driver.execute_script("arguments[0].scrollIntoView()", curve)
     shot(driver, "model-page-roc")
 
