@@ -15,6 +15,7 @@ import math
 import os
 import pathlib
 import random
+import re
 import shutil
 import struct
 import tempfile
@@ -559,14 +560,15 @@ def test_training_data_and_feature_maps(driver):
     offset.send_keys(Keys.CONTROL, "a")
     offset.send_keys("0", Keys.ENTER)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sample-grid .sample")[0].get_attribute("data-index") == "0")
-    # Feature maps of the CNN for sample 0: two Conv2D and two MaxPooling2D layers, 16 maps each.
+    # Feature maps of the CNN for sample 0: two Conv2D and two MaxPooling2D layers, every channel of each.
     Select(driver.find_element(By.ID, "fm-model")).select_by_value(STATE["model"])
     driver.find_elements(By.CSS_SELECTOR, "#sample-grid .sample")[0].click()
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#fm-output .fm-layer")) == 4, timeout=30)
     layers = driver.find_elements(By.CSS_SELECTOR, "#fm-output .fm-layer")
     assert [l.get_attribute("data-layer") for l in layers] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
     for layer in layers:
-        assert len(layer.find_elements(By.CSS_SELECTOR, "img")) == 16
+        channels = int(re.search(r"\d+×\d+×(\d+)", layer.text).group(1))
+        assert len(layer.find_elements(By.CSS_SELECTOR, "img")) == channels
     assert "26×26×64" in layers[0].text
     wait(driver, lambda d: all(js(d, "return arguments[0].complete && arguments[0].naturalWidth > 0", i)
                                for i in d.find_elements(By.CSS_SELECTOR, "#fm-output img")))
