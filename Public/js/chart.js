@@ -198,7 +198,9 @@ export class Chart {
     this.logButton = h('button', { type: 'button', class: 'small chart-log', 'aria-pressed': 'false', text: 'Log scale',
       title: 'Logarithmic y axis (values ≤ 0 are left out)', onclick: () => this.setLogY(!this.logY) });
     this.tools = h('div', { class: 'chart-tools', role: 'group', 'aria-label': `${title}: view` }, this.logButton, this.resetButton);
-    this.box.append(this.canvas, this.empty, this.tip);
+    this.marks = [];        // [{kind, label, x} | {kind, label, from, to}] in x-axis units, drawn over the plot
+    this.markLayer = h('div', { class: 'chart-marks', 'aria-hidden': 'true' });
+    this.box.append(this.canvas, this.markLayer, this.empty, this.tip);
     figure.append(this.tools, this.box, this.legend, this.live);
     figure.dataset.points = '0';
     figure.dataset.yScale = 'linear';
@@ -230,6 +232,26 @@ export class Chart {
     this.smooth();
     this.renderLegend();
     this.requestDraw();
+  }
+
+  /** Marks over the plot: a vertical line at `x` ({kind, label, x}) or a shaded band ({kind, label, from, to}).
+   *  They are elements rather than pixels so they carry their label (and a test can find them). */
+  setMarks(marks) { this.marks = (marks || []).filter((k) => isNum(k.x) || (isNum(k.from) && isNum(k.to))); this.requestDraw(); }
+
+  placeMarks() {
+    const L = this.layout;
+    this.markLayer.replaceChildren(...(L ? this.marks : []).flatMap((k) => {
+      const band = !isNum(k.x);
+      const a = Math.max(L.x0, band ? k.from : k.x), b = Math.min(L.x1, band ? k.to : k.x);
+      if (a > b) return [];
+      const left = L.X(a), width = band ? L.X(b) - left : 0;
+      return [h('div', {
+        // A label in the right half hangs to the left of its mark, so it stays inside the plot.
+        class: `chart-mark ${band ? 'band' : 'line'} mark-${k.kind}${left > L.m.l + L.pw / 2 ? ' flip' : ''}`, dataset: { testid: `mark-${k.kind}`, x: String(band ? k.from : k.x) },
+        style: `left:${left.toFixed(1)}px;width:${width.toFixed(1)}px;top:${L.m.t}px;height:${L.ph}px`,
+      }, h('span', { class: 'mark-label', text: k.label }))];
+    }));
+    this.figure.dataset.marks = this.marks.map((k) => k.kind).join(' ');
   }
 
   setSmoothing(s) { this.smoothing = s; this.smooth(); this.requestDraw(); }
@@ -338,7 +360,7 @@ export class Chart {
     const ctx = this.canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, hgt);
-    if (!total) { this.tip.hidden = true; this.layout = null; fig.path = ''; return; }
+    if (!total) { this.tip.hidden = true; this.layout = null; fig.path = ''; this.placeMarks(); return; }
 
     let [x0, x1] = this.view || full;
     fig.x0 = String(x0);
@@ -441,6 +463,7 @@ export class Chart {
       ctx.fillRect(a, m.t, b - a, ph);
       ctx.globalAlpha = 1;
     }
+    this.placeMarks();
     this.drawHover(ctx, vis);
   }
 

@@ -1,8 +1,10 @@
 // The model page (#/models/{id}): the model's stored evaluation as a confusion-matrix heat map (rows the true
-// class, columns the predicted one) beside its per-class table; a click on a cell lists that cell's images.
+// class, columns the predicted one) beside its per-class table; a click on a cell lists that cell's images. A
+// one-unit model also gets its ROC curve with a threshold slider.
 import { api, enc } from './api.js';
 import { $, announce, h, showError } from './dom.js';
 import { fmtInt, fmtNum, fmtPct, isNum } from './format.js';
+import { classTotals, operatingPoint } from './roc.js';
 
 let shown = null;   // { id, evaluation } of the page on screen
 
@@ -27,6 +29,7 @@ export async function enterModel(id) {
   $('#eval-matrix').replaceChildren();
   $('#eval-classes').replaceChildren();
   $('#eval-cell').replaceChildren();
+  $('#eval-roc').hidden = true;
   try {
     const [model, evaluation] = await Promise.all([api('GET', `/v1/models/${enc(id)}`),
       api('GET', `/v1/models/${enc(id)}/evaluation`)]);
@@ -65,6 +68,56 @@ function render(e) {
     h('tbody', {}, (e.per_class || []).map((r) => h('tr', {}, h('td', { class: 'text', text: r.class }),
       h('td', { text: fmtNum(r.precision, 3) }), h('td', { text: fmtNum(r.recall, 3) }), h('td', { text: fmtNum(r.f1, 3) }),
       h('td', { text: fmtInt(r.support) }))))));
+  renderROC(e);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** An SVG element with attributes (h() makes HTML ones). */
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+/** A one-unit model's ROC curve (FPR across, TPR up) with the chance diagonal and the AUC, and the threshold
+ *  slider moving a marker along it. */
+function renderROC(e) {
+  const points = Array.isArray(e.roc) ? e.roc : [];
+  $('#eval-roc').hidden = points.length === 0;
+  if (!points.length) return;
+  const size = 320, pad = 36, span = size - 2 * pad;
+  const X = (fpr) => pad + fpr * span, Y = (tpr) => size - pad - tpr * span;
+  const path = points.map((p, i) => `${i ? 'L' : 'M'}${X(p.fpr).toFixed(1)},${Y(p.tpr).toFixed(1)}`).join('');
+  const marker = svg('circle', { class: 'marker', r: 6, 'data-testid': 'roc-marker' });
+  const auc = isNum(e.auc) ? `AUC ${fmtNum(e.auc, 3)}` : 'AUC undefined (one class only)';
+  const plot = svg('svg', { viewBox: `0 0 ${size} ${size}`, role: 'img', 'data-testid': 'roc-curve', 'data-points': points.length,
+    'aria-label': `ROC curve of ${points.length} points, ${auc}` },
+    svg('line', { class: 'axis', x1: X(0), y1: Y(0), x2: X(1), y2: Y(0) }),
+    svg('line', { class: 'axis', x1: X(0), y1: Y(0), x2: X(0), y2: Y(1) }),
+    svg('line', { class: 'diagonal', 'data-testid': 'roc-diagonal', x1: X(0), y1: Y(0), x2: X(1), y2: Y(1) }),
+    svg('path', { class: 'curve', d: path }),
+    marker,
+    svg('text', { x: X(1), y: Y(0) + 24, 'text-anchor': 'end' }, 'false positive rate'),
+    svg('text', { x: X(0) - 24, y: Y(1), transform: `rotate(-90 ${X(0) - 24} ${Y(1)})`, 'text-anchor': 'end' }, 'true positive rate'),
+    svg('text', { x: X(1) - 4, y: Y(0) - 8, 'text-anchor': 'end', 'data-testid': 'roc-auc' }, auc));
+  $('#eval-roc-plot').replaceChildren(plot);
+  const totals = classTotals(e);
+  const slider = $('#eval-threshold');
+  const update = () => {
+    const t = Number(slider.value);
+    $('#eval-threshold-out').textContent = t.toFixed(2);
+    const op = operatingPoint(points, t, totals);
+    marker.setAttribute('cx', X(op.fpr).toFixed(1));
+    marker.setAttribute('cy', Y(op.tpr).toFixed(1));
+    const rows = [['precision', fmtNum(op.precision, 3)], ['recall', fmtNum(op.recall, 3)], ['FPR', fmtNum(op.fpr, 3)],
+      ['TPR', fmtNum(op.tpr, 3)], ['true positives', fmtInt(op.tp)], ['false positives', fmtInt(op.fp)],
+      ['false negatives', fmtInt(op.fn)], ['true negatives', fmtInt(op.tn)],
+      ['point threshold', op.threshold == null ? 'none positive' : fmtNum(op.threshold, 4)]];
+    $('#eval-operating').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { dataset: { key: k }, text: v })]));
+  };
+  slider.oninput = update;
+  update();
 }
 
 function showCell(e, t, p) {

@@ -6,6 +6,7 @@ import { $, announce, cssVar, h, notify } from './dom.js';
 import { ACTIVE, FINISHED, bestOf, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
 import { metricName, pointsFor } from './series.js';
 import { optimizerOf, specText } from './spec.js';
+import { bestEpoch, overfittingRegions } from './curves.js';
 import { compareIds, detail, epochCache, jobOrder, jobs, page, pollingJobs, streams } from './state.js';
 import { loadJobs, onJobUpdate, onStateChange, refreshJobItem, renderJobList } from './jobs.js';
 import { loadCompare } from './compare.js';
@@ -164,6 +165,20 @@ export function updateCharts() {
   ];
   page.charts.loss.setSeries(build('loss'), detail.xMode);
   page.charts.accuracy.setSeries(build(metric), detail.xMode);
+  const marks = curveMarks();
+  page.charts.loss.setMarks(marks);
+  page.charts.accuracy.setMarks(marks);
+}
+
+/** The best epoch and the overfitting stretches, placed where each epoch ends on the current x axis (where the
+ *  val_ points are drawn). */
+function curveMarks() {
+  const rows = detail.epochs || [];
+  const at = new Map(pointsFor(detail.job, rows, {}, 'epoch', detail.xMode).map(([x, epoch]) => [epoch, x]));
+  const best = bestEpoch(rows, detail.job.spec);
+  const marks = overfittingRegions(rows).map((r) => ({ kind: 'overfitting', label: 'overfitting', from: at.get(r.from), to: at.get(r.to) }));
+  if (best) marks.push({ kind: 'best', label: `best: epoch ${best.epoch} (${best.key} ${fmtNum(best.value, 4)})`, x: at.get(best.epoch) });
+  return marks;
 }
 
 export function renderEpochs() {

@@ -108,7 +108,12 @@ enum ModelEvaluation {
         if binary {
             let roc = ClassificationReport.roc(scores: (0..<n).map { Double(probabilities[2 * $0 + 1]) },
                                                positives: labels.map { $0 == 1 })
-            report["roc"] = .array(roc.points.map { ["fpr": .number($0.fpr), "tpr": .number($0.tpr)] })
+            // A point predicts positive every score ≥ its threshold; the first (nothing positive) has an infinite
+            // one, which JSON cannot carry: null.
+            report["roc"] = .array(roc.points.map {
+                ["fpr": .number($0.fpr), "tpr": .number($0.tpr),
+                 "threshold": $0.threshold.isFinite ? .number($0.threshold) : .null]
+            })
             report["auc"] = roc.auc.map { .number($0) } ?? .null
             report["threshold_0_5"] = ["precision": .number(perClass[1].precision), "recall": .number(perClass[1].recall)]
         }

@@ -492,7 +492,10 @@ public enum OpenAPI {
                 "index": ["type": "integer"], "true_label": ["type": "string"], "predicted_label": ["type": "string"],
                 "probability": ["type": "number"], "image": ["type": "string"]]]],
             "roc": ["type": "array", "description": "One-unit models: at most 200 points",
-                    "items": ["type": "object", "properties": ["fpr": ["type": "number"], "tpr": ["type": "number"]]]],
+                    "items": ["type": "object", "properties": [
+                        "fpr": ["type": "number"], "tpr": ["type": "number"],
+                        "threshold": ["type": ["number", "null"],
+                                      "description": "Positive when p ≥ threshold; null on the first point (none)"]]]],
             "auc": ["type": ["number", "null"]], "threshold_0_5": ["type": "object"],
             "seconds": ["type": "number"]]],
         "Model": ["type": "object", "required": ["id", "job_id", "name", "created_at"], "properties": [

@@ -45,6 +45,15 @@ struct ClassificationReportTests {
         #expect(ClassificationReport.roc(scores: [0.9, 0.1], positives: [true, true]).auc == nil)
     }
 
+    @Test func rocPointsCarryTheThresholdTheyPredictPositiveFrom() {
+        // Scores 0.9 (pos), 0.7 (neg), 0.5 (pos, neg tied), 0.1 (neg): each distinct score is one point.
+        let (points, _) = ClassificationReport.roc(scores: [0.9, 0.7, 0.5, 0.5, 0.1],
+                                                   positives: [true, false, true, false, false])
+        #expect(points.map(\.threshold) == [.infinity, 0.9, 0.7, 0.5, 0.1])
+        #expect(points.map(\.tpr) == [0, 0.5, 0.5, 1, 1])
+        #expect(points.map(\.fpr) == [0, 0, 1.0 / 3, 2.0 / 3, 1])
+    }
+
     @Test func rocPointsAreThinnedKeepingTheEnds() {
         let n = 1000
         let scores = (0..<n).map { Double($0) / Double(n) }

@@ -9,9 +9,13 @@ artifacts/screenshots/. No console error may appear in the browser at any point.
 
 import base64
 import gzip
+import io
 import json
+import math
 import os
 import pathlib
+import random
+import re
 import shutil
 import struct
 import tempfile
@@ -556,14 +560,15 @@ def test_training_data_and_feature_maps(driver):
     offset.send_keys(Keys.CONTROL, "a")
     offset.send_keys("0", Keys.ENTER)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sample-grid .sample")[0].get_attribute("data-index") == "0")
-    # Feature maps of the CNN for sample 0: two Conv2D and two MaxPooling2D layers, 16 maps each.
+    # Feature maps of the CNN for sample 0: two Conv2D and two MaxPooling2D layers, every channel of each.
     Select(driver.find_element(By.ID, "fm-model")).select_by_value(STATE["model"])
     driver.find_elements(By.CSS_SELECTOR, "#sample-grid .sample")[0].click()
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#fm-output .fm-layer")) == 4, timeout=30)
     layers = driver.find_elements(By.CSS_SELECTOR, "#fm-output .fm-layer")
     assert [l.get_attribute("data-layer") for l in layers] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
     for layer in layers:
-        assert len(layer.find_elements(By.CSS_SELECTOR, "img")) == 16
+        channels = int(re.search(r"\d+×\d+×(\d+)", layer.text).group(1))
+        assert len(layer.find_elements(By.CSS_SELECTOR, "img")) == channels
     assert "26×26×64" in layers[0].text
     wait(driver, lambda d: all(js(d, "return arguments[0].complete && arguments[0].naturalWidth > 0", i)
                                for i in d.find_elements(By.CSS_SELECTOR, "#fm-output img")))
@@ -610,6 +615,108 @@ def test_model_page_confusion_matrix(driver):
     assert "%" in driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample").text
     assert busiest.get_attribute("aria-pressed") == "true"
     shot(driver, "model-page")
+
+
+def folder_dataset_zip(per_class_train=40, per_class_validation=20, seed=7):
+    """Two classes of 28×28 grey PNGs under train/ and validation/: "left" images brighter on the left half, "right"
+    ones on the right, by a contrast drawn from overlapping ranges, so a small sigmoid model ranks them well but
+    not perfectly (a ROC curve with some shape) without saturating its probabilities."""
+    rng = random.Random(seed)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for split, count in (("train", per_class_train), ("validation", per_class_validation)):
+            for cls, sign in (("left", 1), ("right", -1)):
+                for i in range(count):
+                    contrast = sign * rng.uniform(-25, 55)
+                    pixels = bytes(max(0, min(255, int(115 + (contrast if x < 14 else -contrast) / 2 + rng.uniform(-60, 60))))
+                                   for y in range(28) for x in range(28))
+                    z.writestr(f"{split}/{cls}/{i}.png", png(pixels, 28, 28))
+    return buffer.getvalue()
+
+
+def test_binary_folder_model_roc_curve_and_best_epoch(driver):
+    up = api("/v1/datasets?name=left-right", folder_dataset_zip(), "application/zip")
+    assert up["classes"] == ["left", "right"]
+    go(driver, "#/jobs")
+    spec = open_form(driver, "fashion-dense")
+    spec.update({"name": "dash-roc", "callbacks": [],
+                 "dataset": {"directory": "left-right", "target_size": [28, 28], "color_mode": "grayscale", "class_mode": "binary"},
+                 "model": {"input_shape": [28, 28, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "sigmoid"}]},
+                 "compile": {"optimizer": {"type": "adam", "learning_rate": 0.01}, "loss": "binary_crossentropy", "metrics": ["accuracy"]},
+                 "fit": {"epochs": 5, "batch_size": 16, "shuffle": True, "seed": 1}})
+    set_editor(driver, json.dumps(spec, indent=2))
+    job_id = submit_and_open(driver)
+    wait(driver, lambda d: job_state(d) == "succeeded", timeout=120, message="the binary folder job never succeeded")
+    epochs = api(f"/v1/jobs/{job_id}/epochs")["epochs"]
+    assert len(epochs) == 5 and all("val_loss" in e for e in epochs)
+
+    # The job page: the best epoch (lowest val_loss, no early_stopping here) is marked on both curves.
+    driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="epoch"]').find_element(By.XPATH, "..").click()
+    best = min(epochs, key=lambda e: e["val_loss"])["epoch"]
+    for chart in ("chart-loss", "chart-acc"):
+        mark = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#{chart} [data-testid="mark-best"]'),
+                    message=f"no best-epoch mark on {chart}")
+        assert mark.get_attribute("data-x") == str(best)
+        assert f"epoch {best}" in mark.text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.ID, "chart-loss"))
+    shot(driver, "job-best-epoch", full=False)
+    js(driver, "window.scrollTo(0, 0)")
+    driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="step"]').find_element(By.XPATH, "..").click()
+
+    # The model page: the ROC curve with its diagonal and AUC, and the threshold slider moving the numbers.
+    link = driver.find_element(By.ID, "job-model")
+    wait(driver, lambda d: link.is_displayed())
+    link.click()
+    curve = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="roc-curve"]'), timeout=30)
+    model_id = api(f"/v1/jobs/{job_id}")["model_id"]
+    evaluation = api(f"/v1/models/{model_id}/evaluation")
+    roc = evaluation["roc"]
+    assert evaluation["samples"] == 40 and evaluation["classes"] == ["left", "right"]
+    assert roc[0]["threshold"] is None and all(isinstance(p["threshold"], (int, float)) for p in roc[1:])
+    assert int(curve.get_attribute("data-points")) == len(roc)
+    assert curve.find_element(By.CSS_SELECTOR, '[data-testid="roc-diagonal"]')
+    auc = ("%.3f" % evaluation["auc"]).rstrip("0").rstrip(".")   # as the page prints it (toFixed, no trailing 0s)
+    assert f"AUC {auc}" in curve.find_element(By.CSS_SELECTOR, '[data-testid="roc-auc"]').text
+    assert curve.find_element(By.CSS_SELECTOR, "path.curve").get_attribute("d").count("L") == len(roc) - 1
+
+    def readout():
+        return {dd.get_attribute("data-key"): dd.text for dd in driver.find_elements(By.CSS_SELECTOR, '[data-testid="operating-point"] dd')}
+
+    def marker():
+        m = driver.find_element(By.CSS_SELECTOR, '[data-testid="roc-marker"]')
+        return m.get_attribute("cx"), m.get_attribute("cy")
+
+    positives = evaluation["per_class"][1]["support"]
+    negatives = evaluation["per_class"][0]["support"]
+
+    def expected(t):
+        """(TP, FP) at slider value t: the stored point of lowest threshold still ≥ t (null: none positive)."""
+        p = [q for q in roc if q["threshold"] is None or q["threshold"] >= t][-1]
+        return str(round(p["tpr"] * positives)), str(round(p["fpr"] * negatives))
+
+    slider = driver.find_element(By.CSS_SELECTOR, '[data-testid="threshold"]')
+    assert slider.get_attribute("value") == "0.5"
+    at_half = readout()
+    assert (at_half["true positives"], at_half["false positives"]) == expected(0.5)
+    assert int(at_half["true positives"]) + int(at_half["false negatives"]) == positives
+    assert int(at_half["false positives"]) + int(at_half["true negatives"]) == negatives
+    slider.send_keys(Keys.HOME)   # threshold 0: everything positive
+    wait(driver, lambda d: driver.find_element(By.ID, "eval-threshold-out").text == "0.00")
+    low, marker_low = readout(), marker()
+    assert (low["true positives"], low["false positives"], low["TPR"], low["FPR"], low["recall"]) == (
+        str(positives), str(negatives), "1", "1", "1")
+    # Up the slider with the arrow keys to the middle of the curve's thresholds: fewer positives, the marker moves.
+    finite = sorted(q["threshold"] for q in roc[1:])
+    steps = math.ceil(finite[len(finite) // 2] * 100)
+    for _ in range(steps):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    wait(driver, lambda d: driver.find_element(By.ID, "eval-threshold-out").text == f"{steps / 100:.2f}")
+    middle = readout()
+    assert middle != low and marker() != marker_low, "the threshold slider did not change the numbers"
+    assert (middle["true positives"], middle["false positives"]) == expected(steps / 100)
+    assert int(middle["true positives"]) + int(middle["false positives"]) < positives + negatives
+    driver.execute_script("arguments[0].scrollIntoView()", curve)
+    shot(driver, "model-page-roc")
 
 
 def test_polling_when_event_streams_are_unavailable(driver):

@@ -1,0 +1,35 @@
+// The job page's curve marks: the best epoch and the overfitting stretches.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bestEpoch, monitorOf, overfittingRegions } from '../../../Public/js/curves.js';
+
+const rows = [
+  { epoch: 1, loss: 1.0, val_loss: 0.9, val_accuracy: 0.6 },
+  { epoch: 2, loss: 0.8, val_loss: 0.7, val_accuracy: 0.7 },
+  { epoch: 3, loss: 0.6, val_loss: 0.75, val_accuracy: 0.72 },
+  { epoch: 4, loss: 0.5, val_loss: 0.8, val_accuracy: 0.71 },
+  { epoch: 5, loss: 0.4, val_loss: 0.85, val_accuracy: 0.7 },
+];
+
+test('bestEpoch is the lowest val_loss without an early_stopping callback', () => {
+  assert.deepEqual(bestEpoch(rows, {}), { epoch: 2, key: 'val_loss', value: 0.7 });
+  assert.equal(bestEpoch([{ epoch: 1, loss: 1 }], {}), null);
+});
+
+test('bestEpoch follows an early_stopping monitor and its mode', () => {
+  const spec = (cb) => ({ callbacks: [{ type: 'threshold_stop', monitor: 'accuracy' }, { type: 'early_stopping', ...cb }] });
+  assert.deepEqual(monitorOf(spec({ monitor: 'val_accuracy' })), { key: 'val_accuracy', mode: 'max' });
+  assert.equal(bestEpoch(rows, spec({ monitor: 'val_accuracy' })).epoch, 3);
+  assert.equal(bestEpoch(rows, spec({ monitor: 'val_accuracy', mode: 'min' })).epoch, 1);
+  assert.deepEqual(monitorOf(spec({})), { key: 'val_loss', mode: 'min' });
+});
+
+test('overfittingRegions needs val_loss rising while loss falls for two epochs in a row', () => {
+  assert.deepEqual(overfittingRegions(rows), [{ from: 2, to: 5 }]);
+  // One epoch of divergence is noise, not a region.
+  assert.deepEqual(overfittingRegions(rows.slice(0, 3)), []);
+  // Loss rising too breaks the run.
+  const broken = rows.map((r) => (r.epoch === 4 ? { ...r, loss: 0.7 } : r));
+  assert.deepEqual(overfittingRegions(broken), []);
+  assert.deepEqual(overfittingRegions([{ epoch: 1, loss: 1 }]), []);
+});
