@@ -116,6 +116,7 @@ public final class Sequential: @unchecked Sendable {
             shape = layer.outputShape
         }
         parameterOffsets = offsets
+        activityRegularized = layers.indices.compactMap { i in layers[i].activityRegularizer.map { (i, $0) } }
         parameterCount = total
         firstTrainable = layers.count
         layerTrainable = Array(repeating: true, count: layers.count)
@@ -191,14 +192,16 @@ public final class Sequential: @unchecked Sendable {
     }
 
     /// Layers with an activity regularizer (Keras's `activity_regularizer`), and theirs.
-    var activityRegularized: [(layer: Int, regularizer: Regularizer)] {
-        layers.indices.compactMap { i in layers[i].activityRegularizer.map { (i, $0) } }
-    }
+    /// Fixed once the layers are built, so the training step does not rebuild the list every batch (and the
+    /// shards read it concurrently, so it is set in `init`, not lazily).
+    let activityRegularized: [(layer: Int, regularizer: Regularizer)]
 
     /// The activity regularizers' penalty on the outputs of the `n` samples `ws` last ran, undivided (the loss
     /// sums are divided by the batch size later, as Keras divides this penalty).
     func activityPenalty(_ ws: Workspace, n: Int) -> Double {
-        activityRegularized.reduce(0) { $0 + $1.regularizer.penalty(ws.outputs[$1.layer], count: n * layers[$1.layer].outputCount) }
+        let regularized = activityRegularized
+        guard !regularized.isEmpty else { return 0 }
+        return regularized.reduce(0) { $0 + $1.regularizer.penalty(ws.outputs[$1.layer], count: n * layers[$1.layer].outputCount) }
     }
 
     /// `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d` (Keras's default layer names).

@@ -147,9 +147,12 @@ extension PostgresTests {
                     // Waits until the statement is running on the server, then terminates its backend.
                     // A failure here leaves the statement running: the test then fails on its 20 s bound.
                     guard let k = try? PostgresConnection(url: (try? TestCluster.url()) ?? "") else { return }
-                    while let rows = try? k.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                    // pg_stat_activity has no notification to wait on: poll it, within the test's 20 s bound.
+                    let deadline = Date().addingTimeInterval(20)
+                    while Date() < deadline,
+                          let rows = try? k.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
                                                   [.int(Int64(pid))]), rows.isEmpty {
-                        Thread.sleep(forTimeInterval: 0.01)   // polls the condition itself
+                        Thread.sleep(forTimeInterval: 0.01)
                     }
                     _ = try? k.query("SELECT pg_terminate_backend($1)", [.int(Int64(pid))])
                 }

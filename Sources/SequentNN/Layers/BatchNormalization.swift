@@ -133,9 +133,18 @@ public final class BatchNormalization: Layer, @unchecked Sendable {
 
     // MARK: Scratch
 
-    /// Per workspace: the mean and 1/σ the forward pass used (floats), then two double-precision partial sums
-    /// per channel for the forward and two for the backward (Doubles, so 2 floats each).
-    public func scratchCount(batch n: Int) -> Int { 2 * channels + 4 * 2 * channels }
+    /// Per workspace: the mean and 1/σ the forward pass used, three per-channel work rows (so a call allocates
+    /// nothing) and a pad that keeps what follows 8-byte aligned; then two double-precision partial sums per
+    /// channel for the forward and two for the backward (Doubles, so 2 floats each).
+    public func scratchCount(batch n: Int) -> Int { floatRows * channels + 4 * 2 * channels }
+
+    /// Float rows before the Doubles: mean, 1/σ, three work rows, a pad.
+    private let floatRows = 6
+
+    /// Work row `k` (0…2) of `scratch`.
+    private func work(_ scratch: UnsafeMutablePointer<Float>, _ k: Int) -> UnsafeMutablePointer<Float> {
+        scratch + (2 + k) * channels
+    }
 
     private func meanAndInverse(_ scratch: UnsafeMutablePointer<Float>) -> (mean: UnsafeMutablePointer<Float>,
                                                                            inverse: UnsafeMutablePointer<Float>) {
@@ -145,12 +154,12 @@ public final class BatchNormalization: Layer, @unchecked Sendable {
     /// The shard's forward partial moments: per channel its mean and sum of squared deviations (Chan et al.'s
     /// form, which combines without the cancellation of Σx² − (Σx)²/N).
     func momentsBuffer(_ scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Double> {
-        UnsafeMutableRawPointer(scratch + 2 * channels).bindMemory(to: Double.self, capacity: 2 * channels)
+        UnsafeMutableRawPointer(scratch + floatRows * channels).bindMemory(to: Double.self, capacity: 2 * channels)
     }
 
     /// The shard's backward partial sums: per channel Σdy and Σdy·x̂.
     func gradientSumsBuffer(_ scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Double> {
-        UnsafeMutableRawPointer(scratch + 2 * channels + 2 * 2 * channels).bindMemory(to: Double.self, capacity: 2 * channels)
+        UnsafeMutableRawPointer(scratch + floatRows * channels + 2 * 2 * channels).bindMemory(to: Double.self, capacity: 2 * channels)
     }
 
     // MARK: Training statistics, in phases
@@ -216,31 +225,21 @@ public final class BatchNormalization: Layer, @unchecked Sendable {
         }
     }
 
-    /// `y = (x − μ)·γ/σ + β` with the given per-channel mean and 1/σ, as Keras's `batch_normalization` computes
-    /// it: `x·inv + (β − μ·inv)`.
-    private func normalize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, params: UnsafePointer<Float>,
-                           mean: UnsafePointer<Float>, inverse: UnsafePointer<Float>) {
-        let c = channels
-        var inv = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
-        for ch in 0..<c {
-            inv[ch] = inverse[ch] * (gammaOffset.map { params[$0 + ch] } ?? 1)
-            shift[ch] = (betaOffset.map { params[$0 + ch] } ?? 0) - mean[ch] * inv[ch]
-        }
-        inv.withUnsafeBufferPointer { a in
-            shift.withUnsafeBufferPointer { b in
-                for r in 0..<rows(n) {
-                    let src = x + r * c, dst = y + r * c
-                    for ch in 0..<c { dst[ch] = src[ch] * a[ch] + b[ch] }
-                }
-            }
-        }
-    }
-
-    /// Phase 2 of a training forward pass: normalise with the statistics `setStatistics` stored.
+    /// Normalises with the statistics in `scratch` (the batch's, or the moving ones): `y = (x − μ)·γ/σ + β`, as
+    /// Keras's `batch_normalization` computes it, `x·inv + (β − μ·inv)`.
     func normalizeWithStoredStatistics(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                                        params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let (mu, inv) = meanAndInverse(scratch)
-        normalize(x: x, y: y, n: n, params: params, mean: mu, inverse: inv)
+        let c = channels
+        let (mean, inverse) = meanAndInverse(scratch)
+        let a = work(scratch, 0), b = work(scratch, 1)
+        for ch in 0..<c {
+            a[ch] = inverse[ch] * (gammaOffset.map { params[$0 + ch] } ?? 1)
+            b[ch] = (betaOffset.map { params[$0 + ch] } ?? 0) - mean[ch] * a[ch]
+        }
+        for r in 0..<rows(n) {
+            let src = x + r * c, dst = y + r * c
+            for ch in 0..<c { dst[ch] = src[ch] * a[ch] + b[ch] }
+        }
     }
 
     /// Phase 1 of a training backward pass: this shard's Σdy and Σdy·x̂ per channel into
@@ -274,7 +273,7 @@ public final class BatchNormalization: Layer, @unchecked Sendable {
         let (mu, inv) = meanAndInverse(scratch)
         // dx = γ/σ · (dy − Σdy/N − x̂ · Σ(dy·x̂)/N)
         let count = Float(total)
-        var a = [Float](repeating: 0, count: c), meanDy = a, meanDyXhat = a
+        let a = work(scratch, 0), meanDy = work(scratch, 1), meanDyXhat = work(scratch, 2)
         for ch in 0..<c {
             a[ch] = inv[ch] * (gammaOffset.map { params[$0 + ch] } ?? 1)
             meanDy[ch] = Float(batchSums[ch]) / count
@@ -343,9 +342,11 @@ public final class BatchNormalization: Layer, @unchecked Sendable {
         writeWeightGradients(grads: grads, sumDy: sums, sumDyXhat: sums + c)
         guard let dx else { return }
         let (_, inv) = meanAndInverse(scratch)
+        let scale = work(scratch, 0)
+        for ch in 0..<c { scale[ch] = inv[ch] * (gammaOffset.map { params[$0 + ch] } ?? 1) }
         for r in 0..<rows(n) {
             let g = dy + r * c, d = dx + r * c
-            for ch in 0..<c { d[ch] = g[ch] * inv[ch] * (gammaOffset.map { params[$0 + ch] } ?? 1) }
+            for ch in 0..<c { d[ch] = g[ch] * scale[ch] }
         }
     }
 
