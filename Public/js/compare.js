@@ -2,7 +2,7 @@
 // metrics side by side.
 import { api, enc } from './api.js';
 import { $, cssVar, h, storage } from './dom.js';
-import { FINISHED, fmtInt, fmtNum, isNum } from './format.js';
+import { FINISHED, fmtInt, fmtNum, isNum, toCSV } from './format.js';
 import { pointsFor } from './series.js';
 import { estimateParams, layerCount, optimizerOf } from './spec.js';
 import { compareIds, detail, epochCache, jobOrder, jobs, page } from './state.js';
@@ -89,6 +89,19 @@ export async function loadCompare() {
   if (compareBusy === run) renderCompare();
 }
 
+let compareRows = [];   // the table's rows as values, for its CSV download
+
+/** Points the "Download CSV" link at the comparison table as a CSV file (the values unrounded, each job's id
+ *  beside its name), freeing the previous file. */
+function linkCompareCSV() {
+  const columns = ['Job', 'id', 'State', 'Optimizer', 'Learning rate', 'Batch', 'Epochs', 'Layers', 'Params', 'loss', 'accuracy',
+    'val_loss', 'val_accuracy', 'best val_acc', 'test acc'];
+  const link = $('#compare-csv');
+  if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([toCSV(columns, compareRows)], { type: 'text/csv' }));
+  link.hidden = compareRows.length === 0;
+}
+
 export function renderCompare() {
   const xMode = xModeOf();
   const ids = [...compareIds].filter((id) => jobs.has(id));
@@ -118,6 +131,7 @@ export function renderCompare() {
   const table = $('#compare-table');
   const cols = ['Job', 'State', 'Optimizer', 'Learning rate', 'Batch', 'Epochs', 'Layers', 'Params', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'best val_acc', 'test acc'];
   table.tHead.replaceChildren(h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: c === 'Job' || c === 'Optimizer' ? 'text' : null, text: c }))));
+  compareRows = [];
   table.tBodies[0].replaceChildren(...ids.map((id, i) => {
     const job = jobs.get(id), d = compareData.get(id) || {};
     const spec = job.spec || {};
@@ -132,6 +146,9 @@ export function renderCompare() {
     const best = rows.reduce((b, r) => (isNum(r.val_accuracy) && (b == null || r.val_accuracy > b) ? r.val_accuracy : b), null);
     const epochsText = `${rows.length}/${(spec.fit && spec.fit.epochs) ?? '—'}`;
     const test = (job.metrics || {}).test_accuracy ?? (d.model && d.model.test_metrics && d.model.test_metrics.accuracy);
+    compareRows.push({ Job: job.name, id, State: job.state, Optimizer: opt.name, 'Learning rate': lr, Batch: spec.fit && spec.fit.batch_size,
+      Epochs: rows.length, Layers: layers, Params: params, loss: last.loss, accuracy: last.accuracy, val_loss: last.val_loss,
+      val_accuracy: last.val_accuracy, 'best val_acc': best, 'test acc': test });
     const name = h('th', { scope: 'row' }, h('span', { class: 'swatch', style: `background:${colors[i % colors.length]};margin-right:.4rem` }),
       h('a', { href: `#/jobs/${enc(id)}`, text: job.name }), h('span', { class: 'job-meta block-meta', text: id }));
     return h('tr', {}, name,
@@ -142,4 +159,5 @@ export function renderCompare() {
       h('td', { text: fmtNum(last.val_accuracy) }), h('td', { text: fmtNum(best) }), h('td', { text: fmtNum(test) }));
   }));
   if (!ids.length) table.tBodies[0].append(h('tr', {}, h('td', { colspan: String(cols.length), class: 'text empty', text: 'No job selected.' })));
+  linkCompareCSV();
 }

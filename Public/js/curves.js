@@ -10,9 +10,12 @@ export function monitorOf(spec) {
   return { key, mode };
 }
 
-/** The epoch whose monitored value is best (the first of equal ones), or null when no row has it. */
+/** The epoch whose monitored value is best (the first of equal ones): {epoch, key, value}, or null when no row
+ *  has a loss. Without the monitored key in any row (no validation data), the lowest loss. The chart's mark, the
+ *  epoch table's ★ and the job list all use this one, so they never disagree. */
 export function bestEpoch(rows, spec) {
-  const { key, mode } = monitorOf(spec);
+  let { key, mode } = monitorOf(spec);
+  if (!(rows || []).some((r) => isNum(r[key]))) ({ key, mode } = { key: 'loss', mode: 'min' });
   let best = null;
   for (const r of rows || []) {
     const v = r[key];
@@ -20,6 +23,16 @@ export function bestEpoch(rows, spec) {
     if (!best || (mode === 'min' ? v < best.value : v > best.value)) best = { epoch: r.epoch, key, value: v };
   }
   return best;
+}
+
+/** What a one-line summary shows of the best epoch: its number, and its val_accuracy (else accuracy, else the
+ *  monitored value) — the epoch is chosen by `bestEpoch`, the number shown is the one a person reads first. */
+export function bestHeadline(rows, spec) {
+  const best = bestEpoch(rows, spec);
+  if (!best) return null;
+  const row = (rows || []).find((r) => r.epoch === best.epoch) || {};
+  const key = ['val_accuracy', 'accuracy'].find((k) => isNum(row[k])) || best.key;
+  return { epoch: best.epoch, key, value: row[key] };
 }
 
 /** The stretches [{from, to}] (epochs) where val_loss rises while loss keeps falling, epoch on epoch, for at least

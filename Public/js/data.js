@@ -61,23 +61,32 @@ export function uploadedFeatureMaps(file) {
   featureMaps(file, file.name);
 }
 
-let fmRun = 0;
-async function featureMaps(blob, name) {
-  const out = $('#fm-output'), errorBox = $('#fm-error');
-  errorBox.hidden = true;
+/** Feature maps of the Data view's chosen model. */
+function featureMaps(blob, name) {
   const modelId = $('#fm-model').value;
   if (!modelId) {
+    const errorBox = $('#fm-error');
     errorBox.textContent = 'Train a model with Conv2D layers (for example the fashion-cnn recipe) to see feature maps.';
     errorBox.hidden = false;
     return;
   }
-  const run = ++fmRun;
+  showFeatureMaps({ modelId, blob, name, out: $('#fm-output'), errorBox: $('#fm-error') });
+}
+
+const fmRuns = new WeakMap();   // out element → the number of its latest request, so a slow answer never replaces a newer one
+/** Renders into `out` the feature maps `modelId` computes for an image (`blob`, called `name`): the input as the
+ *  model sees it, its prediction, and every channel of each Conv2D and MaxPooling2D layer. Shared by the Data view
+ *  and the model page's confusion-matrix cells. */
+export async function showFeatureMaps({ modelId, blob, name, out, errorBox }) {
+  errorBox.hidden = true;
+  const run = (fmRuns.get(out) || 0) + 1;
+  fmRuns.set(out, run);
   out.replaceChildren(h('p', { class: 'hint', text: `Computing feature maps of ${name}…` }));
   const fd = new FormData();
   fd.append('image', blob, name.replace(/[^\w.-]+/g, '_') + (blob.type === 'image/jpeg' ? '.jpg' : '.png'));
   try {
     const d = await api('POST', `/v1/models/${enc(modelId)}/feature-maps`, { body: fd });
-    if (run !== fmRun) return;
+    if (fmRuns.get(out) !== run) return;
     const p = d.prediction;
     const head = h('div', { class: 'fm-input' },
       h('img', { src: b64url(d.input.png_base64), alt: `${name} as the model sees it (${d.input.width}×${d.input.height})` }),
@@ -94,7 +103,7 @@ async function featureMaps(blob, name) {
     out.dataset.layers = String(d.layers.length);
     announce(`Feature maps of ${d.layers.length} layers for ${name}`);
   } catch (err) {
-    if (run !== fmRun) return;
+    if (fmRuns.get(out) !== run) return;
     out.replaceChildren();
     showError(errorBox, err);
   }

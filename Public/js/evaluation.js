@@ -1,10 +1,12 @@
 // The model page (#/models/{id}): the model's stored evaluation as a confusion-matrix heat map (rows the true
-// class, columns the predicted one) beside its per-class table; a click on a cell lists that cell's images. A
-// one-unit model also gets its ROC curve with a threshold slider.
-import { api, enc } from './api.js';
+// class, columns the predicted one) beside its per-class table; a click on a cell lists that cell's images, the
+// most confident first, and a click on an image shows its feature maps. A one-unit model also gets its ROC curve
+// with a threshold slider.
+import { api, apiBlob, enc } from './api.js';
 import { $, announce, h, showError } from './dom.js';
 import { fmtInt, fmtNum, fmtPct, isNum } from './format.js';
 import { classTotals, operatingPoint } from './roc.js';
+import { showFeatureMaps } from './data.js';
 
 let shown = null;   // { id, evaluation } of the page on screen
 
@@ -13,10 +15,12 @@ export function cellShade(count, rowTotal) {
   return rowTotal > 0 ? Math.min(1, count / rowTotal) : 0;
 }
 
-/** The misclassified samples of one cell (true row `t`, predicted column `p`), as the evaluation names them. */
-export function cellSamples(evaluation, t, p) {
-  const classes = evaluation.classes || [];
-  return (evaluation.misclassified || []).filter((m) => m.true_label === classes[t] && m.predicted_label === classes[p]);
+/** Images a cell lists per page. */
+export const CELL_PAGE = 48;
+
+/** The query of one page of a cell's samples: the evaluation's own split, `CELL_PAGE` from `offset`. */
+export function cellQuery(split, offset) {
+  return `?split=${encodeURIComponent(split)}&offset=${offset}&limit=${CELL_PAGE}`;
 }
 
 export async function enterModel(id) {
@@ -29,6 +33,8 @@ export async function enterModel(id) {
   $('#eval-matrix').replaceChildren();
   $('#eval-classes').replaceChildren();
   $('#eval-cell').replaceChildren();
+  $('#eval-fm').replaceChildren();
+  $('#eval-fm-error').hidden = true;
   $('#eval-roc').hidden = true;
   try {
     const [model, evaluation] = await Promise.all([api('GET', `/v1/models/${enc(id)}`),
@@ -120,19 +126,55 @@ function renderROC(e) {
   update();
 }
 
-function showCell(e, t, p) {
+let cellRun = 0;
+/** Lists cell (t, p)'s samples, a page at a time, each a button that shows its feature maps. */
+async function showCell(e, t, p) {
   const classes = e.classes || [];
   const count = (e.confusion_matrix[t] || [])[p] || 0;
-  const samples = t === p ? [] : cellSamples(e, t, p);
   for (const b of document.querySelectorAll('#eval-matrix .cell[aria-pressed]')) b.removeAttribute('aria-pressed');
   const cell = document.querySelector(`#eval-matrix .cell[data-true="${t}"][data-predicted="${p}"]`);
   if (cell) cell.setAttribute('aria-pressed', 'true');
   const title = `${classes[t]} predicted as ${classes[p]}: ${fmtInt(count)}`;
-  const note = t === p ? 'Correct predictions; the page lists the wrong ones.'
-    : samples.length < count ? `The ${samples.length} most confident of them (the evaluation keeps the 50 most confidently wrong overall).` : '';
-  $('#eval-cell').replaceChildren(h('h3', { text: title }), note ? h('p', { class: 'hint', text: note }) : '',
-    h('ul', { class: 'sample-grid', 'aria-label': title }, samples.map((m) => h('li', { class: 'cell-sample', dataset: { index: String(m.index) } },
-      h('img', { src: m.image, alt: `${m.true_label} #${m.index}`, class: 'pixelated' }),
-      h('span', { text: `#${m.index} · ${fmtPct(m.probability)}` })))));
+  const note = t === p ? 'Right predictions, the most confident first.' : 'Wrong predictions, the most confident first.';
+  const list = h('ul', { class: 'sample-grid', 'aria-label': title, 'data-testid': 'cell-samples' });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true, text: 'Show more' });
+  const status = h('p', { class: 'hint' });
+  $('#eval-cell').replaceChildren(h('h3', { text: title }), h('p', { class: 'hint', text: `${note} Choose an image to see its feature maps.` }),
+    list, status, more);
+  const run = ++cellRun;
+  const id = shown.id;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const d = await api('GET', `/v1/models/${enc(id)}/evaluation/cells/${t}/${p}${cellQuery(e.split, list.children.length)}`);
+      if (run !== cellRun) return;
+      list.append(...d.samples.map((s) => h('li', {}, h('button', {
+        type: 'button', class: 'cell-sample', dataset: { index: String(s.index) },
+        'aria-label': `Sample ${s.index}, ${fmtPct(s.probability)} ${classes[p]}. Show feature maps.`,
+        onclick: (ev) => sampleFeatureMaps(ev.currentTarget, s, `${e.split} sample ${s.index} (${classes[t]})`),
+      }, h('img', { src: s.image, alt: '', class: 'pixelated' }), h('span', { text: `#${s.index} · ${fmtPct(s.probability)}` })))));
+      status.textContent = `Showing ${fmtInt(list.children.length)} of ${fmtInt(d.count)}.`;
+      more.hidden = list.children.length >= d.count;
+    } catch (err) {
+      if (run === cellRun) showError($('#eval-fm-error'), err);
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.onclick = load;
   announce(title);
+  await load();
+}
+
+/** The feature maps of one of a cell's images: its PNG, as the model saw it, sent back through the model. */
+async function sampleFeatureMaps(button, sample, name) {
+  for (const b of document.querySelectorAll('#eval-cell .cell-sample[aria-pressed]')) b.removeAttribute('aria-pressed');
+  button.setAttribute('aria-pressed', 'true');
+  const out = $('#eval-fm'), errorBox = $('#eval-fm-error');
+  try {
+    const blob = await apiBlob('GET', sample.image);
+    await showFeatureMaps({ modelId: shown.id, blob, name, out, errorBox });
+  } catch (err) {
+    showError(errorBox, err);
+  }
 }

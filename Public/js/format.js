@@ -30,10 +30,13 @@ export const fmtDate = (iso) => (iso && Number.isFinite(Date.parse(iso))
   ? new Date(Date.parse(iso)).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
 
 /** One CSV field as RFC 4180 writes it: quoted (inner quotes doubled) when it holds a comma, quote, CR or LF,
- *  or starts or ends with a space; null and undefined are empty; numbers keep their full precision. */
+ *  or starts or ends with a space; null and undefined are empty; numbers keep their full precision. Text that
+ *  starts with `=`, `+`, `-`, `@`, a tab or a CR gets a leading `'`, so a spreadsheet never runs a job's name as a
+ *  formula (CSV injection); a negative number stays a number. */
 export function csvField(v) {
   if (v == null) return '';
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
+  let s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 /** A CSV document: a header line of `columns`, then one line per row (objects read by column name), CRLF
@@ -51,14 +54,4 @@ export function progressOf(job) {
   if (!isNum(p.epochs) || p.epochs <= 0) return 0;
   const inEpoch = isNum(p.steps) && p.steps > 0 ? (p.step || 0) / p.steps : 0;
   return Math.min(1, Math.max(0, ((p.epoch || 1) - 1 + inEpoch) / p.epochs));
-}
-
-/** The best epoch by val_accuracy, else accuracy: {key, value, epoch}, or null. */
-export function bestOf(rows) {
-  let best = null;
-  for (const key of ['val_accuracy', 'accuracy']) {
-    for (const r of rows || []) if (isNum(r[key]) && (!best || r[key] > best.value)) best = { key, value: r[key], epoch: r.epoch };
-    if (best) return best;
-  }
-  return null;
 }

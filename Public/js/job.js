@@ -3,10 +3,10 @@
 // whenever a stream fails.
 import { api, connection, enc, setConnection } from './api.js';
 import { $, announce, cssVar, h, notify } from './dom.js';
-import { ACTIVE, FINISHED, bestOf, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
+import { ACTIVE, FINISHED, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
 import { metricName, pointsFor } from './series.js';
 import { optimizerOf, specText } from './spec.js';
-import { bestEpoch, overfittingRegions } from './curves.js';
+import { bestEpoch, bestHeadline, overfittingRegions } from './curves.js';
 import { compareIds, detail, epochCache, jobOrder, jobs, page, pollingJobs, streams } from './state.js';
 import { loadJobs, onJobUpdate, onStateChange, refreshJobItem, renderJobList } from './jobs.js';
 import { loadCompare } from './compare.js';
@@ -120,8 +120,8 @@ function renderDetailProgress() {
   if (isNum(p.samples_per_second) && job.state === 'running') parts.push(`${fmtInt(p.samples_per_second)} samples/s`);
   if (isNum(p.eta_seconds) && job.state === 'running') parts.push(`ETA ${fmtDuration(p.eta_seconds)}`);
   if (job.state === 'queued') parts.push('queued: waiting for a worker');
-  const best = bestOf(detail.epochs);
-  if (best) parts.push(`best ${best.key} ${fmtNum(best.value)} (epoch ${best.epoch})`);
+  const best = bestHeadline(detail.epochs, job.spec);
+  if (best) parts.push(`best epoch ${best.epoch}: ${best.key} ${fmtNum(best.value)}`);
   $('#job-progress-text').textContent = `${Math.round(progressOf(job) * 100)}% · ${parts.join(' · ')}`;
 }
 
@@ -192,10 +192,10 @@ export function renderEpochs() {
     .sort((a, b) => (a.startsWith('val_') - b.startsWith('val_')) || (b.endsWith('loss') - a.endsWith('loss')) || a.localeCompare(b));
   const cols = [['epoch', 'Epoch'], ...metricKeys.map((k) => [k, k]), ['learning_rate', 'Learning rate'], ['duration_seconds', 'Duration'], ['samples_per_second', 'Samples/s']];
   table.tHead.replaceChildren(h('tr', {}, cols.map(([, label]) => h('th', { scope: 'col', text: label }))));
-  const best = bestOf(rows);
+  const best = bestEpoch(rows, detail.job.spec);
   table.tBodies[0].replaceChildren(...rows.map((r) => {
     const isBest = best && r.epoch === best.epoch;
-    return h('tr', { class: isBest ? 'best' : null, title: isBest ? `best ${best.key}` : null }, cols.map(([k], i) => {
+    return h('tr', { class: isBest ? 'best' : null, title: isBest ? `best epoch (${best.key} ${fmtNum(best.value, 4)})` : null }, cols.map(([k], i) => {
       let v;
       if (k === 'epoch') v = isBest ? `${r.epoch} ★` : r.epoch;
       else if (k === 'duration_seconds') v = `${fmtNum(r[k], 2)} s`;

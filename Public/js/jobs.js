@@ -2,7 +2,8 @@
 // values, cancelling, and what a change of state sets off.
 import { api, enc } from './api.js';
 import { $, announce, h, notify } from './dom.js';
-import { FINISHED, bestOf, fmtAgo, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
+import { bestHeadline } from './curves.js';
+import { FINISHED, fmtAgo, fmtDate, fmtDuration, fmtInt, fmtNum, isNum, progressOf } from './format.js';
 import { compareIds, detail, epochCache, jobOrder, jobs, page, streams } from './state.js';
 import { ensureStreams, loadDetailModel, refreshMetrics, renderDetailHead, renderEpochs, updateCharts } from './job.js';
 import { renderComparePicker, saveCompare } from './compare.js';
@@ -102,10 +103,10 @@ function updateJobItem(li, job) {
   li.querySelector('.s-epoch').textContent = isNum(p.epochs) ? `epoch ${p.epoch}/${p.epochs}` : (job.state === 'queued' ? 'waiting for a worker' : '');
   li.querySelector('.s-rate').textContent = job.state === 'running' && isNum(p.samples_per_second) ? `${fmtInt(p.samples_per_second)} samples/s` : '';
   li.querySelector('.s-eta').textContent = job.state === 'running' && isNum(p.eta_seconds) ? `ETA ${fmtDuration(p.eta_seconds)}` : '';
-  const best = bestOf(epochCache.get(job.id));
+  const best = bestHeadline(epochCache.get(job.id), job.spec);
   const bestEl = li.querySelector('.s-best');
   bestEl.replaceChildren();
-  if (best) bestEl.append(`best ${best.key} `, h('strong', { text: fmtNum(best.value) }));
+  if (best) bestEl.append(`best epoch ${best.epoch}: ${best.key} `, h('strong', { text: fmtNum(best.value) }));
   const meta = li.querySelector('.job-meta');
   meta.textContent = `${job.id} · ${fmtAgo(job.created_at)}`;
   meta.title = `created ${fmtDate(job.created_at)}`;

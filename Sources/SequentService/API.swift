@@ -71,7 +71,7 @@ public struct API: Sendable {
             }
             filter.state = st
         }
-        let limit = try intQuery(query, "limit", default: 50, range: Self.jobPageLimit)
+        let limit = try Self.intQuery(query, "limit", default: 50, range: Self.jobPageLimit)
         var cursor: Int?
         if let c = query["cursor"] {
             guard let v = Int(c), Self.cursorRange.contains(v) else { throw ServiceError(400, "invalid_query", "cursor must come from a previous page's next_cursor, got \"\(c)\"", field: "cursor") }
@@ -88,7 +88,8 @@ public struct API: Sendable {
     /// A job's sequence number; the bound keeps it exact in the document's JSON numbers.
     static let cursorRange = 1...999_999_999_999_999
 
-    func intQuery(_ query: [String: String], _ key: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
+    /// An integer query parameter, `def` when absent; 400 naming it when it is not an integer in `range`.
+    static func intQuery(_ query: [String: String], _ key: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let s = query[key] else { return def }
         guard let v = Int(s), range.contains(v) else {
             throw ServiceError(400, "invalid_query", "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(s)\"", field: key)
@@ -135,7 +136,7 @@ public struct API: Sendable {
             return .csv(CSV.metrics(try service.store.metrics(jobID: id, key: query["key"])),
                         fileName: CSV.fileName(job.name, "metrics"))
         }
-        let maxPoints = try intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
+        let maxPoints = try Self.intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
         let points = try service.store.metrics(jobID: id, key: query["key"])
         var series: [String: [MetricPoint]] = [:]
         for p in points { series[p.key, default: []].append(p) }
@@ -204,7 +205,7 @@ public struct API: Sendable {
 
     /// `GET /v1/models`
     public func listModels(query: [String: String]) throws -> APIResult {
-        let limit = try intQuery(query, "limit", default: 100, range: Self.modelPageLimit)
+        let limit = try Self.intQuery(query, "limit", default: 100, range: Self.modelPageLimit)
         return APIResult(200, .object(["models": .array(try service.store.models(limit: limit).map(ModelView.json))]))
     }
 

@@ -119,29 +119,22 @@ extension HTTPApp {
     /// for a file without a prediction, whose label and probabilities are empty).
     static func batchCSV(_ items: [BatchItem], model: LoadedModel) -> HTTPResponse {
         let classes = model.isBinary ? [model.classNames.last ?? "class 1"] : model.classNames
-        var lines = [(["file", "label", "probability"] + classes + ["error"]).map(csvField).joined(separator: ",")]
+        // File and class names are the user's own text: `CSV.text` keeps a spreadsheet from reading them as formulas.
+        var rows = [["file", "label", "probability"] + classes.map(CSV.text) + ["error"]]
         for item in items {
             switch item {
             case .prediction(let file, let output, _):
                 let p = PredictService.prediction(output, name: file, model: model, topK: 1)
                 let probabilities = model.probabilities(output).map { String($0) }
-                let fields = [file, p["label"]?.stringValue ?? "", String(p["probability"]?.doubleValue ?? 0)]
-                    + probabilities + [""]
-                lines.append(fields.map(csvField).joined(separator: ","))
+                rows.append([CSV.text(file), CSV.text(p["label"]?.stringValue ?? ""),
+                             String(p["probability"]?.doubleValue ?? 0)] + probabilities + [""])
             case .failure(let file, let reason):
-                let fields = [file, "", ""] + [String](repeating: "", count: classes.count) + [reason]
-                lines.append(fields.map(csvField).joined(separator: ","))
+                rows.append([CSV.text(file), "", ""] + [String](repeating: "", count: classes.count) + [CSV.text(reason)])
             }
         }
         var headers: HTTPHeaders = [:]
         headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
         headers["Content-Disposition"] = "attachment; filename=\"predictions-\(model.id).csv\""
-        return HTTPResponse(status: 200, headers: headers, body: Array((lines.joined(separator: "\r\n") + "\r\n").utf8))
-    }
-
-    /// A CSV field, quoted (with quotes doubled) when it holds a comma, a quote or a line break.
-    static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return HTTPResponse(status: 200, headers: headers, body: Array(CSV.document(rows).utf8))
     }
 }

@@ -159,15 +159,8 @@ enum DashboardAPI {
         guard splitName == "train" || splitName == "test" else {
             throw ServiceError(400, "invalid_query", "split must be train or test, got \"\(splitName)\"", field: "split")
         }
-        func int(_ key: String, _ def: Int, _ range: ClosedRange<Int>) throws -> Int {
-            guard let s = query[key] else { return def }
-            guard let v = Int(s), range.contains(v) else {
-                throw ServiceError(400, "invalid_query", "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(s)\"", field: key)
-            }
-            return v
-        }
-        let count = try int("count", 24, 1...maxSampleCount)
-        let offset = try int("offset", 0, 0...Int(Int32.max))
+        let count = try API.intQuery(query, "count", default: 24, range: 1...maxSampleCount)
+        let offset = try API.intQuery(query, "offset", default: 0, range: 0...Int(Int32.max))
         let data = try FashionSamples.shared.split(splitName, directory: directory)
         // Past the end is an empty page, as for any paged list: the bounds do not depend on the split.
         let start = min(offset, data.count), end = min(data.count, offset + count)

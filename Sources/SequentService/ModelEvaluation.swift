@@ -8,6 +8,8 @@ import SequentNN
 enum ModelEvaluation {
     /// The file in the model's artifact folder (covered by the artifact digest like the weights).
     static let file = "evaluation.json"
+    /// Every sample's prediction on the same split (`SamplePredictions`), which the confusion-matrix cells list.
+    static let samplesFile = "evaluation-samples.json"
     static let misclassifiedLimit = 50
 
     /// The split evaluated when training ends: Fashion-MNIST's test split, a folder dataset's validation images
@@ -55,7 +57,7 @@ enum ModelEvaluation {
     /// The report of `model` on `data`. `loss` is the split's mean loss when already known (the run's test
     /// evaluation); else it is computed. `imageURL` names the thumbnail of a sample by its index in the split.
     static func evaluate(model: Sequential, data: any TrainingData, split: String, classNames: [String], loss: Double?,
-                         imageURL: (Int) -> String) throws -> JSONValue {
+                         imageURL: (Int) -> String) throws -> (report: JSONValue, samples: SamplePredictions) {
         let started = Date()
         let loss = try loss ?? model.evaluate(data: data, batchSize: 256)["loss"]
         let (outputs, labels) = try model.predict(data: data)
@@ -118,7 +120,9 @@ enum ModelEvaluation {
             report["threshold_0_5"] = ["precision": .number(perClass[1].precision), "recall": .number(perClass[1].recall)]
         }
         report["seconds"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
-        return .object(report)
+        let samples = SamplePredictions(split: split, classes: classes, labels: labels, predicted: predicted,
+                                        probability: confidence.map { Float($0) })
+        return (.object(report), samples)
     }
 
     /// The path of a sample's thumbnail (`GET /v1/models/{id}/evaluation/images/{split}/{index}.png`).
@@ -152,7 +156,9 @@ enum ModelEvaluation {
 extension TrainingRun {
     /// The report of the run's model on `split` (by default the split evaluated after training), as a job stores
     /// it; `loss` when the split's loss is already known (else it is computed). For the CLI's benchmark.
-    public func evaluation(split: String? = nil, loss: Double? = nil, modelID: String = "local") throws -> JSONValue {
+    public func evaluation(split: String? = nil, loss: Double? = nil, modelID: String = "local") throws
+        -> (report: JSONValue, samples: SamplePredictions)
+    {
         let split = split ?? ModelEvaluation.defaultSplit(self)
         return try ModelEvaluation.evaluate(model: model, data: ModelEvaluation.data(self, split: split), split: split,
                                             classNames: classNames, loss: loss,

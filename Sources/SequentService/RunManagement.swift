@@ -60,6 +60,14 @@ extension TrainingService {
 /// RFC 4180 text: CRLF line ends, and a field holding a comma, a double quote or a line break in double quotes
 /// with its quotes doubled.
 enum CSV {
+    /// Free text from a user (a file name, a class or metric name) made safe to open in a spreadsheet: one that
+    /// starts with `=`, `+`, `-`, `@`, a tab or a CR would be read as a formula (CSV injection, OWASP), so it gets a
+    /// leading `'`, which spreadsheets show as text. Numbers never pass through here: `-0.5` stays a number.
+    static func text(_ s: String) -> String {
+        guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
+        return "'" + s
+    }
+
     static func field(_ s: String) -> String {
         guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
@@ -78,7 +86,7 @@ enum CSV {
     /// The History: `epoch`, every log key of any epoch (sorted), then the epoch's timing.
     static func epochs(_ epochs: [SequentStore.EpochRecord]) -> String {
         let keys = Set(epochs.flatMap { $0.logs.keys }).sorted()
-        let header = ["epoch"] + keys + ["learning_rate", "duration_seconds", "samples_per_second", "finished_at"]
+        let header = ["epoch"] + keys.map(text) + ["learning_rate", "duration_seconds", "samples_per_second", "finished_at"]
         let rows = epochs.map { e -> [String] in
             let logs: [String] = keys.map { number(e.logs[$0]) }
             let timing: [String] = [number(e.learningRate), number(e.durationSeconds), number(e.samplesPerSecond),
@@ -91,7 +99,7 @@ enum CSV {
     /// Every step metric point, in key and step order.
     static func metrics(_ points: [MetricPoint]) -> String {
         document([["key", "step", "wall_time", "value"]] + points.map {
-            [$0.key, String($0.step), number($0.wallTime), number($0.value)]
+            [text($0.key), String($0.step), number($0.wallTime), number($0.value)]
         })
     }
 

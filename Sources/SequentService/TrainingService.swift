@@ -496,12 +496,14 @@ public final class TrainingService: @unchecked Sendable {
                     imageCacheBytes: configuration.imageCacheBytes)
     }
 
-    /// Writes the model's evaluation on its split (`ModelEvaluation`) into its staged folder, so the artifact's
-    /// digest covers it. A model that cannot be evaluated is still registered: the route computes it on request.
+    /// Writes the model's evaluation on its split (`ModelEvaluation`) and every sample's prediction into its staged
+    /// folder, so the artifact's digest covers them. A model that cannot be evaluated is still registered: the routes
+    /// compute it on request.
     private func writeEvaluation(run: TrainingRun, modelID: String, loss: Double?, into staging: URL) {
         do {
-            let report = try run.evaluation(loss: loss, modelID: modelID)
+            let (report, samples) = try run.evaluation(loss: loss, modelID: modelID)
             try Data(report.serialized().utf8).write(to: staging.appendingPathComponent(ModelEvaluation.file))
+            try Data(samples.json.serialized().utf8).write(to: staging.appendingPathComponent(ModelEvaluation.samplesFile))
             logger.info("model \(modelID): evaluated on \(report["samples"]?.intValue ?? 0) \(report["split"]?.stringValue ?? "") samples in \(report["seconds"]?.doubleValue ?? 0) s")
         } catch {
             logger.warning("model \(modelID): no evaluation stored with it: \(error)")

@@ -117,7 +117,7 @@ struct BenchCommand: ParsableCommand {
         let predictMs = Date().timeIntervalSince(t0) / Double(reps) * 1000
         // The evaluation a job stores with its model (its test or validation split; the job already knows the loss).
         let e0 = Date()
-        let report: JSONValue? = run.testData == nil ? nil : try run.evaluation(loss: 0)
+        let report: JSONValue? = run.testData == nil ? nil : try run.evaluation(loss: 0).report
         let evaluateSeconds = report == nil ? Double.nan : Date().timeIntervalSince(e0)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -120,14 +120,18 @@ import Testing
 
     @Test func csvHasAColumnPerClassAndTheErrors() throws {
         let f = try Self.fixture()
-        let zip = try Self.archive("zip", [("a,\"b\".png", try f.png(0)), ("junk.bin", [1, 2, 3])])
+        let zip = try Self.archive("zip", [("a,\"b\".png", try f.png(0)), ("=cmd|' /C calc'!A0.png", try f.png(1)),
+                                           ("junk.bin", [1, 2, 3])])
         let r = try post(f, zip, type: "application/zip", query: "?format=csv")
         #expect(r.status == 200, "\(r.text)")
         #expect(r.headers["content-type"]?.hasPrefix("text/csv") == true)
         #expect(r.headers["content-disposition"]?.hasPrefix("attachment") == true)
         #expect(r.text.hasSuffix("\r\n"))
         let lines = r.text.components(separatedBy: "\r\n").dropLast()
-        #expect(lines.count == 3)
+        #expect(lines.count == 4)
+        // A file name a spreadsheet would run as a formula is written as text.
+        #expect(lines.contains { $0.hasPrefix("\"'=cmd|' /C calc'!A0.png\",") || $0.hasPrefix("'=cmd|' /C calc'!A0.png,") })
+        #expect(!lines.contains { $0.hasPrefix("=") })
         #expect(lines.first == "file,label,probability," + FashionMNIST.classNames.joined(separator: ",") + ",error")
         let row = lines.dropFirst().first ?? ""
         #expect(row.hasPrefix("\"a,\"\"b\"\".png\","))

@@ -56,6 +56,42 @@ import Testing
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/test/x.png").status == 404)
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/banana/0.png").status == 400)
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/images/train/511.png").status == 200)
+
+        // Every cell lists its own samples: the counts are the matrix's, right ones (the diagonal) included.
+        for t in 0..<10 {
+            for p in 0..<10 {
+                let cell = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/\(t)/\(p)?limit=500")
+                #expect(cell.status == 200, "\(cell.text.prefix(200))")
+                #expect(cell.json["count"]?.intValue == matrix[t][p], "cell \(t),\(p)")
+                #expect(cell.json["samples"]?.arrayValue?.count == matrix[t][p])
+            }
+        }
+        let worst = try #require(wrong.first)
+        let classes = (e["classes"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let t = try #require(classes.firstIndex(of: worst["true_label"]?.stringValue ?? "")),
+            p = try #require(classes.firstIndex(of: worst["predicted_label"]?.stringValue ?? ""))
+        let cell = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/\(t)/\(p)").json
+        #expect(cell["true_label"] == worst["true_label"] && cell["predicted_label"] == worst["predicted_label"])
+        #expect(cell["samples"]?[0]?["index"] == worst["index"] && cell["samples"]?[0]?["image"] == worst["image"])
+        // The diagonal's samples: most confident first, images that load, pages that continue one another.
+        let best = try #require((0..<10).max { matrix[$0][$0] < matrix[$1][$1] })
+        let all = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/\(best)/\(best)?limit=500")
+            .json["samples"]?.arrayValue ?? []
+        let confidences = all.compactMap { $0["probability"]?.doubleValue }
+        #expect(confidences.count == matrix[best][best] && confidences == confidences.sorted(by: >))
+        let page = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/\(best)/\(best)?offset=2&limit=3")
+        #expect(page.json["samples"]?.arrayValue == Array(all.dropFirst(2).prefix(3)))
+        let first = try #require(all.first?["image"]?.stringValue)
+        #expect(try server.client.request("GET", first).status == 200)
+        // Bad input: a class that is not one, and pages out of bounds, named.
+        for (path, status, word) in [("10/0", 404, "10"), ("0/x", 404, "x"), ("0/0?limit=0", 400, "limit"),
+                                     ("0/0?limit=501", 400, "limit"), ("0/0?offset=-1", 400, "offset"),
+                                     ("0/0?split=banana", 400, "banana")] {
+            let r = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/\(path)")
+            #expect(r.status == status && r.text.contains(word), "\(path): \(r.status) \(r.text.prefix(200))")
+        }
+        #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/0/0?offset=100000")
+            .json["samples"]?.arrayValue?.isEmpty == true)
     }
 
     @Test func aModelSavedWithoutOneIsEvaluatedOnRequest() throws {
@@ -68,7 +104,9 @@ import Testing
         // As a model saved before evaluations were stored: no evaluation.json, and the digest recorded without it.
         let store = try #require(server.service.store as? SQLiteStore)
         let folder = try #require(server.service.artifacts as? LocalArtifactStore).location(.model, id: modelID)
+        let storedCell = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/0/0?limit=500").json
         try FileManager.default.removeItem(at: folder.appendingPathComponent(ModelEvaluation.file))
+        try FileManager.default.removeItem(at: folder.appendingPathComponent(ModelEvaluation.samplesFile))
         try store.database.execute("UPDATE models SET artifact_sha256 = ? WHERE id = ?",
                                    [.text(try ArtifactDigest.of(directory: folder).sha256), .text(modelID)])
         let computed = try server.client.request("GET", "/v1/models/\(modelID)/evaluation")
@@ -79,6 +117,11 @@ import Testing
         // Computed on the split's own loss (the stored one reused the job's test loss: the same number).
         let loss = try #require(computed.json["loss"]?.doubleValue)
         #expect(abs(loss - (stored["loss"]?.doubleValue ?? .nan)) < 1e-5)
+        // The cells are computed too: the same samples in the same order.
+        let cell = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/0/0?limit=500")
+        #expect(cell.status == 200, "\(cell.text.prefix(300))")
+        #expect(cell.json["samples"]?.arrayValue?.compactMap { $0["index"]?.intValue }
+            == storedCell["samples"]?.arrayValue?.compactMap { $0["index"]?.intValue })
     }
 
     @Test func anotherSplitIsComputedOnRequestAndKept() throws {
@@ -96,6 +139,8 @@ import Testing
         #expect(train.json["loss"]?.doubleValue != nil)
         let matrix = train.json["confusion_matrix"]?.arrayValue?.flatMap { $0.arrayValue?.compactMap(\.intValue) ?? [] }
         #expect(matrix?.reduce(0, +) == 300)
+        let trainCell = try server.client.request("GET", "/v1/models/\(modelID)/evaluation/cells/3/3?split=train").json
+        #expect(trainCell["split"] == "train" && trainCell["count"]?.intValue == matrix?[33])
         // Kept: the second answer is the first (its timing included).
         #expect(try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=train").json == train.json)
         let validation = try server.client.request("GET", "/v1/models/\(modelID)/evaluation?split=validation")

@@ -237,4 +237,13 @@ import Testing
         #expect(CSV.fileName("...", "epochs") == "job-epochs.csv")
         #expect(CSV.fileName("fashion-cnn_1.2", "epochs") == "fashion-cnn_1.2-epochs.csv")
     }
+
+    @Test func userTextNeverReadsAsAFormula() {
+        for (text, safe) in [("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+                             ("\tcmd", "'\tcmd"), ("\rx", "'\rx"), ("plain", "plain"), ("a=b", "a=b"), ("", "")] {
+            #expect(CSV.text(text) == safe, "\(text)")
+        }
+        // Numbers are written by `number`, never guarded: a negative value stays a value.
+        #expect(CSV.number(-0.5) == "-0.5")
+    }
 }

@@ -8,6 +8,7 @@ artifacts/screenshots/. No console error may appear in the browser at any point.
 """
 
 import base64
+import csv
 import gzip
 import io
 import json
@@ -274,7 +275,7 @@ def test_submit_a_job_and_watch_its_curves_grow(driver):
     assert "Conv2D" in summary and "243,786" in summary
     item = driver.find_element(By.CSS_SELECTOR, f'.job-item[data-id="{job_id}"]')
     assert item.find_element(By.CSS_SELECTOR, ".badge").text == "succeeded"
-    assert "epoch 3/3" in item.text and "best val_accuracy" in item.text
+    assert "epoch 3/3" in item.text and re.search(r"best epoch [123]: val_accuracy", item.text)
     assert float(item.find_element(By.TAG_NAME, "progress").get_attribute("value")) == 1.0
     api_points = len(api(f"/v1/jobs/{job_id}/metrics?max_points=10000")["series"]["loss"])
     wait(driver, lambda d: points(d, "chart-loss") >= api_points, message="chart lacks points")
@@ -438,6 +439,15 @@ def test_compare_two_runs(driver):
     assert "adam" in table
     assert "3/3" in table
     assert "0.001" in table
+    # The table as a CSV download: one row per job, its id beside its name, the numbers unrounded.
+    link = driver.find_element(By.ID, "compare-csv")
+    assert link.is_displayed() and link.get_attribute("download") == "comparison.csv"
+    text = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('compare-csv').href).then((r) => r.text()).then(done);")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["id"] for r in rows} == {STATE["cnn"], STATE["dense"]}
+    assert {r["Params"] for r in rows} == {"243786", "101770"}
     # Another metric and the step axis.
     Select(driver.find_element(By.ID, "compare-metric")).select_by_value("loss")
     driver.find_element(By.CSS_SELECTOR, 'input[name="compare-x"][value="step"]').find_element(By.XPATH, "..").click()
@@ -578,10 +588,10 @@ def test_training_data_and_feature_maps(driver):
 
 def test_model_page_confusion_matrix(driver):
     go(driver, "#/jobs")
-    spec = open_form(driver, "fashion-dense")
+    spec = open_form(driver, "fashion-cnn")
     spec["name"] = "dash-eval"
     spec["dataset"]["train_limit"] = 2000
-    spec["dataset"]["test_limit"] = 400
+    spec["dataset"]["test_limit"] = 1000
     spec["fit"]["epochs"] = 1
     set_editor(driver, json.dumps(spec, indent=2))
     job_id = submit_and_open(driver)
@@ -598,22 +608,48 @@ def test_model_page_confusion_matrix(driver):
     model_id = api(f"/v1/jobs/{job_id}")["model_id"]
     evaluation = api(f"/v1/models/{model_id}/evaluation")
     samples = evaluation["samples"]
-    assert samples == 400
+    assert samples == 1000
     assert sum(int(c.get_attribute("data-count")) for c in cells) == samples
-    assert "400 samples" in driver.find_element(By.ID, "eval-summary").text
+    assert "1,000 samples" in driver.find_element(By.ID, "eval-summary").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#eval-classes tbody tr")) == 10
-    # The cell most often among the confidently wrong lists those images with their probabilities.
+    # A cell lists all of its images (a page of 48 at most), the most confident first, with their probabilities,
+    # as the cell route gives them.
     names = evaluation["classes"]
     pairs = [(names.index(m["true_label"]), names.index(m["predicted_label"])) for m in evaluation["misclassified"]]
     t, p = max(set(pairs), key=pairs.count)
+    matrix_counts = evaluation["confusion_matrix"]
     busiest = matrix.find_element(By.CSS_SELECTOR, f'[data-true="{t}"][data-predicted="{p}"]')
     busiest.click()
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == pairs.count((t, p)),
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == min(48, matrix_counts[t][p]),
          message="the cell's images are not listed")
     wait(driver, lambda d: all(js(d, "return arguments[0].complete && arguments[0].naturalWidth === 28", i)
                                for i in d.find_elements(By.CSS_SELECTOR, "#eval-cell img")))
+    listed = [int(b.get_attribute("data-index")) for b in driver.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")]
+    assert listed == [s["index"] for s in api(f"/v1/models/{model_id}/evaluation/cells/{t}/{p}")["samples"]]
     assert "%" in driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample").text
     assert busiest.get_attribute("aria-pressed") == "true"
+    # The diagonal: the right predictions, paged with "Show more".
+    k = max(range(10), key=lambda i: matrix_counts[i][i])
+    assert matrix_counts[k][k] > 48, "the test needs a diagonal cell of more than one page"
+    matrix.find_element(By.CSS_SELECTOR, f'[data-true="{k}"][data-predicted="{k}"]').click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == 48,
+         message="the diagonal cell's first page is not listed")
+    more = driver.find_element(By.XPATH, "//div[@id='eval-cell']//button[normalize-space()='Show more']")
+    more.click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eval-cell .cell-sample")) == min(96, matrix_counts[k][k]),
+         message="Show more did not add the next page")
+    assert f"of {matrix_counts[k][k]}" in driver.find_element(By.ID, "eval-cell").text
+    # An image's feature maps, from the cell: every channel of every Conv2D and pooling layer, and its prediction.
+    first = driver.find_element(By.CSS_SELECTOR, "#eval-cell .cell-sample")
+    first.click()
+    fm = driver.find_element(By.ID, "eval-fm")
+    wait(driver, lambda d: len(fm.find_elements(By.CSS_SELECTOR, ".fm-layer")) >= 2, timeout=30,
+         message="no feature maps for the cell's image")
+    assert f"Prediction: {names[k]}" in fm.text
+    assert first.get_attribute("aria-pressed") == "true"
+    layer = fm.find_element(By.CSS_SELECTOR, ".fm-layer")
+    channels = int(re.search(r"\d+×\d+×(\d+)", layer.text).group(1))
+    assert len(layer.find_elements(By.CSS_SELECTOR, "img")) == channels
     shot(driver, "model-page")
 
 

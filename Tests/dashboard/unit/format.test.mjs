@@ -1,7 +1,7 @@
 // Formatting, CSV (RFC 4180) and the step-series points.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestOf, csvField, fmtDuration, fmtNum, progressOf, toCSV } from '../../../Public/js/format.js';
+import { csvField, fmtDuration, fmtNum, progressOf, toCSV } from '../../../Public/js/format.js';
 import { pointsFor } from '../../../Public/js/series.js';
 
 test('csvField quotes only what needs it, doubling inner quotes', () => {
@@ -12,6 +12,10 @@ test('csvField quotes only what needs it, doubling inner quotes', () => {
   assert.equal(csvField('cr\r'), '"cr\r"');
   assert.equal(csvField(' padded'), '" padded"');
   assert.equal(csvField(null), '');
+  assert.equal(csvField('=HYPERLINK("x")'), `"'=HYPERLINK(""x"")"`);
+  assert.equal(csvField('@SUM(A1)'), "'@SUM(A1)");
+  assert.equal(csvField('-2+3'), "'-2+3");
+  assert.equal(csvField(-0.5), '-0.5');
   assert.equal(csvField(undefined), '');
   assert.equal(csvField(0.1 + 0.2), '0.30000000000000004');
   assert.equal(csvField(NaN), '');
@@ -31,13 +35,10 @@ test('number and duration formats', () => {
   assert.equal(fmtDuration(65), '1:05');
 });
 
-test('progressOf and bestOf', () => {
+test('progressOf', () => {
   assert.equal(progressOf({ state: 'running', progress: { epoch: 2, epochs: 4, step: 50, steps: 100 } }), 0.375);
   assert.equal(progressOf({ state: 'succeeded' }), 1);
   assert.equal(progressOf({ state: 'queued' }), 0);
-  assert.deepEqual(bestOf([{ epoch: 1, val_accuracy: 0.8 }, { epoch: 2, val_accuracy: 0.9 }]), { key: 'val_accuracy', value: 0.9, epoch: 2 });
-  assert.deepEqual(bestOf([{ epoch: 1, accuracy: 0.7 }]), { key: 'accuracy', value: 0.7, epoch: 1 });
-  assert.equal(bestOf([]), null);
 });
 
 test('pointsFor: step points carry their epoch when the steps per epoch are known', () => {
