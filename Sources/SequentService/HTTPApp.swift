@@ -38,6 +38,7 @@ public final class HTTPApp: @unchecked Sendable {
         }
         registerRoutes()
         registerPredictRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
+        registerInferenceProtocolRoutes(predict: predict, uploadLimit: config.maxUploadBytes)
         registerDashboardRoutes()
         registerDatasetRoutes()
         registerEvaluationRoutes()

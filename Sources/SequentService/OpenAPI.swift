@@ -135,7 +135,7 @@ public enum OpenAPI {
                                   links: ["DeleteDataset": link("deleteDataset", "name", "$response.body#/name")])
         let jobNotFound = error("No job with this id")
 
-        let paths: [String: JSONValue] = [
+        var paths: [String: JSONValue] = [
             "/": ["get": staticFile("dashboard", "The dashboard (Public/index.html)", "text/html")],
             "/js/{module}.js": ["get": op("dashboardModule", "One of the dashboard's ES modules (Public/js/<module>.js)",
                 params: [["name": "module", "in": "path", "required": true,
@@ -383,6 +383,40 @@ public enum OpenAPI {
                             "404": error("No model with this id, or no sample with this index"),
                             "409": error("The model's data can no longer be read")])],
         ]
+        // Open Inference Protocol v2 (KServe, Triton). Its errors are {"error": "message"}, as TF Serving's.
+        paths["/v2/health/live"] = ["get": op("v2Live", "v2: the server is live",
+            responses: ["200": json(["type": "object", "properties": ["live": ["type": "boolean"]]], "Live")])]
+        paths["/v2/health/ready"] = ["get": op("v2Ready", "v2: the server is ready (its store answers)",
+            responses: ["200": json(["type": "object", "properties": ["ready": ["type": "boolean"]]], "Ready"),
+                        "500": tfError("The store cannot be read")])]
+        paths["/v2"] = ["get": op("v2ServerMetadata", "v2: server name, version and protocol extensions",
+            responses: ["200": json(ref("V2ServerMetadata"), "Server metadata")])]
+        let nameParam: JSONValue = ["name": "name", "in": "path", "required": true, "schema": ["type": "string", "minLength": 1],
+                                    "description": "Model id, or job name (its newest model)"]
+        let versionParam: JSONValue = ["name": "version", "in": "path", "required": true, "schema": ["type": "string", "minLength": 1],
+                                       "description": "The model's id (its only version)"]
+        for (suffix, idSuffix, params) in [("", "", [nameParam]), ("/versions/{version}", "Version", [nameParam, versionParam])] {
+            let missing = tfError(suffix.isEmpty ? "No model of this name" : "No model of this name, or not this version")
+            paths["/v2/models/{name}" + suffix] = ["get": op("v2ModelMetadata" + idSuffix,
+                "v2: the model's input and outputs (FP32; -1 is the batch)", params: params,
+                responses: ["200": json(ref("V2ModelMetadata"), "Model metadata"), "404": missing])]
+            paths["/v2/models/{name}" + suffix + "/ready"] = ["get": op("v2ModelReady" + idSuffix, "v2: the model is ready",
+                params: params,
+                responses: ["200": json(["type": "object", "properties": ["name": ["type": "string"], "ready": ["type": "boolean"]]],
+                                        "Ready"), "404": missing])]
+            paths["/v2/models/{name}" + suffix + "/infer"] = ["post": op("v2Infer" + idSuffix,
+                "v2: run the model on FP32 tensors (JSON data, or the binary tensor data extension)", params: params,
+                body: ["required": true, "content": [
+                    "application/json": ["schema": ref("V2InferRequest")],
+                    "application/octet-stream": ["schema": ["type": "string", "format": "binary",
+                        "description": "The JSON request, then the tensors' bytes; the header Inference-Header-Content-Length gives the JSON's length"]]]],
+                responses: ["200": ["description": "Outputs: JSON, or JSON then binary data (Inference-Header-Content-Length)",
+                                    "content": ["application/json": ["schema": ref("V2InferResponse")],
+                                                "application/octet-stream": ["schema": ["type": "string", "format": "binary"]]]],
+                            "400": tfError("The request does not fit the model (the error names the field)"),
+                            "404": missing,
+                            "413": tfError("Body larger than max_upload_bytes")])]
+        }
         var components: [String: JSONValue] = ["schemas": .object(schemas)]
         if tokenRequired {
             components["securitySchemes"] = ["bearer": ["type": "http", "scheme": "bearer",
@@ -441,6 +475,32 @@ public enum OpenAPI {
                 "channels_shown": ["type": "integer"], "maps": ["type": "array", "items": ["type": "string", "description": "grayscale PNG, base64"]]]]],
             "prediction": ["type": "object"]]],
         "TFServingError": ["type": "object", "required": ["error"], "properties": ["error": ["type": "string"]]],
+        "V2ServerMetadata": ["type": "object", "required": ["name", "version", "extensions"], "properties": [
+            "name": ["type": "string"], "version": ["type": "string"], "extensions": ["type": "array", "items": ["type": "string"]]]],
+        "V2Tensor": ["type": "object", "required": ["name", "datatype", "shape"], "properties": [
+            "name": ["type": "string"], "datatype": ["type": "string"], "shape": ["type": "array", "items": ["type": "integer"]]]],
+        "V2ModelMetadata": ["type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"], "properties": [
+            "name": ["type": "string"], "versions": ["type": "array", "items": ["type": "string"]], "platform": ["type": "string"],
+            "inputs": ["type": "array", "items": ref("V2Tensor")], "outputs": ["type": "array", "items": ref("V2Tensor")]]],
+        "V2InferRequest": ["type": "object", "required": ["inputs"], "properties": [
+            "id": ["type": "string"],
+            "parameters": ["type": "object", "properties": ["binary_data_output": ["type": "boolean"]]],
+            "inputs": ["type": "array", "minItems": 1, "maxItems": 1, "items": ["type": "object", "required": ["name", "shape", "datatype"], "properties": [
+                "name": ["type": "string", "enum": ["input"]], "datatype": ["type": "string", "enum": ["FP32"]],
+                "shape": ["type": "array", "items": ["type": "integer"], "description": "[N] + the model's input shape"],
+                "data": ["type": "array", "description": "Numbers, flat or nested row-major"],
+                "parameters": ["type": "object", "properties": ["binary_data_size": ["type": "integer"]]]]]],
+            "outputs": ["type": "array", "items": ["type": "object", "required": ["name"], "properties": [
+                "name": ["type": "string", "enum": ["output", "probabilities"]],
+                "parameters": ["type": "object", "properties": [
+                    "binary_data": ["type": "boolean"],
+                    "classification": ["type": "integer", "minimum": 1,
+                                       "description": "Return the top classes as BYTES \"probability:index:label\" strings"]]]]]]]],
+        "V2InferResponse": ["type": "object", "required": ["model_name", "model_version", "outputs"], "properties": [
+            "model_name": ["type": "string"], "model_version": ["type": "string"], "id": ["type": "string"],
+            "outputs": ["type": "array", "items": ["type": "object", "properties": [
+                "name": ["type": "string"], "datatype": ["type": "string"], "shape": ["type": "array", "items": ["type": "integer"]],
+                "data": ["type": "array"], "parameters": ["type": "object"]]]]]],
         "Dataset": ["type": "object", "required": ["name", "builtin", "classes", "splits"], "properties": [
             "name": ["type": "string"], "builtin": ["type": "boolean"],
             "classes": ["type": "array", "items": ["type": "string"]], "splits": ["type": "object"]]],

@@ -30,7 +30,8 @@ struct HTTPClient {
     /// `framesEmptyPost: false` sends a bodiless POST with neither Content-Length nor Transfer-Encoding, as
     /// `curl -X POST` does.
     func request(_ method: String, _ path: String, bodyBytes body: [UInt8]?, contentType: String = "application/json",
-                 chunkSize: Int? = nil, framesEmptyPost: Bool = true, timeout: TimeInterval = 10) throws -> Response {
+                 headers extra: [String: String] = [:], chunkSize: Int? = nil, framesEmptyPost: Bool = true,
+                 timeout: TimeInterval = 10) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         defer { close(fd) }
@@ -47,6 +48,7 @@ struct HTTPClient {
         guard rc == 0 else { throw Failure(description: "connect to port \(port) failed: errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
+        for (name, value) in extra.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
         var payload = body ?? []
         if let chunkSize {
             head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
