@@ -36,6 +36,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
 
         // Tiny C helpers Swift cannot express (floating-point control flags).
         .target(name: "CSequentSupport", path: "Sources/CSequentSupport",
@@ -47,9 +49,11 @@ let package = Package(
         .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
         // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
         .target(name: "SequentPostgres", dependencies: ["CPostgres", "SequentStore"]),
+        // Models in and out (issue 16): Keras's .keras / .weights.h5 through libhdf5.
+        .target(name: "SequentInterchange", dependencies: ["SequentNN", "CHDF5"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentPostgres", "SequentHTTP",
-            "SequentNN", "SequentData", "CCrypto",
+            "SequentNN", "SequentData", "SequentInterchange", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sequent", dependencies: [
@@ -65,6 +69,7 @@ let package = Package(
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
+        .testTarget(name: "SequentInterchangeTests", dependencies: ["SequentInterchange"]),
         // The PostgreSQL test cluster's helpers, for the contract suite and the PostgreSQL tests alike.
         .target(name: "PostgresTestSupport", dependencies: ["SequentPostgres"], path: "Tests/PostgresTestSupport"),
         .testTarget(name: "SequentStoreTests", dependencies: ["SequentStore", "SequentPostgres", "PostgresTestSupport"]),

@@ -5,7 +5,7 @@
 # package. Safe to run repeatedly.
 set -euo pipefail
 
-packages=(libopenblas-dev libsqlite3-dev postgresql libpq-dev libjpeg-dev libpng-dev zlib1g-dev libarchive-dev libssl-dev pkg-config dataset-fashion-mnist)
+packages=(libopenblas-dev libsqlite3-dev postgresql libpq-dev libjpeg-dev libpng-dev zlib1g-dev libarchive-dev libssl-dev libhdf5-dev pkg-config dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

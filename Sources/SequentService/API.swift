@@ -9,11 +9,20 @@ public struct APIResult: Sendable {
     public var headers: [(String, String)] = []
     /// A body that is not JSON (a CSV download), with its Content-Type; `body` is then unused.
     public var text: (contentType: String, body: String)?
+    /// A binary body (a model download), with its Content-Type; `body` and `text` are then unused.
+    public var bytes: (contentType: String, body: [UInt8])?
 
     public init(_ status: Int, _ body: JSONValue, headers: [(String, String)] = []) {
         self.status = status
         self.body = body
         self.headers = headers
+    }
+
+    /// A file download named `fileName`.
+    static func download(_ bytes: [UInt8], contentType: String, fileName: String) -> APIResult {
+        var r = APIResult(200, .null, headers: [("Content-Disposition", "attachment; filename=\"\(fileName)\"")])
+        r.bytes = (contentType, bytes)
+        return r
     }
 
     /// A CSV download named `fileName`.

@@ -99,7 +99,8 @@ extension HTTPApp {
         // lands on, not in a /tmp that may be RAM. Leftovers of a crash (spools, staging directories, batch
         // predictions' extracted archives; `.unwrap-*` from versions that unwrapped outside staging) go now.
         let stale = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
-            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".unwrap-") || $0.hasPrefix(HTTPApp.batchFolderPrefix) }
+            .filter { $0.hasPrefix(".spool-") || $0.hasPrefix(".unwrap-") || $0.hasPrefix(HTTPApp.batchFolderPrefix)
+                || $0.hasPrefix(HTTPApp.importFolderPrefix) }
         for name in stale { try? FileManager.default.removeItem(at: root.appendingPathComponent(name)) }
         ArchiveExtractor.removeLeftovers(in: root)
         let limits = {

@@ -42,6 +42,7 @@ public final class HTTPApp: @unchecked Sendable {
         registerDashboardRoutes()
         registerDatasetRoutes()
         registerEvaluationRoutes()
+        registerModelImportRoutes()
     }
 
     public func start() throws { try server.start() }
@@ -67,7 +68,9 @@ public final class HTTPApp: @unchecked Sendable {
 
     static func render(_ result: APIResult) -> HTTPResponse {
         var response: HTTPResponse
-        if let text = result.text {
+        if let bytes = result.bytes {
+            response = HTTPResponse(status: result.status, headers: ["Content-Type": bytes.contentType], body: bytes.body)
+        } else if let text = result.text {
             response = HTTPResponse(status: result.status, body: Array(text.body.utf8))
             if !text.contentType.isEmpty { response.headers["Content-Type"] = text.contentType }
         } else {

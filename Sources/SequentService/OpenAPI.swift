@@ -54,6 +54,18 @@ public enum OpenAPI {
               description)
     }
 
+    /// The fields of a model import (multipart fields or query parameters).
+    static let importFieldProperties: [String: JSONValue] = [
+        "name": ["type": "string", "minLength": 1, "maxLength": 100, "description": "The model's name (default: the Keras model's)"],
+        "class_names": ["type": "string", "description": "Comma-separated, or a JSON list; one per output unit (2 for one sigmoid unit)"],
+        "rescale": ["type": "string", "description": "Pixel scale: a number or a fraction like 1/255"],
+        "interpolation": ["type": "string", "enum": ["bilinear", "nearest", "area"]],
+        "background": ["type": "string", "enum": ["dark", "light"], "description": "The training images' background, for inversion"],
+    ]
+    static var importFieldQueries: [JSONValue] {
+        importFieldProperties.sorted { $0.key < $1.key }.map { query($0.key, $0.value, "As the multipart field") }
+    }
+
     /// `format` of the History and metrics routes.
     static let formatQuery = enumQuery("format", ["json", "csv"], default: "json", "json, or csv to download")
 
@@ -277,15 +289,46 @@ public enum OpenAPI {
                 params: [idParam("Job")], responses: [
                     "202": cancelled, "404": jobNotFound, "409": error("The job has already finished")],
                 secured: true)],
-            "/v1/models": ["get": op("listModels", "List trained models", params: [
-                intQuery("limit", API.modelPageLimit, default: 100, "At most this many")],
-                responses: ["200": modelList, "400": error("Bad query parameter")])],
+            "/v1/models": [
+                "get": op("listModels", "List trained and imported models", params: [
+                    intQuery("limit", API.modelPageLimit, default: 100, "At most this many")],
+                    responses: ["200": modelList, "400": error("Bad query parameter")]),
+                "post": op("importModel", "Import a Keras 3 model: a .keras archive, or a Sequential's to_json() with its .weights.h5",
+                    params: importFieldQueries,
+                    body: ["required": true, "content": [
+                        "multipart/form-data": ["schema": ["type": "object", "required": ["file"], "properties": .object(importFieldProperties.merging([
+                            "file": ["type": "string", "format": "binary", "description": "model.keras, or model.to_json() (then weights is required)"],
+                            "weights": ["type": "string", "format": "binary", "description": "The .weights.h5 of a model JSON"]]) { a, _ in a })]],
+                        "application/zip": ["schema": ["type": "string", "format": "binary", "description": "A .keras archive"]],
+                        "application/octet-stream": ["schema": ["type": "string", "format": "binary", "description": "A .keras archive"]]]],
+                    description: "The model is refused with a 400 naming the layer when the engine cannot run it (Functional "
+                        + "models, unknown layers or arguments, missing or misshapen weights). A leading Rescaling layer "
+                        + "means the model takes raw pixels (rescale 1); otherwise images are scaled by 1/255 unless "
+                        + "`rescale` says otherwise. The fields may also come as query parameters.",
+                    responses: [
+                        "201": json(ref("Model"), "The imported model", headers: locationHeader),
+                        "400": error("No file, not a .keras or model JSON, a model the engine cannot run, or a bad field"),
+                        "413": error("Body larger than max_dataset_bytes"),
+                        "415": error("Unsupported Content-Type"),
+                        "507": error("No space left to unpack the upload")],
+                    secured: true),
+            ],
+            "/v1/models/{id}/export": ["get": op("exportModel",
+                "Download the model: format=keras (a .keras that keras.models.load_model opens) or safetensors (Sequent's own files, zipped)",
+                params: [idParam("Model (or job name)"),
+                         enumQuery("format", ["keras", "safetensors"], default: "keras", "The file format")],
+                responses: ["200": ["description": "A zip archive (.keras or .zip)",
+                                    "headers": ["Content-Disposition": ["required": true, "schema": ["type": "string"]]],
+                                    "content": ["application/zip": ["schema": ["type": "string", "format": "binary"]]]],
+                            "400": error("Not a format"),
+                            "404": error("No model with this id or job name")])],
             "/v1/models/{id}": [
                 "get": op("getModel", "One model, by id or by job name (its latest model)", params: [idParam("Model")], responses: [
                     "200": json(ref("Model"), "The model"), "404": error("No model with this id or job name")]),
                 "delete": op("deleteModel", "Delete a model (by id) and its files; its job stays",
-                    params: [idParam("Model")], description: "No job spec can name a model yet, so this never answers 409.",
-                    responses: ["204": ["description": "Deleted"], "404": error("No model with this id")],
+                    params: [idParam("Model")],
+                    responses: ["204": ["description": "Deleted"], "404": error("No model with this id"),
+                                "409": error("A queued or running job fine-tunes from this model")],
                     secured: true),
             ],
             "/v1/models/{id}/predict": ["post": op("predict",

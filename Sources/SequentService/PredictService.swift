@@ -36,7 +36,8 @@ public final class LoadedModel: @unchecked Sendable {
                                       background: Preprocessing.Background(rawValue: pre?["background"]?.stringValue ?? "dark") ?? .dark,
                                       interpolation: Preprocessing.Interpolation(rawValue: pre?["interpolation"]?.stringValue ?? "") ?? .bilinear)
         batcher = PredictBatcher(model: model, maxBatch: maxBatch)
-        outputsLogits = Self.outputsLogits(model, fromLogits: model.loss?.fromLogits
+        // An imported Keras model says itself (its compile config's loss, read at import).
+        outputsLogits = meta["outputs_logits"]?.boolValue ?? Self.outputsLogits(model, fromLogits: model.loss?.fromLogits
             ?? specLoss().flatMap { try? makeLoss($0).fromLogits } ?? false)
     }
 

@@ -47,7 +47,8 @@ enum ModelView {
     static func json(_ m: ModelRecord) -> JSONValue {
         var o: [String: JSONValue] = (try? JSONValue.parse(m.metadataJSON))?.objectValue ?? [:]
         o["id"] = .string(m.id)
-        o["job_id"] = .string(m.jobID)
+        // An imported model has no job.
+        o["job_id"] = m.jobID.isEmpty ? .null : .string(m.jobID)
         o["name"] = .string(m.name)
         o["created_at"] = .string(Timestamp.format(m.createdAt))
         o["sha256"] = .string(m.sha256)

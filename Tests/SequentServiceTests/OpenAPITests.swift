@@ -81,7 +81,7 @@ import Testing
         }
         #expect(secured.sorted() == ["DELETE /v1/datasets/{name}", "DELETE /v1/jobs/{id}", "DELETE /v1/models/{id}",
                                      "PATCH /v1/jobs/{id}", "POST /v1/datasets", "POST /v1/jobs",
-                                     "POST /v1/jobs/{id}/cancel"])
+                                     "POST /v1/jobs/{id}/cancel", "POST /v1/models"])
     }
 
     @Test func allowMatchesTheDocumentedMethods() throws {
