@@ -17,6 +17,9 @@ public struct JobSpec: Sendable {
     public var metrics: [JSONValue]
     public var fit: FitSpec
     public var callbacks: [JSONValue]
+    /// The model whose weights the job starts from (fine-tuning): its id, resolved at submission. Layers are matched
+    /// by name; a layer of the job's model that the initial model does not have starts from its initializer.
+    public var initialModel: String?
     /// Model seed (initial weights, dropout); `fit.seed` unless given separately.
     public var seed: UInt64 { fit.seed }
 
@@ -124,9 +127,14 @@ public struct JobSpec: Sendable {
             }
             callbacks = list
         }
+        let initialModel = try r.string("initial_model")
+        if let id = initialModel, id.isEmpty || id.count > 100 {
+            throw ConfigError(field: "initial_model", detail: "must be a model id like m_…, got \"\(id)\"")
+        }
         try r.finish()
         var spec = JobSpec(name: name, dataset: dataset, model: model, optimizer: optimizer, loss: loss,
                            metrics: metrics, fit: fit, callbacks: callbacks)
+        spec.initialModel = initialModel
         // Build everything once so that every error surfaces now, not when a worker picks the job up.
         let built = try spec.makeModel()
         // A Keras model that starts with Rescaling(1./255) expects raw pixels; scaling them here as well would
@@ -480,10 +488,12 @@ public struct JobSpec: Sendable {
                 "zoom_range": .number(a.zoomRange), "horizontal_flip": .bool(a.horizontalFlip),
                 "fill_mode": .string(a.fillMode.rawValue), "cval": .number(Double(a.cval))])
         }
-        return .object([
+        var spec: [String: JSONValue] = [
             "name": .string(name), "dataset": .object(ds), "model": model,
             "compile": .object(["optimizer": optimizer, "loss": loss, "metrics": .array(metrics)]),
             "fit": .object(fitObj), "callbacks": .array(callbacks),
-        ])
+        ]
+        if let initialModel { spec["initial_model"] = .string(initialModel) }
+        return .object(spec)
     }
 }

@@ -278,3 +278,32 @@ extension HTTPApp {
         return .download([UInt8](try Data(contentsOf: archive)), contentType: "application/zip", fileName: fileName)
     }
 }
+
+extension TrainingService {
+    /// A spec that names `initial_model`, made whole: the model id resolved (a job name names its newest model),
+    /// the initial model's architecture as `model` when the spec gives none, and a top-level `freeze` list moved
+    /// into the model, so the stored spec says everything the job trains.
+    func withInitialModel(_ value: JSONValue) throws -> JSONValue {
+        guard case .object(var spec) = value, let named = spec["initial_model"] else { return value }
+        guard let name = named.stringValue else {
+            throw ConfigError(field: "initial_model", detail: "must be a model id (or job name), got \(named.brief)")
+        }
+        guard let record = try store.model(id: name) ?? store.latestModel(named: name) else {
+            throw ConfigError(field: "initial_model", detail: "\"\(name)\" is not a model on this server")
+        }
+        spec["initial_model"] = .string(record.id)
+        if spec["model"] == nil {
+            let folder = try artifacts.open(.model, id: record.id, sha256: record.artifactSHA256)
+            let saved = try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent(ModelArchive.configFile)))
+            guard let architecture = saved["model"] else {
+                throw ConfigError(field: "initial_model", detail: "model \(record.id) has no architecture in its archive")
+            }
+            spec["model"] = architecture
+        }
+        if let freeze = spec.removeValue(forKey: "freeze"), case .object(var model) = spec["model"]! {
+            model["freeze"] = freeze
+            spec["model"] = .object(model)
+        }
+        return .object(spec)
+    }
+}

@@ -38,6 +38,13 @@ extension TrainingService {
     /// own `model` config; there is no fine-tuning), so no queued or running job depends on one and this never
     /// refuses with 409 today. Once a spec can start from a model, the check of the jobs naming it belongs here.
     public func deleteModel(id: String) throws {
+        // A job that will start from the model needs it until it has copied the weights.
+        for state in [JobState.queued, .running, .cancelling] {
+            for job in try store.jobs(state: state, limit: 10_000, before: nil)
+            where (try? JSONValue.parse(job.specJSON))?["initial_model"]?.stringValue == id {
+                throw ServiceError(409, "model_in_use", "job \(job.id) (\(state.rawValue)) fine-tunes from model \(id); delete the model once it has finished")
+            }
+        }
         guard try store.deleteModel(id: id) else { throw ServiceError.notFound("model", id) }
         do { try artifacts.remove(.model, id: id) } catch {
             logger.warning("model \(id) deleted; its files stay until the next start-up sweep: \(error)")

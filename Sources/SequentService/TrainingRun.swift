@@ -11,6 +11,9 @@ public struct DataSources: Sendable {
     /// Bytes of decoded images a folder dataset keeps in memory (training and validation folders together);
     /// images past it are decoded again whenever a batch needs them.
     public var imageCacheBytes: Int
+    /// The folder of a saved model by id, for a job that starts from one (`initial_model`); nil where there is
+    /// no model store (the CLI).
+    public var modelFolder: (@Sendable (String) throws -> URL)?
 
     public init(fashionMNISTDirectory: String = FashionMNIST.defaultDirectory, datasetsRoot: String = "./data/datasets",
                 imageCacheBytes: Int = 1 << 30) {
@@ -50,6 +53,12 @@ public final class TrainingRun {
     public init(spec: JobSpec, sources: DataSources = DataSources()) throws {
         self.spec = spec
         model = try spec.makeModel()
+        if let id = spec.initialModel {
+            guard let folder = sources.modelFolder else {
+                throw ConfigError(field: "initial_model", detail: "needs the server's models: submit the job to `sequent serve`")
+            }
+            try Self.copyWeights(from: ModelArchive.load(from: try folder(id)).model, into: model, source: id)
+        }
         let oneHot = try spec.oneHotClasses(outputWidth: model.outputWidth)
         self.oneHot = oneHot
         if let directory = spec.dataset.directory {
@@ -214,4 +223,29 @@ final class AugmentationScratch: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
     deinit { pointer.deallocate() }
+}
+
+extension TrainingRun {
+    /// Fine-tuning: every layer of `model` whose name is a layer of `source` takes that layer's weights (the
+    /// moving statistics of BatchNormalization included), as Keras's `load_weights` matches by name. A layer the
+    /// source lacks keeps its initial weights (a new head); a layer of the same name with other shapes is an error
+    /// naming it, and so is a model that shares no weights with the source.
+    static func copyWeights(from source: Sequential, into model: Sequential, source id: String) throws {
+        let byName = Dictionary(source.layers.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var copied = 0
+        for (i, layer) in model.layers.enumerated() where !layer.parameters.isEmpty {
+            guard let j = byName[layer.name] else { continue }
+            let weights = source.weights(ofLayer: j)
+            guard weights.map(\.shape) == layer.parameters.map(\.shape) else {
+                throw ConfigError(field: "initial_model",
+                                  detail: "layer \"\(layer.name)\" has weights \(layer.parameters.map(\.shape)) here and \(weights.map(\.shape)) in \(id); rename it to train it from scratch")
+            }
+            try model.setWeights(ofLayer: i, weights)
+            copied += 1
+        }
+        guard copied > 0 else {
+            throw ConfigError(field: "initial_model",
+                              detail: "no layer of the model has a name of \(id)'s layers (\(source.layers.map(\.name).joined(separator: ", ")))")
+        }
+    }
 }

@@ -234,10 +234,15 @@ public final class TrainingService: @unchecked Sendable {
     /// the queue is full).
     public func submit(_ value: JSONValue) throws -> JobRecord {
         let spec: JobSpec
-        do { spec = try JobSpec.parse(value) } catch let e as ConfigError {
+        do { spec = try JobSpec.parse(try withInitialModel(value)) } catch let e as ConfigError {
             throw ServiceError(400, "invalid_job_spec", e.message, field: e.field)
         }
         let model = try spec.makeModel()
+        if let id = spec.initialModel, let folder = dataSources.modelFolder {
+            // The weights must fit now, not when a worker starts the job.
+            do { try TrainingRun.copyWeights(from: ModelArchive.load(from: try folder(id)).model, into: model, source: id) }
+            catch let e as ConfigError { throw ServiceError(400, "invalid_job_spec", e.message, field: e.field) }
+        }
         for (field, dir) in [("dataset.directory", spec.dataset.directory), ("dataset.validation_directory", spec.dataset.validationDirectory)] {
             guard let dir else { continue }
             var isDir: ObjCBool = false
@@ -490,10 +495,19 @@ public final class TrainingService: @unchecked Sendable {
         events.close(jobID: job.id)
     }
 
-    /// Where this server's jobs find their data (a folder dataset's root may be replaced per job: `datasetsRoot`).
+    /// Where this server's jobs find their data (a folder dataset's root may be replaced per job: `datasetsRoot`)
+    /// and the models they fine-tune from.
     var dataSources: DataSources {
-        DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory, datasetsRoot: configuration.datasetsRoot,
-                    imageCacheBytes: configuration.imageCacheBytes)
+        var sources = DataSources(fashionMNISTDirectory: configuration.fashionMNISTDirectory,
+                                  datasetsRoot: configuration.datasetsRoot, imageCacheBytes: configuration.imageCacheBytes)
+        let store = self.store, artifacts = self.artifacts
+        sources.modelFolder = { id in
+            guard let record = try store.model(id: id) else {
+                throw ConfigError(field: "initial_model", detail: "model \(id) no longer exists")
+            }
+            return try artifacts.open(.model, id: record.id, sha256: record.artifactSHA256)
+        }
+        return sources
     }
 
     /// Writes the model's evaluation on its split (`ModelEvaluation`) and every sample's prediction into its staged
