@@ -38,16 +38,8 @@ if [ "$SCRATCH" = ".build" ]; then swift build; else swift build --scratch-path 
 BIN="$SCRATCH/debug/sequent"
 
 WORK=$(mktemp -d -t sequent-schemathesis.XXXXXX)
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
+. scripts/lib/serve.sh
+stop_server() { stop_sequent; }
 cleanup() { stop_server; rm -rf "$WORK"; }
 trap cleanup EXIT
 
@@ -56,21 +48,9 @@ trap cleanup EXIT
 start_server() {
   local data="$WORK/data-$1"
   shift
-  mkdir -p "$data"
-  "$BIN" serve --port 0 --data-dir "$data" --workers 1 --threads-per-job 1 --max-queued-jobs 20 \
-    --max-parameters 200000 "$@" >"$data/stdout" 2>"$data/server.log" &
-  SERVER_PID=$!
+  start_sequent "$BIN" "$data" --workers 1 --threads-per-job 1 --max-queued-jobs 20 --max-parameters 200000 "$@"
   SERVER_LOG="$data/server.log"
-  PORT=""
   local deadline=$((SECONDS + 60))
-  while [ $SECONDS -lt $deadline ]; do
-    local line
-    line=$(head -n 1 "$data/stdout" 2>/dev/null || true)
-    case "$line" in "sequent listening on port "*) PORT=${line##* }; break ;; esac
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "sequent serve exited:"; cat "$data/server.log"; exit 1; fi
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || { echo "sequent serve printed no port"; cat "$data/server.log"; exit 1; }
   until "$VENV/bin/python" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)" \
       "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { echo "no /healthz answer"; cat "$data/server.log"; exit 1; }

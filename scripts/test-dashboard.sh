@@ -39,28 +39,11 @@ if [ "$SCRATCH" = ".build" ]; then swift build; else swift build --scratch-path 
 BIN="$SCRATCH/debug/sequent"
 
 # 4. Start the server; its first stdout line names the port.
+. scripts/lib/serve.sh
 DATA=$(mktemp -d -t sequent-dashboard.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA"
-}
+cleanup() { stop_sequent; rm -rf "$DATA"; }
 trap cleanup EXIT
-SEQUENT_METRICS_EVERY=${SEQUENT_METRICS_EVERY:-5} "$BIN" serve --port 0 --data-dir "$DATA" --workers 1 \
-  >"$DATA/stdout" 2>"$DATA/server.log" &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-  line=$(head -n 1 "$DATA/stdout" 2>/dev/null || true)
-  case "$line" in "sequent listening on port "*) PORT=${line##* }; break ;; esac
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "sequent serve exited:"; cat "$DATA/server.log"; exit 1; fi
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "sequent serve printed no port"; cat "$DATA/server.log"; exit 1; }
+SEQUENT_METRICS_EVERY=${SEQUENT_METRICS_EVERY:-5} start_sequent "$BIN" "$DATA" --workers 1
 export SEQUENT_URL="http://127.0.0.1:$PORT"
 echo "sequent serve on $SEQUENT_URL (pid $SERVER_PID)"
 

@@ -23,6 +23,16 @@ export function cellQuery(split, offset) {
   return `?split=${encodeURIComponent(split)}&offset=${offset}&limit=${CELL_PAGE}`;
 }
 
+/** The export links of a model: one per format the server writes. */
+export function exportPath(modelId, format) {
+  return `/v1/models/${enc(modelId)}/export?format=${format}`;
+}
+
+function showDownloads(model) {
+  for (const a of document.querySelectorAll('#eval-downloads a[data-format]')) a.href = exportPath(model.id, a.dataset.format);
+  $('#eval-downloads').hidden = false;
+}
+
 export async function enterModel(id) {
   const box = $('#eval-error');
   box.hidden = true;
@@ -36,11 +46,13 @@ export async function enterModel(id) {
   $('#eval-fm').replaceChildren();
   $('#eval-fm-error').hidden = true;
   $('#eval-roc').hidden = true;
+  $('#eval-downloads').hidden = true;
   try {
-    const [model, evaluation] = await Promise.all([api('GET', `/v1/models/${enc(id)}`),
-      api('GET', `/v1/models/${enc(id)}/evaluation`)]);
-    shown = { id, evaluation };
+    const model = await api('GET', `/v1/models/${enc(id)}`);
+    showDownloads(model);
     $('#eval-title').textContent = `${model.name} · ${model.id}`;
+    const evaluation = await api('GET', `/v1/models/${enc(id)}/evaluation`);
+    shown = { id, evaluation };
     render(evaluation);
   } catch (err) {
     $('#eval-summary').textContent = '';

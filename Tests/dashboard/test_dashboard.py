@@ -612,6 +612,16 @@ def test_model_page_confusion_matrix(driver):
     assert sum(int(c.get_attribute("data-count")) for c in cells) == samples
     assert "1,000 samples" in driver.find_element(By.ID, "eval-summary").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#eval-classes tbody tr")) == 10
+    # The model's three downloads; the .keras one is a zip archive.
+    links = {a.get_attribute("data-format"): a.get_attribute("href")
+             for a in driver.find_elements(By.CSS_SELECTOR, "#eval-downloads a[data-format]")}
+    assert set(links) == {"keras", "onnx", "safetensors"}
+    assert all(href.endswith(f"/v1/models/{model_id}/export?format={f}") for f, href in links.items())
+    magic = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then((r) => r.arrayBuffer()).then((b) => done(Array.from(new Uint8Array(b.slice(0, 2)))));",
+        links["keras"])
+    assert magic == [0x50, 0x4B]
     # A cell lists all of its images (a page of 48 at most), the most confident first, with their probabilities,
     # as the cell route gives them.
     names = evaluation["classes"]
