@@ -158,6 +158,9 @@ final class EvaluationService: @unchecked Sendable {
     private func context(for record: ModelRecord) throws -> Context {
         if let context, context.modelID == record.id { return context }
         context = nil   // free the previous model's data first
+        guard !record.jobID.isEmpty else {
+            throw ServiceError(409, "data_unavailable", "model \(record.id) was imported, not trained here: there is no dataset to evaluate it on")
+        }
         guard let job = try service.store.job(id: record.jobID) else {
             throw ServiceError(409, "data_unavailable", "the job \(record.jobID) of model \(record.id) is no longer recorded, so its data is unknown")
         }

@@ -53,6 +53,9 @@ import SequentInterchange
         let x = InferenceProtocolTests.samples(4)
         let a = try Self.tfOutputs(server, modelID, x), b = try Self.tfOutputs(server, id, x)
         #expect(a.count == 40 && a == b)
+        // Imported, it has no dataset to be evaluated on: a 409 that says so.
+        let evaluation = try server.client.request("GET", "/v1/models/\(id)/evaluation")
+        #expect(evaluation.status == 409 && evaluation.text.contains("imported"))
         // By its name, like a trained model, and in the list.
         #expect(try server.client.request("GET", "/v1/models/reimported").json["id"]?.stringValue == id)
         // The raw-body form, fields in the query.
