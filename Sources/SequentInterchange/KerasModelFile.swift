@@ -2,10 +2,44 @@ import Foundation
 import SequentNN
 
 /// Keras 3's model files: a `.keras` archive (`config.json`, `model.weights.h5`, `metadata.json`) or a Sequential's
-/// `to_json()` with its `.weights.h5`. The weights file holds each layer's variables at `layers/<name>/vars/<k>`, in
+/// `to_json()` with its `.weights.h5`. The weights file holds each layer's variables at `layers/<key>/vars/<k>`, in
 /// the order of `layer.weights` — the order and layouts Sequent's layers keep too (Conv2D HWIO, Dense
-/// [inputs, units], BatchNormalization gamma, beta, moving mean, moving variance).
+/// [inputs, units], BatchNormalization gamma, beta, moving mean, moving variance). The key is not the layer's name:
+/// Keras's saver names a list's items by class, snake_case, numbered in order (`conv2d`, `conv2d_1`, `dense`), so
+/// a Dense named "head" is stored as `layers/dense`.
 public enum KerasModelFile {
+    /// The weights-file keys of the model's layers, as Keras's `_save_container_state` numbers them.
+    static func storageKeys(_ model: Sequential) -> [String] {
+        var used: [String: Int] = [:]
+        return model.layers.map { layer in
+            let base = snakeCase(layer.typeName)
+            if let n = used[base] {
+                used[base] = n + 1
+                return "\(base)_\(n + 1)"
+            }
+            used[base] = 0
+            return base
+        }
+    }
+
+    /// Keras's `naming.to_snake_case`: `MaxPooling2D` → `max_pooling2d`, `LeakyReLU` → `leaky_re_lu`.
+    static func snakeCase(_ name: String) -> String {
+        let chars = Array(name.filter { $0.isLetter || $0.isNumber || $0 == "_" })
+        // 1. Before an uppercase letter that starts a lowercase run, when something precedes it.
+        var first: [Character] = []
+        for (i, c) in chars.enumerated() {
+            if i > 0, c.isUppercase, i + 1 < chars.count, chars[i + 1].isLowercase { first.append("_") }
+            first.append(c)
+        }
+        // 2. Between a lowercase letter and an uppercase one.
+        var out = ""
+        for (i, c) in first.enumerated() {
+            if i > 0, c.isUppercase, first[i - 1].isLowercase { out.append("_") }
+            out.append(c)
+        }
+        return out.lowercased()
+    }
+
     /// The model `config` (a Sequential's serialized config: `config.json`, or `to_json()`) describes, with the
     /// weights of `weightsFile`. Anything the engine cannot run is refused by the config reader with the layer's
     /// name; every layer's weights must be in the file with the layer's shapes, and no weight is left unread.
@@ -18,8 +52,9 @@ public enum KerasModelFile {
                 ? "the weights are in the Keras 2 (legacy) HDF5 layout; save them with Keras 3: model.save(\"model.keras\") or model.save_weights(\"model.weights.h5\")"
                 : "the weights file has no layers group: it is not a Keras 3 .weights.h5")
         }
+        let keys = storageKeys(model)
         for (i, layer) in model.layers.enumerated() where !layer.parameters.isEmpty {
-            let group = "layers/\(layer.name)/vars"
+            let group = "layers/\(keys[i])/vars"
             guard file.exists(group) else {
                 throw InterchangeError("the weights file has no weights for layer \"\(layer.name)\" (\(layer.typeName)): expected \(group)")
             }
@@ -88,13 +123,14 @@ public enum KerasModelFile {
 
     private static func batchShape(_ shape: [Int]) -> JSONValue { .array([.null] + shape.map { .number(Double($0)) }) }
 
-    /// Writes the weights as Keras 3's `.weights.h5`: `layers/<name>/vars/<k>` for every layer (weightless layers
+    /// Writes the weights as Keras 3's `.weights.h5`: `layers/<key>/vars/<k>` for every layer (weightless layers
     /// get an empty `vars` group, as Keras writes), each `vars` group named by an attribute, and the model's own
     /// empty `vars`.
     public static func writeWeights(_ model: Sequential, to url: URL) throws {
         let file = try HDF5File.create(url)
+        let keys = storageKeys(model)
         for (i, layer) in model.layers.enumerated() {
-            let group = "layers/\(layer.name)/vars"
+            let group = "layers/\(keys[i])/vars"
             try file.createGroup(group)
             try file.setStringAttribute(group, name: "name", value: layer.name)
             for (k, t) in model.weights(ofLayer: i).enumerated() {

@@ -114,6 +114,34 @@ public enum ModelConfig {
                     inputShape = try parseInputLayer(.object(inner), path: field + ".config")
                     continue
                 }
+                if cls == "Sequential" {
+                    // A block such as the tutorials' `data_augmentation = keras.Sequential([RandomFlip(…), …])`:
+                    // its layers run in place. Only weightless ones, since its weights would sit under the block's
+                    // own keys in a weights file.
+                    var blockConfig = inner
+                    let blockItems = inner["layers"]?.arrayValue ?? []
+                    if blockItems.first?["class_name"]?.stringValue != "InputLayer" {
+                        // An unbuilt block has no InputLayer: right after the model's input it takes that shape.
+                        guard layers.isEmpty, let shape = inputShape else {
+                            throw ConfigError(field: field, detail: "a nested Sequential after other layers needs its own InputLayer (build it, or put it first)")
+                        }
+                        let input: JSONValue = ["class_name": "InputLayer",
+                                                "config": ["batch_shape": .array([.null] + shape.map { .number(Double($0)) })]]
+                        blockConfig["layers"] = .array([input] + blockItems)
+                    }
+                    let block = try makeKerasModel(["class_name": "Sequential", "config": .object(blockConfig)], path: field, seed: seed)
+                    if let weighted = block.layers.first(where: { !$0.parameters.isEmpty }) {
+                        throw ConfigError(field: field, detail: "a nested Sequential may hold only weightless layers (augmentation, Rescaling); \"\(weighted.name)\" (\(weighted.typeName)) has weights")
+                    }
+                    if inputShape == nil, layers.isEmpty { inputShape = block.inputShape }
+                    for (k, layer) in block.layers.enumerated() {
+                        var config = layer.config
+                        config["type"] = .string(layer.typeName)
+                        config["name"] = .string(layer.name)
+                        layers.append((try makeLayer(.object(config), path: field + ".layers[\(k)]"), block.layerTrainable[k]))
+                    }
+                    continue
+                }
                 // Keras 2 wrote the input shape into the first layer's config.
                 if inputShape == nil, layers.isEmpty {
                     for key in ["batch_input_shape", "batch_shape"] {

@@ -67,27 +67,56 @@ import Testing
             other = .object(top)
         }
         let keras = KerasModelFile.config(try ModelConfig.makeModel(other, seed: 1))
-        #expect(throws: InterchangeError("layers/head/vars/0 has shape [16, 4], the layer needs [16, 8]")) {
+        #expect(throws: InterchangeError("layers/dense/vars/0 has shape [16, 4], the layer needs [16, 8]")) {
             try KerasModelFile.load(config: keras, weightsFile: weights)
         }
-        // A layer the file has no weights for.
-        var renamed = Self.cnn
-        if case .object(var top) = renamed, case .array(var layers) = top["layers"]!, case .object(var head) = layers[6] {
-            head["name"] = "classifier"
-            layers[6] = .object(head)
+        // A layer the file has no weights for: a second Dense, stored as dense_1.
+        var longer = Self.cnn
+        if case .object(var top) = longer, case .array(var layers) = top["layers"]! {
+            layers.append(["type": "Dense", "units": 2, "name": "extra"])
             top["layers"] = .array(layers)
-            renamed = .object(top)
+            longer = .object(top)
         }
         let error = #expect(throws: InterchangeError.self) {
-            try KerasModelFile.load(config: KerasModelFile.config(try ModelConfig.makeModel(renamed, seed: 1)), weightsFile: weights)
+            try KerasModelFile.load(config: KerasModelFile.config(try ModelConfig.makeModel(longer, seed: 1)), weightsFile: weights)
         }
-        #expect(error?.message.contains("\"classifier\"") == true)
+        #expect(error?.message.contains("\"extra\"") == true && error?.message.contains("layers/dense_1/vars") == true,
+                "\(String(describing: error))")
         // Not HDF5 at all.
         let junk = dir.appendingPathComponent("junk.h5")
         try Data("not hdf5".utf8).write(to: junk)
         #expect(throws: InterchangeError("junk.h5 is not an HDF5 file")) {
             try KerasModelFile.load(config: KerasModelFile.config(model), weightsFile: junk)
         }
+    }
+
+    @Test func weightsAreStoredUnderKerasClassKeysNotLayerNames() throws {
+        #expect(["Conv2D", "MaxPooling2D", "BatchNormalization", "GlobalAveragePooling2D", "ReLU", "LeakyReLU", "ELU",
+                 "RandomFlip", "Dense"].map(KerasModelFile.snakeCase)
+                == ["conv2d", "max_pooling2d", "batch_normalization", "global_average_pooling2d", "re_lu", "leaky_re_lu",
+                    "elu", "random_flip", "dense"])
+        let model = try ModelConfig.makeModel(["input_shape": [8, 8, 1], "layers": [
+            ["type": "Conv2D", "filters": 16, "kernel_size": 3, "name": "myconv"], ["type": "Conv2D", "filters": 16, "kernel_size": 3],
+            ["type": "Flatten"], ["type": "Dense", "units": 4, "name": "head"], ["type": "Dense", "units": 2]]], seed: 1)
+        #expect(KerasModelFile.storageKeys(model) == ["conv2d", "conv2d_1", "flatten", "dense", "dense_1"])
+    }
+
+    @Test func aNestedAugmentationBlockRunsInPlace() throws {
+        let flip: JSONValue = ["class_name": "RandomFlip", "config": ["mode": "horizontal", "name": "random_flip"]]
+        let nested: JSONValue = ["class_name": "Sequential", "config": ["layers": [
+            ["class_name": "InputLayer", "config": ["batch_shape": [.null, 8, 8, 1]]],
+            ["class_name": "Sequential", "config": ["name": "augment", "layers": [flip]]],
+            ["class_name": "Conv2D", "config": ["filters": 16, "kernel_size": [3, 3], "name": "conv2d"]],
+        ]]]
+        let model = try KerasModelFile.makeModel(nested)
+        #expect(model.layers.map(\.typeName) == ["RandomFlip", "Conv2D"])
+        // A nested block with weights is refused by name (its weights would sit under the block's keys).
+        let weighted: JSONValue = ["class_name": "Sequential", "config": ["layers": [
+            ["class_name": "InputLayer", "config": ["batch_shape": [.null, 8, 8, 1]]],
+            ["class_name": "Sequential", "config": ["layers": [["class_name": "Conv2D", "config": ["filters": 16, "kernel_size": [3, 3], "name": "inner"]]]]],
+        ]]]
+        let error = #expect(throws: InterchangeError.self) { try KerasModelFile.makeModel(weighted) }
+        #expect(error?.message.contains("\"inner\"") == true, "\(String(describing: error))")
     }
 
     @Test func functionalModelsAndUnknownLayersAreRefusedByName() throws {

@@ -111,10 +111,14 @@ def triton_infer(name, x, **kwargs):
 def test_keras_cnn_with_batchnorm_and_global_pooling_serves_as_in_keras(fashion):
     x, y, test = fashion
     keras.utils.set_random_seed(1)
+    # The tutorials' augmentation block (active only in training), and a layer named by hand: the weights file
+    # keys layers by class, not by name.
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.05)], name="augment")
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
+        augment,
         keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.Conv2D(16, 3, activation="relu", name="features"),
         keras.layers.BatchNormalization(),
         keras.layers.MaxPooling2D(),
         keras.layers.Conv2D(32, 3, activation="relu"),
@@ -167,6 +171,9 @@ def test_keras_logits_model_serves_outputs_and_probabilities(fashion):
 def sequent_cnn():
     spec = json.load(open("config/jobs/fashion-cnn.json"))
     spec["name"] = "interop-cnn"
+    # Layers named by hand: Keras keys their weights by class, and the export must too.
+    for layer, name in zip((l for l in spec["model"]["layers"] if l.get("type") in ("Conv2D", "Dense")), ("features", "more", "hidden", "head")):
+        layer["name"] = name
     spec["dataset"]["train_limit"] = 2048
     spec["dataset"]["test_limit"] = 256
     spec["fit"]["epochs"] = 1
