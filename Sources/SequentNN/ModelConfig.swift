@@ -100,6 +100,7 @@ public enum ModelConfig {
                     cls = try ir.requiredString("class_name")
                     try checkKerasModule(&ir, expected: "keras.layers", className: cls)
                     ir.accept("build_config")   // the input shape, which Sequent derives
+                    if cls == "Sequential" { ir.accept("compile_config") }   // a nested block's, never used
                     let config = ir.value("config") ?? .object([:])
                     guard case .object(let o) = config else {
                         throw ConfigError(field: "config", detail: "must be a JSON object, got \(config.brief)")
@@ -456,5 +457,14 @@ extension Sequential {
                 return .object(c)
             }),
         ])
+    }
+}
+
+extension Sequential {
+    /// Whether the model takes raw 0–255 pixels: its first layer that does something at inference is `Rescaling`
+    /// (the Random* augmentation layers before it, as in the tutorials, pass images through unchanged there).
+    public var takesRawPixels: Bool {
+        let first = layers.first { !($0 is RandomAffineLayer || $0 is RandomFlip || $0 is RandomContrast) }
+        return first is Rescaling
     }
 }

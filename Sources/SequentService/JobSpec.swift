@@ -139,7 +139,7 @@ public struct JobSpec: Sendable {
         let built = try spec.makeModel()
         // A Keras model that starts with Rescaling(1./255) expects raw pixels; scaling them here as well would
         // feed it values in [0, 1/255]. The stored spec then says rescale 1.
-        if built.layers.first is Rescaling && !dataset.rescaleGiven { spec.dataset.rescale = 1 }
+        if built.takesRawPixels && !dataset.rescaleGiven { spec.dataset.rescale = 1 }
         for (i, cb) in try spec.makeCallbacks(checkpointDirectory: nil).enumerated()
         where (cb is ReduceLROnPlateau || cb is LearningRateScheduler) && built.optimizer?.options.schedule != nil {
             // Keras raises when a callback sets the rate of an optimizer built with a LearningRateSchedule.

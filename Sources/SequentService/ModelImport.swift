@@ -36,7 +36,7 @@ extension TrainingService {
                                field: "class_names")
         }
         // A leading Rescaling layer means the model takes raw pixels (0–255), as Keras's tutorials build it.
-        let rawPixels = model.layers.first is Rescaling
+        let rawPixels = model.takesRawPixels
         let rescale = fields.rescale ?? (rawPixels ? 1 : 1.0 / 255)
         guard rescale.isFinite, rescale > 0 else {
             throw ServiceError(400, "invalid_rescale", "rescale must be a positive number, like 0.00392156862745098 (1/255) or 1", field: "rescale")

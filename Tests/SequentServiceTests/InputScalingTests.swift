@@ -26,6 +26,15 @@ import Testing
         // A rescale the spec sets itself is kept, Rescaling or not.
         #expect(try JobSpec.parse(Self.spec(rescaling: true, rescale: 0.5)).dataset.rescale == 0.5)
         #expect(throws: ConfigError.self) { try JobSpec.parse(Self.spec(rescaling: false, rescale: 0)) }
+        // Augmentation before it (identity at inference) does not hide it, as the tutorials write the model.
+        var augmented = Self.spec(rescaling: true)
+        if case .object(var top) = augmented, case .object(var model) = top["model"]!, case .array(var layers) = model["layers"]! {
+            layers.insert(["type": "RandomFlip", "mode": "horizontal"], at: 0)
+            model["layers"] = .array(layers)
+            top["model"] = .object(model)
+            augmented = .object(top)
+        }
+        #expect(try JobSpec.parse(augmented).dataset.rescale == 1)
     }
 
     @Test func theModelSeesRawPixelsAndPredictIsToldSo() throws {
