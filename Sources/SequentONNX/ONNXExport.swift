@@ -87,10 +87,15 @@ public enum ONNXExport {
 }
 
 /// A layer the exporter cannot write as ONNX: the layer's name and type, and why.
+/// A request error (the model cannot be written as ONNX), not a server fault.
 public struct ONNXExportError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The layer's name in the model (`dense_1`).
     public var layer: String
+    /// Its Keras type (`Dense`).
     public var type: String
+    /// What ONNX cannot express.
     public var reason: String
+    /// An error for layer `layer` of type `type`.
     public init(layer: String, type: String, reason: String) {
         self.layer = layer
         self.type = type
