@@ -21,6 +21,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // System libraries (Debian packages; see README and .ci/run).
@@ -47,6 +48,10 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SequentData", dependencies: ["SequentNN", "CZlib", "CArchive", "CImageCodecs"]),
         .target(name: "SequentStore", dependencies: ["CSQLite", "CCrypto"]),
+        // ONNX export (issue "Interchange"); Generated/onnx.pb.swift is committed, the protoc plugin is not a build step.
+        .target(name: "SequentONNX", dependencies: [
+            "SequentNN", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["Generated/NOTICE", "Generated/LICENSE-onnx.txt"]),
         // The cluster store (issue 13): the same records in PostgreSQL, through libpq.
         .target(name: "SequentPostgres", dependencies: ["CPostgres", "SequentStore"]),
         // Models in and out (issue 16): Keras's .keras / .weights.h5 through libhdf5.
@@ -68,6 +73,7 @@ let package = Package(
         .testTarget(name: "SequentHTTPTests", dependencies: ["SequentHTTP"]),
         .testTarget(name: "SequentNNTests", dependencies: ["SequentNN"]),
         .testTarget(name: "SequentDataTests", dependencies: ["SequentData"]),
+        .testTarget(name: "SequentONNXTests", dependencies: ["SequentONNX", "SequentNN"]),
         .testTarget(name: "SequentServiceTests", dependencies: ["SequentService"]),
         .testTarget(name: "SequentInterchangeTests", dependencies: ["SequentInterchange"]),
         // The PostgreSQL test cluster's helpers, for the contract suite and the PostgreSQL tests alike.
