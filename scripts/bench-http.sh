@@ -66,7 +66,7 @@ run() {  # label, connections, path, [script]
     local extra=()
     [ -n "${4:-}" ] && extra=(-s "$4")
     local out
-    out=$(wrk -t2 -c"$2" -d"${DURATION}s" --latency "${extra[@]}" "$url$3" 2>&1)
+    out=$(wrk -t$(($2 < 2 ? $2 : 2)) -c"$2" -d"${DURATION}s" --latency "${extra[@]}" "$url$3" 2>&1)
     local rps p50 p99 errors
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")

@@ -85,14 +85,24 @@ func photoPixels(width: Int, height: Int, seed: UInt64 = 3) -> [UInt8] {
         #expect((decoded.width, decoded.height) == (400, 300))
     }
 
-    @Test func grayscaleJPEGIsScaledToo() throws {
-        let gray = stride(from: 0, to: 1600 * 1200 * 3, by: 3).map { Self.photoGray[$0] }
-        let jpeg = try ImageDecoder.encodeJPEG(gray, width: 1600, height: 1200, channels: 1)
-        let image = try ImageDecoder.decode(jpeg, target: (width: 28, height: 28))
-        #expect((image.width, image.height, image.channels) == (200, 150, 1))
+    @Test func grayscaleCMYKAndProgressiveJPEGsAreScaledToo() throws {
+        let target = (width: 28, height: 28)
+        let gray = try ImageDecoder.encodeJPEG([UInt8](repeating: 90, count: 800 * 600), width: 800, height: 600,
+                                               channels: 1)
+        let grayImage = try ImageDecoder.decode(gray, target: target)
+        #expect((grayImage.width, grayImage.height, grayImage.channels) == (100, 75, 1))
+        #expect(grayImage.pixels.allSatisfy { abs(Int($0) - 90) <= 1 })
+        // Adobe CMYK stores 255 for no ink: C 255, M 0, Y 255, K 255 is magenta ink only, R 255, G 0, B 255.
+        let cmyk: [UInt8] = (0..<800 * 600 * 4).map { $0 % 4 == 1 ? 0 : 255 }
+        let cmykImage = try ImageDecoder.decode(try ImageDecoder.encodeJPEG(cmyk, width: 800, height: 600, channels: 4,
+                                                                            quality: 100), target: target)
+        #expect((cmykImage.width, cmykImage.height, cmykImage.channels) == (100, 75, 3))
+        #expect(Array(cmykImage[50, 40]).elementsEqual([255, 0, 255]) { abs(Int($0) - Int($1)) <= 4 })
+        let progressive = try ImageDecoder.encodeJPEG(photoPixels(width: 800, height: 600), width: 800, height: 600,
+                                                      channels: 3, progressive: true)
+        let progressiveImage = try ImageDecoder.decode(progressive, target: target)
+        #expect((progressiveImage.width, progressiveImage.height) == (100, 75))
     }
-
-    static let photoGray = photoPixels(width: 1600, height: 1200, seed: 5)
 
     @Test func corruptLargeJPEGGivesTheSameError() throws {
         let target = (width: 28, height: 28)
