@@ -3,8 +3,10 @@
 #   scripts/bench-http.sh [BINARY ...]      (default: .build/release/sequent)
 # Trains one small fashion-dense model through the API (with the first binary), then for each binary in turn, twice
 # over (A B A B, because this machine's speed drifts), runs wrk against GET /healthz, GET /v1/jobs/{id} and a
-# 28×28 PNG predict, with 16 and 256 connections. Prints one line per run: requests/s, p50, p99.
-# Needs wrk (apt-get install wrk).
+# 28×28 PNG predict, with 16 and 256 connections, and a 12-megapixel JPEG predict (what a phone uploads: decode
+# dominates) with 1 and 4 connections. Prints one line per run: requests/s, p50, p99.
+# PHOTO=path.jpg uploads that photo instead of the generated one (a Fashion-MNIST image upscaled to 3464×3464,
+# smoother than a real photo, so its entropy decoding is cheaper). Needs wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8}
@@ -48,12 +50,23 @@ wrk.method = "POST"
 local f = io.open("$png", "rb"); wrk.body = f:read("*all"); f:close()
 wrk.headers["Content-Type"] = "image/png"
 LUA
+photo=${PHOTO:-}
+if [ -z "$photo" ]; then
+    "${bins[0]}" export-images "$work/photo" --classes 9 --limit 1 --format jpeg --size 3464 --invert >/dev/null
+    photo=$(ls "$work"/photo/*/*.jpg | head -1)
+fi
+cat > "$work/photo.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$photo", "rb"); wrk.body = f:read("*all"); f:close()
+wrk.headers["Content-Type"] = "image/jpeg"
+LUA
+echo "photo: $photo ($(stat -c %s "$photo") bytes)"
 
 run() {  # label, connections, path, [script]
     local extra=()
     [ -n "${4:-}" ] && extra=(-s "$4")
     local out
-    out=$(wrk -t2 -c"$2" -d"${DURATION}s" --latency "${extra[@]}" "$url$3" 2>&1)
+    out=$(wrk -t$(($2 < 2 ? $2 : 2)) -c"$2" -d"${DURATION}s" --latency "${extra[@]}" "$url$3" 2>&1)
     local rps p50 p99 errors
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -72,6 +85,9 @@ for round in 1 2; do
             run "$label" "$c" /healthz
             run "$label" "$c" "/v1/jobs/$job"
             run "$label" "$c" "/v1/models/$model/predict" "$work/post.lua"
+        done
+        for c in 1 4; do
+            run "$label, 12 MP JPEG" "$c" "/v1/models/$model/predict" "$work/photo.lua"
         done
         stop
     done

@@ -107,14 +107,12 @@ public final class ImageFolderData: TrainingData, @unchecked Sendable {
         guard let bytes = FileManager.default.contents(atPath: url.path) else {
             throw ImageFolderError(reason: "cannot be read")
         }
-        let image: DecodedImage
+        let values: [Float]
         do {
-            image = try ImageDecoder.decode([UInt8](bytes), maxPixels: maxPixels)
+            values = try pre.tensor(decoding: [UInt8](bytes), maxPixels: maxPixels, invert: .no).values
         } catch {
             throw ImageFolderError(reason: "\(error)")
         }
-        let values = pre.tensor(pixels: image.pixels, width: image.width, height: image.height,
-                                sourceChannels: image.channels, invert: .no).values
         return values.map { UInt8(max(0, min(255, $0.rounded()))) }
     }
 

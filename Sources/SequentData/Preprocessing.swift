@@ -35,6 +35,25 @@ public struct Preprocessing: Sendable, Equatable {
         self.background = background
     }
 
+    /// The size to tell `ImageDecoder.decode` an upload will be resized to, so that a large JPEG can be decoded
+    /// DCT-scaled (to at least twice this size) instead of at full size. Nil for `nearest`: it picks single source
+    /// pixels, which a scaled decode has already averaged, so its result would change entirely rather than by
+    /// rounding; bilinear (area when shrinking ≥ 2×) and area average, and barely notice.
+    public var decodeTarget: (width: Int, height: Int)? {
+        interpolation == .nearest ? nil : (width, height)
+    }
+
+    /// Decodes an image's bytes (`ImageDecoder.decode`, DCT-scaled when `decodeTarget` allows) and converts it
+    /// to the model's input (`tensor`).
+    ///
+    /// - Throws: `ImageDecodingError` only.
+    public func tensor(decoding bytes: [UInt8], maxPixels: Int = ImageDecoder.defaultMaxPixels,
+                       invert: Invert = .auto) throws -> (values: [Float], inverted: Bool) {
+        let image = try ImageDecoder.decode(bytes, maxPixels: maxPixels, target: decodeTarget)
+        return tensor(pixels: image.pixels, width: image.width, height: image.height, sourceChannels: image.channels,
+                      invert: invert)
+    }
+
     /// Converts interleaved 8-bit pixels (`sourceChannels` 1 = gray or 3 = RGB) to the model's input:
     /// colour conversion (ITU-R 601 luma for RGB → gray), resizing (bilinear with half-pixel centres, as
     /// `tf.image.resize`; area averaging when shrinking more than 2×, which bilinear would alias), optional

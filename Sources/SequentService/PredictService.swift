@@ -231,13 +231,13 @@ public final class PredictService: @unchecked Sendable {
             }
             return (values, nil)
         case .image(let name, let bytes):
-            let image: DecodedImage
-            do { image = try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch let e as ImageDecodingError {
+            // On the request's thread, outside the batcher: one request's decode overlaps another's forward pass.
+            do {
+                let t = try m.preprocessing.tensor(decoding: bytes, maxPixels: maxPixels, invert: invert)
+                return (t.values, t.inverted)
+            } catch let e as ImageDecodingError {
                 throw ServiceError(image: e, part: name)
             }
-            let t = m.preprocessing.tensor(pixels: image.pixels, width: image.width, height: image.height,
-                                           sourceChannels: image.channels, invert: invert)
-            return (t.values, t.inverted)
         }
     }
 

@@ -59,6 +59,15 @@ int sequent_image_read_info(const uint8_t *data, size_t length, sequent_image_in
 uint8_t *sequent_image_decode(const uint8_t *data, size_t length, uint64_t max_pixels, sequent_image_info *info,
                               int *status, char *err, size_t err_len);
 
+/// `sequent_image_decode` for an image that will be resized to `target_width` × `target_height` (as displayed,
+/// i.e. after EXIF orientation; 0 × 0 = no target). A JPEG at least 4× that is decoded with libjpeg's DCT
+/// scaling (M/8, M ≤ 4) to a smaller size that is still at least twice the target in both dimensions, which skips most
+/// of the inverse DCT, colour conversion and memory of a full-size decode; `info` then holds the scaled size.
+/// `max_pixels` still applies to the header's (full) size. PNGs are always decoded at full size.
+uint8_t *sequent_image_decode_for(const uint8_t *data, size_t length, uint64_t max_pixels, uint32_t target_width,
+                                  uint32_t target_height, sequent_image_info *info, int *status, char *err,
+                                  size_t err_len);
+
 /// Encodes 8-bit interleaved pixels as JPEG into a malloc'd buffer (`*out_length` bytes; sequent_image_free).
 /// - channels: 1 = gray, 3 = RGB, 4 = CMYK in Adobe's inverted convention (255 = no ink, as Photoshop stores it);
 ///   4-channel files get the Adobe APP14 marker libjpeg writes for CMYK and YCCK.
