@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "SequentInterchange", dependencies: ["SequentNN", "CHDF5"]),
         .target(name: "SequentService", dependencies: [
             "SequentStore", "SequentPostgres", "SequentHTTP",
-            "SequentNN", "SequentData", "SequentInterchange", "CCrypto",
+            "SequentNN", "SequentData", "SequentInterchange", "SequentONNX", "CCrypto",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sequent", dependencies: [

@@ -3,6 +3,7 @@ import SequentData
 import SequentHTTP
 import SequentInterchange
 import SequentNN
+import SequentONNX
 import SequentStore
 
 /// Models that come from Keras (`POST /v1/models`) and go back out (`GET /v1/models/{id}/export`). An imported
@@ -250,7 +251,7 @@ extension HTTPApp {
         }
     }
 
-    /// `GET /v1/models/{id}/export?format=keras|safetensors`: the model as a download.
+    /// `GET /v1/models/{id}/export?format=keras|onnx|safetensors`: the model as a download.
     static func exportModel(_ id: String, format: String, service: TrainingService) throws -> APIResult {
         guard let record = try service.store.model(id: id) ?? service.store.latestModel(named: id) else {
             throw ServiceError.notFound("model", id)
@@ -268,12 +269,21 @@ extension HTTPApp {
             let files = try KerasModelFile.writeArchiveFiles(model, to: scratch.appendingPathComponent("keras"))
             try ArchiveWriter.zip(files.map { ($0, scratch.appendingPathComponent("keras").appendingPathComponent($0)) }, to: archive)
             fileName = base + ".keras"
+        case "onnx":
+            let model = try ModelArchive.load(from: folder).model
+            let classNames = (try? JSONValue.parse(Data(record.metadataJSON.utf8)))?["class_names"]?.arrayValue?.compactMap(\.stringValue)
+            do {
+                let bytes = try ONNXExport.export(model, modelName: record.name, classNames: classNames)
+                return .download(bytes, contentType: "application/octet-stream", fileName: base + ".onnx")
+            } catch let e as ONNXExportError {
+                throw ServiceError(422, "cannot_export", "the model cannot be written as ONNX: \(e)")
+            }
         case "safetensors":
             try ArchiveWriter.zip([ModelArchive.configFile, ModelArchive.weightsFile].map { ($0, folder.appendingPathComponent($0)) },
                                   to: archive)
             fileName = base + ".zip"
         default:
-            throw ServiceError(400, "invalid_query", "format must be keras or safetensors, got \"\(format)\"", field: "format")
+            throw ServiceError(400, "invalid_query", "format must be keras, onnx or safetensors, got \"\(format)\"", field: "format")
         }
         return .download([UInt8](try Data(contentsOf: archive)), contentType: "application/zip", fileName: fileName)
     }

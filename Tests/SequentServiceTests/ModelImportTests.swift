@@ -65,6 +65,8 @@ import SequentInterchange
         let st = try server.client.request("GET", "/v1/models/\(modelID)/export?format=safetensors")
         #expect(st.status == 200 && st.headers["content-disposition"]?.hasSuffix(".zip\"") == true)
         #expect(String(decoding: st.body, as: UTF8.self).contains(ModelArchive.weightsFile))
+        let onnx = try server.client.request("GET", "/v1/models/\(modelID)/export?format=onnx")
+        #expect(onnx.status == 200 && onnx.headers["content-disposition"]?.hasSuffix(".onnx\"") == true && onnx.body.count > 1000)
         let bad = try server.client.request("GET", "/v1/models/\(modelID)/export?format=pt")
         #expect(bad.status == 400 && bad.text.contains("pt"))
     }
