@@ -40,5 +40,17 @@ TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow "$VENV/bin/python" -m pytest -q 
 STATUS=$?
 set -e
 if [ "$STATUS" -ne 0 ]; then echo "--- server log (last 40 lines) ---"; tail -n 40 "$DATA/server.log"; fi
+
+# Every layer and activation the ONNX exporter maps, in small models with random weights: Sequent's outputs
+# (written by the Swift test) against ONNX Runtime's.
+FIXTURES="$DATA/onnx-fixtures"
+mkdir -p "$FIXTURES"
+set +e
+if [ "$SCRATCH" = ".build" ]; then swift build --build-tests >/dev/null; else swift build --build-tests --scratch-path "$SCRATCH" >/dev/null; fi \
+  && SEQUENT_ONNX_FIXTURES="$FIXTURES" swift test --skip-build ${SEQUENT_SCRATCH_PATH:+--scratch-path "$SCRATCH"} --filter ONNXExportTests >/dev/null \
+  && "$VENV/bin/python" scripts/onnx_roundtrip.py "$FIXTURES"
+ONNX_STATUS=$?
+set -e
+[ "$ONNX_STATUS" -eq 0 ] || STATUS=$ONNX_STATUS
 echo "interop test: exit $STATUS in $((SECONDS - STARTED)) s"
 exit "$STATUS"
