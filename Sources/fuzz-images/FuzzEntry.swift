@@ -4,6 +4,7 @@
 // Invariants checked on every input, besides "does not crash" (and, under ASan, "touches no memory it should not"):
 //   - a decoded image is gray or RGB, within the pixel limit, with exactly width × height × channels samples;
 //   - the header-only read agrees with the decode about the oriented dimensions;
+//   - a DCT-scaled decode (a target size) stays between the target and the full size;
 //   - a refusal has a message, and says `.empty` only for empty input and `.tooLarge` only above the limit.
 #if FUZZING
 import Foundation
@@ -23,6 +24,13 @@ public func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         let info = try ImageDecoder.info(bytes)
         precondition(info.orientedWidth == image.width && info.orientedHeight == image.height,
                      "info \(info) disagrees with the decode \(image.width)×\(image.height)")
+        // The DCT-scaled decode predict uses: never larger than the full one, never below the target (or the
+        // image, when smaller), same colour mode, consistent samples.
+        let scaled = try ImageDecoder.decode(bytes, maxPixels: maxPixels, target: (width: 28, height: 28))
+        precondition(scaled.width <= image.width && scaled.height <= image.height, "scaled larger than full")
+        precondition(scaled.width >= min(28, image.width) && scaled.height >= min(28, image.height), "scaled below target")
+        precondition(scaled.channels == image.channels, "scaled channels")
+        precondition(scaled.pixels.count == scaled.width * scaled.height * scaled.channels, "scaled sample count")
     } catch let error as ImageDecodingError {
         precondition(!error.message.isEmpty, "refusal without a message")
         switch error.kind {
