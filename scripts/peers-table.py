@@ -114,6 +114,8 @@ def main():
             head = fmt(s, ms) + gf(s) + (f" (n={n_runs})" if n_runs > 1 else "")
             row = [f"{fmt(c, ms)}{gf(c)} (×{s / c:.2f})" if (c and s) else fmt(c, ms) + gf(c) for c in cells]
             print(f"| {r} | {label} | {head} | " + " | ".join(row) + " |")
+    print("\n(×: Sequent ÷ peer; above 1 Sequent is faster on a samples/s row, slower on an ms row. GF/s counts"
+          " Sequent's FLOPs for the recipe.)")
 
 
 if __name__ == "__main__":
