@@ -7,7 +7,8 @@
 # Needs wrk (apt-get install wrk). Results go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+. scripts/lib/openblas-core.sh
+export_openblas_core
 DURATION=${DURATION:-10}
 bin=.build/release/sequent
 swift build -c release --product sequent >/dev/null

@@ -31,8 +31,11 @@ tar -czf "$work/upload.tar.gz" -C "$work/tree" .
 rm -rf "$work/tree"
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-# OPENBLAS_CORETYPE set up front, so the binary does not re-execute itself (the pid stays the server's).
-OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}" "$binary" serve --port "$port" --data-dir "$work/data" \
+# OPENBLAS_CORETYPE set up front (the binary's own choice for this CPU), so the binary does not re-execute
+# itself (the pid stays the server's).
+. scripts/lib/openblas-core.sh
+export_openblas_core
+"$binary" serve --port "$port" --data-dir "$work/data" \
     > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

@@ -7,8 +7,14 @@ import SequentService
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Train each recipe for a fixed number of steps; print samples/s, GFLOP/s, peak RSS and the time of the evaluation stored with a model.",
-        discussion: "Build with -c release. Each recipe runs in its own process so peak RSS is its own.")
+        abstract: "Train each recipe for a fixed number of steps; print samples/s, GFLOP/s, peak RSS, the time of the evaluation stored with a model, and inference speed.",
+        discussion: """
+            Build with -c release. Each recipe runs in its own process so peak RSS is its own (measured after training \
+            and the evaluation, before the inference figures). Inference: single-image p50/p99 through a serving \
+            Predictor, one call at a time; batch-N samples/s (N = 1, 32, 256) as the batch predict route runs them \
+            (one predictor, one thread, chunks of at most \(InferenceBench.servingMaxBatch)), and in JSON also through \
+            the engine's multi-threaded Sequential.predict (infer_engine_b*_sps).
+            """)
 
     @Argument(help: "Job specs to measure (default: config/jobs/fashion-*.json).")
     var specs: [String] = []
@@ -27,6 +33,12 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Memory for a folder dataset's decoded images (0: decode every image for every batch).")
     var imageCacheBytes: Int = 1 << 30
+
+    @Option(help: "Single-image predictions timed for p50/p99 (0: enough for about 3 s, 100 to 2,000).")
+    var latencyCalls: Int = 0
+
+    @Option(help: "Seconds each batch throughput figure runs for.")
+    var inferSeconds: Double = 1
 
     @Flag(help: "Print one JSON line per recipe instead of a table.")
     var json = false
@@ -62,11 +74,13 @@ struct BenchCommand: ParsableCommand {
         #endif
         if !json {
             print("OpenBLAS \(BLAS.coreName), \(threads ?? ProcessInfo.processInfo.activeProcessorCount) thread(s), \(steps) steps")
-            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  predict-1 ms  input wait s  evaluate s")
+            print("recipe                 batch  samples/s  GFLOP/s  MFLOP/sample  peak RSS MB  input wait s  evaluate s"
+                  + "  p50 ms   p99 ms     b1/s    b32/s   b256/s  b256 GFLOP/s")
         }
         for path in paths {
             var args = ["bench", "--child", "--steps", String(steps), "--warmup", String(warmup),
-                        "--fashion-mnist", fashionMnist, "--image-cache-bytes", String(imageCacheBytes), path]
+                        "--fashion-mnist", fashionMnist, "--image-cache-bytes", String(imageCacheBytes),
+                        "--latency-calls", String(latencyCalls), "--infer-seconds", String(inferSeconds), path]
             if let threads { args += ["--threads", String(threads)] }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
@@ -83,10 +97,12 @@ struct BenchCommand: ParsableCommand {
             if json { print(r.serialized()); continue }
             func num(_ k: String) -> Double { r[k]?.doubleValue ?? .nan }
             let name = (r["recipe"]?.stringValue ?? path).padding(toLength: 22, withPad: " ", startingAt: 0)
-            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f  %12.3f  %10.3f", num("batch_size"),
+            print(name + String(format: " %5.0f  %9.0f  %7.1f  %12.2f  %11.0f  %12.3f  %10.3f", num("batch_size"),
                                 num("samples_per_second"), num("gflops"), num("mflop_per_sample"),
-                                num("peak_rss_mb"), num("predict_one_ms"), num("input_wait_seconds"),
-                                num("evaluate_seconds")))
+                                num("peak_rss_mb"), num("input_wait_seconds"), num("evaluate_seconds"))
+                  + String(format: "  %6.3f  %7.3f  %7.0f  %7.0f  %7.0f  %12.1f", num("predict_one_p50_ms"),
+                           num("predict_one_p99_ms"), num("infer_b1_sps"), num("infer_b32_sps"), num("infer_b256_sps"),
+                           num("infer_b256_gflops")))
         }
     }
 
@@ -105,32 +121,32 @@ struct BenchCommand: ParsableCommand {
         let history = try run.model.fit(data: run.trainData, options: options)
         let sps = history.epochs.last?.samplesPerSecond ?? 0
         let flops = Double(run.model.trainingFlopsPerSample)
-        // Single-sample inference through the serving path.
-        let predictor = run.model.makePredictor()
-        var sample = [Float](repeating: 0, count: run.trainData.inputWidth)
-        var target = [Float](repeating: 0, count: run.trainData.targetWidth)
-        try run.trainData.gather([0], x: &sample, y: &target)
-        for _ in 0..<50 { _ = predictor.predict(sample) }
-        let reps = 500
-        let t0 = Date()
-        sample.withUnsafeBufferPointer { s in for _ in 0..<reps { _ = predictor.predict(s.baseAddress!, n: 1) } }
-        let predictMs = Date().timeIntervalSince(t0) / Double(reps) * 1000
         // The evaluation a job stores with its model (its test or validation split; the job already knows the loss).
         let e0 = Date()
         let report: JSONValue? = run.testData == nil ? nil : try run.evaluation(loss: 0).report
         let evaluateSeconds = report == nil ? Double.nan : Date().timeIntervalSince(e0)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return .object([
+        let trainingPeak = Double(usage.ru_maxrss) / 1024
+        var bench = try InferenceBench(model: run.model, data: run.testData ?? run.trainData,
+                                       maximum: InferenceBench.batchSizes.max()!)
+        bench.seconds = inferSeconds
+        let inference = try bench.measure(latencyCalls: latencyCalls)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        var fields: [String: JSONValue] = [
             "evaluate_seconds": .number(evaluateSeconds), "evaluate_samples": report?["samples"] ?? .null,
             "recipe": .string(job.name), "batch_size": .number(Double(job.fit.batchSize)),
             "steps": .number(Double(steps)), "threads": .number(Double(run.model.threads)),
             "samples_per_second": .number(sps), "gflops": .number(sps * flops / 1e9),
-            "mflop_per_sample": .number(flops / 1e6), "peak_rss_mb": .number(Double(usage.ru_maxrss) / 1024),
-            "predict_one_ms": .number(predictMs), "blas_core": .string(BLAS.coreName),
+            "mflop_per_sample": .number(flops / 1e6), "peak_rss_mb": .number(trainingPeak),
+            "peak_rss_after_inference_mb": .number(Double(usage.ru_maxrss) / 1024), "blas_core": .string(BLAS.coreName),
             "loss": .number(history.epochs.last?.logs["loss"] ?? .nan),
             "input_wait_seconds": .number(history.epochs.last?.inputWaitSeconds ?? .nan),
-        ])
+        ]
+        fields.merge(inference) { _, new in new }
+        // The mean of the per-call times, under the name earlier runs used.
+        fields["predict_one_ms"] = inference["predict_one_mean_ms"]
+        return .object(fields)
     }
 
     /// Best-of-N milliseconds of `body`.
