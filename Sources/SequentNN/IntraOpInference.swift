@@ -15,14 +15,22 @@ extension Sequential {
     /// of `concurrentPerform` costs several microseconds, as much as 1 MFLOP of direct convolution.
     static let defaultMinimumSplitFlops = 2_000_000
 
+    /// Parts per thread. More parts than threads, taken in turn by whichever thread is free, bound what a
+    /// preempted worker holds up: on a loaded machine a split into exactly two halves waited for the half a
+    /// descheduled worker had started (the single-image predict of fashion-cnn took 0.41 ms on two threads
+    /// against 0.15 ms on one).
+    static let partsPerThread = 4
+
     /// The inference forward pass (`forward(_:x:n:context:)` with `.inference`) with the layers of at least
-    /// `minimumSplitFlops` split into `threads` parts. `partScratch` holds `threads × partScratchStride` floats:
+    /// `minimumSplitFlops` split across `threads` threads, in up to `threads × partsPerThread` parts.
+    /// `partScratch` holds `threads × partsPerThread × partScratchStride` floats:
     /// each part's row buffers for the fused conv + pool pass (`Conv2D.pooledRowScratch`), or its Dense sums.
     func inferenceForward(_ ws: Workspace, x: UnsafeMutablePointer<Float>, n: Int, threads: Int,
                           minimumSplitFlops: Int = defaultMinimumSplitFlops, partScratch: UnsafeMutablePointer<Float>,
                           partScratchStride: Int) -> UnsafeMutablePointer<Float>
     {
         guard threads > 1 else { return forward(ws, x: x, n: n, context: .inference) }
+        let parts = threads * Self.partsPerThread
         let params = parameterBlock.pointer
         var cur = x
         var i = 0
@@ -35,7 +43,7 @@ extension Sequential {
                     // The convolution's output stays unwritten, as in `forward`; the pool's buffers get the result.
                     nonisolated(unsafe) let (pooled, argmax, rowBuffers) = (ws.output(i + 1)!, ws.scratch(i + 1),
                                                                             partScratch)
-                    if Self.inParts(conv.pooledRowCount(batch: n), threads: threads, { part, rows in
+                    if Self.inParts(conv.pooledRowCount(batch: n), parts: parts, { part, rows in
                         conv.forwardPooledRows(x: xs, y: pooled, argmax: argmax, n: n, params: ps,
                                                scratch: rowBuffers + part * partScratchStride, rows: rows)
                     }) > 0 {
@@ -46,7 +54,7 @@ extension Sequential {
                     }
                 } else if let conv = layer as? Conv2D, conv.splitsForward(plan.fusion[i]) {
                     let fusion = plan.fusion[i]
-                    if Self.inParts(conv.outputRowCount(batch: n), threads: threads, { _, rows in
+                    if Self.inParts(conv.outputRowCount(batch: n), parts: parts, { _, rows in
                         conv.forwardRows(x: xs, y: ys, n: n, params: ps, fusion: fusion, rows: rows)
                     }) > 0 {
                         (ws.inputs[i], ws.outputs[i]) = (cur, out)
@@ -62,17 +70,17 @@ extension Sequential {
                         // slower than one thread: the memory streams interleave).
                         nonisolated(unsafe) let partials = partScratch
                         let units = dense.units
-                        let parts = Self.inParts(dense.inputs, threads: threads, align: 64) { part, rows in
+                        let done = Self.inParts(dense.inputs, parts: parts, align: 64) { part, rows in
                             dense.forwardProductRows(x: xs, y: part == 0 ? ys : partials + part * partScratchStride,
                                                      params: ps, inputs: rows)
                             return true
                         }
-                        for part in 1..<max(1, parts) {
+                        for part in 1..<max(1, done) {
                             let sums = partScratch + part * partScratchStride
                             for c in 0..<units { out[c] += sums[c] }
                         }
                     } else {
-                            Self.inParts(dense.units, threads: threads, align: 16) { _, columns in
+                            Self.inParts(dense.units, parts: parts, align: 16) { _, columns in
                             dense.forwardProduct(x: xs, y: ys, n: n, params: ps, columns: columns)
                             return true
                         }
@@ -92,12 +100,12 @@ extension Sequential {
         return cur
     }
 
-    /// Runs `body` on `threads` contiguous parts of `0..<count` (part boundaries on multiples of `align`)
+    /// Runs `body` on up to `parts` contiguous parts of `0..<count` (part boundaries on multiples of `align`)
     /// concurrently. Returns the number of parts, or 0 when a part's `body` returned false.
     @discardableResult
-    static func inParts(_ count: Int, threads: Int, align: Int = 1,
+    static func inParts(_ count: Int, parts wanted: Int, align: Int = 1,
                         _ body: @Sendable (_ part: Int, _ range: Range<Int>) -> Bool) -> Int {
-        let parts = max(1, min(threads, count / max(1, align)))
+        let parts = max(1, min(wanted, count / max(1, align)))
         if parts == 1 { return body(0, 0..<count) ? 1 : 0 }
         let blocks = (count + align - 1) / align
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { done in

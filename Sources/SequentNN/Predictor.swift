@@ -18,7 +18,8 @@ public final class Predictor: @unchecked Sendable {
     var minimumSplitFlops = Sequential.defaultMinimumSplitFlops
     private let workspace: Workspace
     private let outputBuffer: FloatBuffer
-    /// Per thread (`partScratchStride` floats each): the fused conv + pool pass's row buffers, a Dense part's sums.
+    /// Per part of a split layer (`partScratchStride` floats each): the fused conv + pool pass's row buffers, a
+    /// Dense part's sums.
     private let partScratch: FloatBuffer
     private let partScratchStride: Int
 
@@ -32,7 +33,8 @@ public final class Predictor: @unchecked Sendable {
         partScratchStride = runner.layers.reduce(0) {
             max($0, ($1 as? Conv2D)?.pooledRowScratch ?? ($1 as? Dense)?.units ?? 0)
         }
-        partScratch = FloatBuffer(count: max(1, self.threads > 1 ? self.threads * partScratchStride : 1))
+        let parts = self.threads > 1 ? self.threads * Sequential.partsPerThread : 0
+        partScratch = FloatBuffer(count: max(1, parts * partScratchStride))
     }
 
     /// Probabilities (or outputs) for `n` samples at `input`; the buffer is valid until the next call.

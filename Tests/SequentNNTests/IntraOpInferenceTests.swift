@@ -131,14 +131,14 @@ import Testing
     @Test func partsCoverTheRangeUnevenly() {
         for (count, threads, align) in [(5, 2, 1), (7, 3, 1), (70, 2, 16), (300, 3, 64), (2, 3, 1), (10, 2, 64)] {
             let seen = Seen()
-            let parts = Sequential.inParts(count, threads: threads, align: align) { _, range in
+            let parts = Sequential.inParts(count, parts: threads, align: align) { _, range in
                 seen.add(range)
                 return range.lowerBound % align == 0
             }
             #expect(seen.counts == [Int](repeating: 1, count: count).enumerated().reduce(into: [:]) { $0[$1.offset] = 1 })
             #expect(parts == max(1, min(threads, count / align)))
         }
-        #expect(Sequential.inParts(10, threads: 2) { part, _ in part == 0 } == 0)
+        #expect(Sequential.inParts(10, parts: 2) { part, _ in part == 0 } == 0)
     }
 
     /// How often each index was visited.
