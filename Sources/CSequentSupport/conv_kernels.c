@@ -216,6 +216,7 @@ typedef struct {
     const float *py;            /* backward through a pool: its output, and its positions */
     const unsigned char *parg;
     long n, h, wd, c, kh, kw, f;
+    long r0, r1;                /* forward: the output rows computed, counted over the batch (see the _rows entries) */
     int relu;
 } conv_args;
 
@@ -232,28 +233,30 @@ typedef struct {
 #define FWD_REM(k) fwd_block(k, NV_, xr + ox * a->c, a->c, a->wd * a->c, a->kh, run, wf, a->f, bf, a->relu, \
                              yr + ox * a->f + f0)
 
+/* Rows r0 ..< r1 of the batch's n·oh output rows (row r is sample r / oh's row r % oh); the input and output
+ * pointers are the batch's, so a row range is a slice of the same computation. */
 #define FWD_ROWS(PXM, NV)                                                                            \
-    for (long s = 0; s < a->n; s++)                                                                  \
-        for (long oy = 0; oy < oh; oy++) {                                                           \
-            const float *xr = a->x + ((s * a->h + oy) * a->wd) * a->c;                               \
-            float *yr = a->y + ((s * oh + oy) * ow) * a->f;                                          \
-            FWD_ROW(PXM, NV, ow)                                                                     \
-        }
+    for (long r = a->r0; r < a->r1; r++) {                                                           \
+        long s = r / oh, oy = r % oh;                                                                \
+        const float *xr = a->x + ((s * a->h + oy) * a->wd) * a->c;                                   \
+        float *yr = a->y + ((s * oh + oy) * ow) * a->f;                                              \
+        FWD_ROW(PXM, NV, ow)                                                                         \
+    }
 
 /* Convolution + 2×2 max-pool: each pair of output rows (only the columns the pool uses) goes to the small
  * `rows` buffer, still in L1/L2, and is pooled from there, so the full-size convolution output is never
  * written to memory and read back. */
 #define FWD_POOL_ROWS(PXM, NV)                                                                       \
-    for (long s = 0; s < a->n; s++)                                                                  \
-        for (long py = 0; py < ph; py++) {                                                           \
-            for (long r = 0; r < 2; r++) {                                                           \
-                const float *xr = a->x + ((s * a->h + 2 * py + r) * a->wd) * a->c;                   \
-                float *yr = a->pad + r * 2 * pw * a->f;                                              \
-                FWD_ROW(PXM, NV, 2 * pw)                                                             \
-            }                                                                                        \
-            long o = (s * ph + py) * pw * a->f;                                                      \
-            pool_row(a->pad, a->pad + 2 * pw * a->f, pw, a->f, a->y + o, a->arg + o);                \
-        }
+    for (long q = a->r0; q < a->r1; q++) {                                                           \
+        long s = q / ph, py = q % ph;                                                                \
+        for (long r = 0; r < 2; r++) {                                                               \
+            const float *xr = a->x + ((s * a->h + 2 * py + r) * a->wd) * a->c;                       \
+            float *yr = a->pad + r * 2 * pw * a->f;                                                  \
+            FWD_ROW(PXM, NV, 2 * pw)                                                                 \
+        }                                                                                            \
+        long o = (s * ph + py) * pw * a->f;                                                          \
+        pool_row(a->pad, a->pad + 2 * pw * a->f, pw, a->f, a->y + o, a->arg + o);                    \
+    }
 
 #define FWD_POOL_BODY(P1, P2)                                                                        \
     long ph = (a->h - a->kh + 1) / 2, pw = (a->wd - a->kw + 1) / 2, run = a->kw * a->c;              \
@@ -492,6 +495,8 @@ static int cpu_level(void) {
 
 int sequent_conv2d_direct_available(void) { return cpu_level() > 0; }
 
+int sequent_kernel_level(void) { return cpu_level(); }
+
 int sequent_conv2d_limit_level(int limit) {
     int detected = level();
     cached_level = limit < detected ? limit : detected;
@@ -500,9 +505,14 @@ int sequent_conv2d_limit_level(int limit) {
 
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long wd,
                            long c, long kh, long kw, long f, int relu) {
-    if (f % 16 != 0 || kh > h || kw > wd) return 0;
+    return sequent_conv2d_forward_rows(x, w, bias, y, n, h, wd, c, kh, kw, f, relu, 0, n * (h - kh + 1));
+}
+
+int sequent_conv2d_forward_rows(const float *x, const float *w, const float *bias, float *y, long n, long h,
+                                long wd, long c, long kh, long kw, long f, int relu, long row0, long row1) {
+    if (f % 16 != 0 || kh > h || kw > wd || row0 < 0 || row1 > n * (h - kh + 1) || row0 > row1) return 0;
     conv_args a = {.x = x, .w = w, .bias = bias, .y = y, .n = n, .h = h, .wd = wd, .c = c, .kh = kh, .kw = kw,
-                   .f = f, .relu = relu};
+                   .f = f, .r0 = row0, .r1 = row1, .relu = relu};
     switch (cpu_level()) {
     case 2: return conv_fwd_avx512(&a);
     case 1: return conv_fwd_avx2(&a);
@@ -515,9 +525,17 @@ long sequent_conv2d_forward_maxpool2_scratch(long w, long kw, long f) { return 2
 int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
                                     float *scratch, long n, long h, long wd, long c, long kh, long kw, long f,
                                     int relu) {
-    if (f % 16 != 0 || kh + 1 > h || kw + 1 > wd) return 0;
+    return sequent_conv2d_forward_maxpool2_rows(x, w, bias, y, arg, scratch, n, h, wd, c, kh, kw, f, relu, 0,
+                                                n * ((h - kh + 1) / 2));
+}
+
+int sequent_conv2d_forward_maxpool2_rows(const float *x, const float *w, const float *bias, float *y,
+                                         unsigned char *arg, float *scratch, long n, long h, long wd, long c,
+                                         long kh, long kw, long f, int relu, long row0, long row1) {
+    if (f % 16 != 0 || kh + 1 > h || kw + 1 > wd || row0 < 0 || row1 > n * ((h - kh + 1) / 2) || row0 > row1)
+        return 0;
     conv_args a = {.x = x, .w = w, .bias = bias, .y = y, .arg = arg, .pad = scratch, .n = n, .h = h, .wd = wd,
-                   .c = c, .kh = kh, .kw = kw, .f = f, .relu = relu};
+                   .c = c, .kh = kh, .kw = kw, .f = f, .r0 = row0, .r1 = row1, .relu = relu};
     switch (cpu_level()) {
     case 2: return conv_fwd_pool_avx512(&a);
     case 1: return conv_fwd_pool_avx2(&a);
@@ -588,6 +606,7 @@ int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float
 #else
 
 int sequent_conv2d_direct_available(void) { return 0; }
+int sequent_kernel_level(void) { return 0; }
 int sequent_conv2d_limit_level(int limit) { return 0; }
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long wd,
                            long c, long kh, long kw, long f, int relu) { return 0; }
@@ -598,6 +617,11 @@ long sequent_conv2d_forward_maxpool2_scratch(long w, long kw, long f) { return 0
 int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
                                     float *scratch, long n, long h, long wd, long c, long kh, long kw, long f,
                                     int relu) { return 0; }
+int sequent_conv2d_forward_rows(const float *x, const float *w, const float *bias, float *y, long n, long h,
+                                long wd, long c, long kh, long kw, long f, int relu, long row0, long row1) { return 0; }
+int sequent_conv2d_forward_maxpool2_rows(const float *x, const float *w, const float *bias, float *y,
+                                         unsigned char *arg, float *scratch, long n, long h, long wd, long c,
+                                         long kh, long kw, long f, int relu, long row0, long row1) { return 0; }
 int sequent_conv2d_backward_input(const float *dy, const float *w, float *scratch, float *dx, long n, long h,
                                   long wd, long c, long kh, long kw, long f) { return 0; }
 int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float *dy, const float *y,

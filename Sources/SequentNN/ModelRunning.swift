@@ -85,7 +85,10 @@ extension Sequential {
         return (outputs, labels)
     }
 
-    /// A single-threaded inference path with its own buffers, for serving: no per-call setup beyond the
-    /// forward pass. Create one per serving thread.
-    public func makePredictor(maxBatch: Int = 1) -> Predictor { Predictor(model: self, capacity: maxBatch) }
+    /// An inference path with its own buffers, for serving: no per-call setup beyond the forward pass. Create
+    /// one per serving thread. A call splits large layers across up to `threads` threads (by default the
+    /// model's), taken from `InferenceCores.shared`, so concurrent predictors share the cores.
+    public func makePredictor(maxBatch: Int = 1, threads: Int? = nil) -> Predictor {
+        Predictor(model: self, capacity: maxBatch, threads: threads ?? self.threads)
+    }
 }

@@ -4,18 +4,37 @@ import CSequentSupport
 ///
 /// A model with BatchNormalization is run as its `foldedForInference()` copy, made with the weights as they are
 /// when the predictor is made (serving loads a saved model once; make a new predictor after training on).
+/// Large layers are split across up to `threads` threads (`Sequential.inferenceForward`), as many as the
+/// process's `InferenceCores` budget has free when a call starts.
 public final class Predictor: @unchecked Sendable {
     public let model: Sequential
     /// What runs: `model`, or its folded copy.
     let runner: Sequential
+    /// Threads one call may use.
+    public let threads: Int
+    /// Where the threads come from.
+    let cores: InferenceCores
+    /// Work below which a layer is not split (tests lower it to split small layers).
+    var minimumSplitFlops = Sequential.defaultMinimumSplitFlops
     private let workspace: Workspace
     private let outputBuffer: FloatBuffer
+    /// Per part of a split layer (`partScratchStride` floats each): the fused conv + pool pass's row buffers, a
+    /// Dense part's sums.
+    private let partScratch: FloatBuffer
+    private let partScratchStride: Int
 
-    init(model: Sequential, capacity: Int) {
+    init(model: Sequential, capacity: Int, threads: Int, cores: InferenceCores = .shared) {
         self.model = model
         runner = model.foldedForInference() ?? model
+        self.threads = max(1, threads)
+        self.cores = cores
         workspace = runner.makeWorkspace(capacity: max(1, capacity), training: false)
         outputBuffer = FloatBuffer(count: max(1, capacity) * model.outputWidth)
+        partScratchStride = runner.layers.reduce(0) {
+            max($0, ($1 as? Conv2D)?.pooledRowScratch ?? ($1 as? Dense)?.units ?? 0)
+        }
+        let parts = self.threads > 1 ? self.threads * Sequential.partsPerThread : 0
+        partScratch = FloatBuffer(count: max(1, parts * partScratchStride))
     }
 
     /// Probabilities (or outputs) for `n` samples at `input`; the buffer is valid until the next call.
@@ -23,7 +42,10 @@ public final class Predictor: @unchecked Sendable {
         sequent_enable_flush_to_zero()
         precondition(n <= workspace.capacity, "batch \(n) exceeds the predictor's capacity \(workspace.capacity)")
         let width = model.outputWidth
-        let y = runner.forward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, context: .inference)
+        let granted = threads > 1 ? cores.acquire(threads) : 1
+        let y = runner.inferenceForward(workspace, x: UnsafeMutablePointer(mutating: input), n: n, threads: granted,
+                                        minimumSplitFlops: minimumSplitFlops, partScratch: partScratch.pointer, partScratchStride: partScratchStride)
+        if threads > 1 { cores.release(granted) }
         outputBuffer.pointer.update(from: y, count: n * width)
         if runner.plan.defersOutputActivation {
             runner.layers.last!.activation.apply(outputBuffer.pointer, rows: n, width: width)

@@ -89,7 +89,9 @@ final class PredictBatcher: @unchecked Sendable {
     init(model: Sequential, maxBatch: Int) {
         self.model = model
         self.maxBatch = max(1, maxBatch)
-        predictor = model.makePredictor(maxBatch: self.maxBatch)
+        // One batch runs at a time per model; it splits its large layers across every core that no other
+        // model's prediction holds (`InferenceCores`): a lone request gets all of them, a busy server one each.
+        predictor = model.makePredictor(maxBatch: self.maxBatch, threads: ProcessInfo.processInfo.activeProcessorCount)
         staging = .allocate(capacity: self.maxBatch * model.inputCount)
     }
 

@@ -28,6 +28,15 @@ int sequent_conv2d_direct_available(void);
 /// returns the level in effect — so tests can run the AVX2 build on an AVX-512 machine.
 int sequent_conv2d_limit_level(int limit);
 
+/// The level in effect (as `sequent_conv2d_limit_level` returns it), which the Dense kernels follow too.
+int sequent_kernel_level(void);
+
+/// One input row of a Dense layer, `y[col0 ..< col1] = x · w[:, col0 ..< col1]` for a row-major `inputs × units`
+/// kernel (no bias); only the kernel rows of nonzero inputs are read (see dense_kernels.c). Columns outside the
+/// range are not touched, so threads can compute disjoint column ranges of one `y`.
+void sequent_dense_forward_row(const float *x, const float *w, long inputs, long units, long col0, long col1,
+                               float *y);
+
 /// `y = x ⋆ w (+ bias)`, then ReLU when `relu` is nonzero; `y` is overwritten.
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
                            long c, long kh, long kw, long f, int relu);
@@ -51,6 +60,17 @@ int sequent_conv2d_forward_maxpool2(const float *x, const float *w, const float 
                                     float *scratch, long n, long h, long w_, long c, long kh, long kw, long f,
                                     int relu);
 long sequent_conv2d_forward_maxpool2_scratch(long w_, long kw, long f);
+
+/// Row slices of the two forward passes, so that threads can share one sample (intra-op parallel inference):
+/// only output rows `row0 ..< row1` are computed, counted over the whole batch — `n · (h − kh + 1)` rows for
+/// `forward`, `n · ((h − kh + 1) / 2)` pooled rows for `forward_maxpool2` (row `r` is sample `r / rows`'s row
+/// `r % rows`). Pointers are the whole batch's, as for the full passes. Concurrent slices of one pass need
+/// their own `scratch` each. Return 0, doing nothing, where the full passes would, or for a range out of bounds.
+int sequent_conv2d_forward_rows(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
+                                long c, long kh, long kw, long f, int relu, long row0, long row1);
+int sequent_conv2d_forward_maxpool2_rows(const float *x, const float *w, const float *bias, float *y,
+                                         unsigned char *arg, float *scratch, long n, long h, long w_, long c,
+                                         long kh, long kw, long f, int relu, long row0, long row1);
 
 /// The backward pass through a ReLU convolution and the 2×2 max-pool after it (as `sequent_maxpool2_backward`
 /// with `relu`, then `sequent_conv2d_backward_filter` and, when `dx` is not null, `sequent_conv2d_backward_input`),

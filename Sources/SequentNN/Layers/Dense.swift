@@ -1,3 +1,5 @@
+import CSequentSupport
+
 /// Fully connected layer: `y = activation(x · kernel + bias)` over the last axis.
 ///
 /// Kernel `(IN, OUT)` as Keras stores it. Any leading per-sample dimensions are folded into the rows:
@@ -67,31 +69,53 @@ public final class Dense: Layer, @unchecked Sendable {
 
     public func forward(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
                         params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: ForwardContext) {
-        let m = n * rowsPerSample
+        forwardProduct(x: x, y: y, n: n, params: params, columns: 0..<units)
+        forwardEpilogue(y: y, n: n, params: params, scratch: scratch, fusion: context.fusion)
+    }
+
+    /// Columns `columns` of `x · kernel` into `y` (rows `units` apart; other columns untouched), so threads can
+    /// share the product (`Sequential.inferenceForward`).
+    func forwardProduct(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, params: UnsafePointer<Float>,
+                        columns: Range<Int>) {
+        let m = n * rowsPerSample, c0 = columns.lowerBound, width = columns.count
         if m == 1 {
             // One sample (serving): sgemm would first pack the whole kernel — 28 ms for the 300×300 recipe's
-            // 40-million-weight layer — while sgemv streams it once.
-            BLAS.sgemv(transA: true, m: inputs, n: units, a: params, x: x, y: y)
+            // 40-million-weight layer — and sgemv streams all of it; this reads only the rows of nonzero inputs.
+            sequent_dense_forward_row(x, params, inputs, units, c0, columns.upperBound, y)
         } else if let kb = Self.sliceDepth(m: m, inputs: inputs, units: units) {
             var k0 = 0
             while k0 < inputs {
                 let k = min(kb, inputs - k0)
-                BLAS.sgemm(m: m, n: units, k: k, a: x + k0, lda: inputs, b: params + k0 * units, ldb: units,
-                           beta: k0 == 0 ? 0 : 1, c: y, ldc: units)
+                BLAS.sgemm(m: m, n: width, k: k, a: x + k0, lda: inputs, b: params + k0 * units + c0, ldb: units,
+                           beta: k0 == 0 ? 0 : 1, c: y + c0, ldc: units)
                 k0 += k
             }
         } else {
-            BLAS.sgemm(m: m, n: units, k: inputs, a: x, lda: inputs, b: params, ldb: units, beta: 0, c: y, ldc: units)
+            BLAS.sgemm(m: m, n: width, k: inputs, a: x, lda: inputs, b: params + c0, ldb: units, beta: 0, c: y + c0,
+                       ldc: units)
         }
+    }
+
+    /// One row's product over kernel rows `inputs` only: `y = x[inputs] · kernel[inputs, :]`, all units (the
+    /// caller sums the parts).
+    func forwardProductRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, params: UnsafePointer<Float>,
+                            inputs rows: Range<Int>) {
+        sequent_dense_forward_row(x + rows.lowerBound, params + rows.lowerBound * units, rows.count, units, 0, units, y)
+    }
+
+    /// Bias and activation over the whole product in `y`, after `forwardProduct`.
+    func forwardEpilogue(y: UnsafeMutablePointer<Float>, n: Int, params: UnsafePointer<Float>,
+                         scratch: UnsafeMutablePointer<Float>, fusion: LayerFusion) {
+        let m = n * rowsPerSample
         let bias = useBias ? params + inputs * units : nil
-        if keepsPreActivation(context.fusion) {
+        if keepsPreActivation(fusion) {
             Activation.linear.apply(y, bias: bias, rows: m, width: units)
             scratch.update(from: y, count: m * units)
             activation.apply(y, rows: m, width: units)
             return
         }
         // Bias and activation in one pass over the output.
-        (context.fusion.contains(.defersActivation) ? .linear : activation).apply(y, bias: bias, rows: m, width: units)
+        (fusion.contains(.defersActivation) ? .linear : activation).apply(y, bias: bias, rows: m, width: units)
     }
 
     /// For a large kernel and a few rows, the depth of the slices `forward` multiplies one at a time, or nil.
