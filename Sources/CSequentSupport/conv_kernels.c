@@ -475,10 +475,14 @@ __attribute__((target("avx2,fma"))) static int conv_bwd_pool_avx2(const conv_arg
 __attribute__((target("avx512f"))) static int conv_dx_avx512(const conv_args *a) { DX_BODY(12, 12) return 1; }
 __attribute__((target("avx2,fma"))) static int conv_dx_avx2(const conv_args *a) { DX_BODY(6, 3) return 1; }
 
+/* `SEQUENT_CONV2D_LEVEL=1` caps the level as `sequent_conv2d_limit_level` does, for benchmarks of the AVX2 build
+ * on an AVX-512 machine. */
 static int level(void) {
     if (getenv("SEQUENT_NO_DIRECT_CONV")) return 0;
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    const char *cap = getenv("SEQUENT_CONV2D_LEVEL");
+    int limit = cap ? atoi(cap) : 2;
+    if (__builtin_cpu_supports("avx512f") && limit >= 2) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && limit >= 1) return 1;
     return 0;
 }
 
@@ -491,6 +495,8 @@ static int cpu_level(void) {
 }
 
 int sequent_conv2d_direct_available(void) { return cpu_level() > 0; }
+
+int sequent_conv2d_level(void) { return cpu_level(); }
 
 int sequent_conv2d_limit_level(int limit) {
     int detected = level();
@@ -588,6 +594,7 @@ int sequent_conv2d_backward_maxpool2(const float *x, const float *w, const float
 #else
 
 int sequent_conv2d_direct_available(void) { return 0; }
+int sequent_conv2d_level(void) { return 0; }
 int sequent_conv2d_limit_level(int limit) { return 0; }
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long wd,
                            long c, long kh, long kw, long f, int relu) { return 0; }

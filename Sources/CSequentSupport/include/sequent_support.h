@@ -28,6 +28,23 @@ int sequent_conv2d_direct_available(void);
 /// returns the level in effect — so tests can run the AVX2 build on an AVX-512 machine.
 int sequent_conv2d_limit_level(int limit);
 
+/// The instruction-set level the direct and Winograd kernels use now (see `sequent_conv2d_limit_level`; the
+/// environment variable `SEQUENT_CONV2D_LEVEL` caps it too, for benchmarks).
+int sequent_conv2d_level(void);
+
+/// Winograd F(m×m, 3×3) convolution (m = 2 or 4; see winograd.c) of a 3×3, stride-1 window over `x` zero-padded by
+/// `pad` pixels on every side (0: valid), `h + 2·pad − 2` × `w_ + 2·pad − 2` outputs; `w` is the HWIO kernel
+/// `[3][3][c][f]`. Forward (`input_gradient` 0): `y = x ⋆ w (+ bias)` over `c` channels to `f` filters, then ReLU
+/// when `relu` is nonzero; with `pool`, 2×2 max-pooled as `sequent_conv2d_forward_maxpool2` (`arg` gets the
+/// positions). With `input_gradient`, `x` is an output gradient of `f` channels and `y` gets `c`: the full
+/// correlation with the flipped kernel when `pad` is 2, i.e. `sequent_conv2d_backward_input`. `y` is
+/// overwritten; `scratch` holds `sequent_winograd_scratch(m, c, f)` floats. Returns 0, doing nothing, when the
+/// channel counts are not multiples of 16, the output is empty or the CPU lacks AVX2+FMA.
+int sequent_winograd_forward(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
+                             float *scratch, long n, long h, long w_, long c, long f, long pad, long m, int relu,
+                             int pool, int input_gradient);
+long sequent_winograd_scratch(long m, long c, long f);
+
 /// `y = x ⋆ w (+ bias)`, then ReLU when `relu` is nonzero; `y` is overwritten.
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
                            long c, long kh, long kw, long f, int relu);
