@@ -18,6 +18,7 @@
  */
 #include "sequent_support.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -262,6 +263,8 @@ __attribute__((target("avx2,fma"))) static void kt4_avx2(const float *w, float *
     kernel_transform(4, w, u, c, f, flip);
 }
 
+int sequent_winograd_available(void) { return sequent_conv2d_level() > 0 && !getenv("SEQUENT_NO_WINOGRAD"); }
+
 long sequent_winograd_scratch(long m, long c, long f) {
     long t = (m + 2) * (m + 2);
     return t * c * f + t * BLOCK * (c + f);
@@ -297,6 +300,7 @@ int sequent_winograd_forward(const float *x, const float *w, const float *bias, 
 
 #else
 
+int sequent_winograd_available(void) { return 0; }
 long sequent_winograd_scratch(long m, long c, long f) { return 0; }
 int sequent_winograd_forward(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
                              float *scratch, long n, long h, long wd, long c, long f, long pad, long m, int relu,

@@ -24,10 +24,11 @@ import Testing
     ]
 
     /// The largest difference from the reference relative to the reference output's largest magnitude.
-    func forwardError(_ c: Case) throws -> Float {
+    func forwardError(_ c: Case, tile: Int) throws -> Float {
         let layer = try Conv2D(filters: c.filters, kernelSize: [3, 3], activation: c.relu ? .relu : .linear,
                                useBias: c.bias)
         layer.kernels = .winograd
+        layer.forcedWinogradTile = tile
         try layer.build(inputShape: c.input)
         #expect(layer.winograd && layer.usesWinograd(c.n))
         let channels = c.input[2]
@@ -56,8 +57,10 @@ import Testing
     @Test(arguments: cases)
     func forwardEqualsReference(_ c: Case) throws {
         try #require(sequent_conv2d_level() > 0, "this CPU has no AVX2: Winograd is off")
-        let worst = try forwardError(c)
-        #expect(worst < 1e-4, "worst difference \(worst) of the largest output")
+        for tile in [2, 4] {
+            let worst = try forwardError(c, tile: tile)
+            #expect(worst < 1e-4, "F(\(tile)×\(tile)): worst difference \(worst) of the largest output")
+        }
     }
 
     @Test func avx2BuildEqualsReferenceToo() throws {
@@ -65,19 +68,23 @@ import Testing
         #expect(sequent_conv2d_limit_level(1) == 1)
         defer { _ = sequent_conv2d_limit_level(2) }
         for c in Self.cases {
-            let worst = try forwardError(c)
-            #expect(worst < 1e-4, "\(c): worst difference \(worst) of the largest output")
+            for tile in [2, 4] {
+                let worst = try forwardError(c, tile: tile)
+                #expect(worst < 1e-4, "\(c) F(\(tile)×\(tile)): worst difference \(worst) of the largest output")
+            }
         }
     }
 
     /// Two Winograd convolutions (the second's input gradient is Winograd's too), optionally each followed by a
     /// fused 2×2 max-pool, against the same model on im2col + sgemm: predictions, loss and every gradient.
-    func modelsAgree(input: [Int], f1: Int, f2: Int, pool: Bool, n: Int) throws {
+    func modelsAgree(input: [Int], f1: Int, f2: Int, pool: Bool, n: Int, tile: Int) throws {
         func model(winograd: Bool) throws -> (Sequential, [Conv2D]) {
             let a = try Conv2D(filters: f1, kernelSize: [3, 3], activation: .relu)
             let b = try Conv2D(filters: f2, kernelSize: [3, 3], activation: .relu)
             a.kernels = winograd ? .winograd : .im2col
             b.kernels = winograd ? .winograd : .im2col
+            a.forcedWinogradTile = tile
+            b.forcedWinogradTile = tile
             let layers: [Layer] = pool ? [a, try MaxPooling2D(), b, try MaxPooling2D(), Flatten(), try Dense(units: 3)]
                 : [a, b, Flatten(), try Dense(units: 3)]
             let m = try Sequential(inputShape: input, layers: layers, seed: 5)
@@ -111,15 +118,19 @@ import Testing
         try #require(sequent_conv2d_level() > 0, "this CPU has no AVX2: Winograd is off")
         // 16 → 32 → 64 channels, odd sizes (partial tiles, a dropped pool row and column); 3 channels first: that
         // layer is not Winograd's.
-        try modelsAgree(input: [15, 13, 16], f1: 32, f2: 64, pool: pool, n: 3)
-        try modelsAgree(input: [16, 11, 3], f1: 16, f2: 16, pool: pool, n: 1)
+        for tile in [2, 4] {
+            try modelsAgree(input: [15, 13, 16], f1: 32, f2: 64, pool: pool, n: 3, tile: tile)
+            try modelsAgree(input: [16, 11, 3], f1: 16, f2: 16, pool: pool, n: 1, tile: tile)
+        }
     }
 
     @Test func trainingAVX2BuildEqualsIm2col() throws {
         try #require(sequent_conv2d_limit_level(2) >= 1, "this CPU has no AVX2")
         #expect(sequent_conv2d_limit_level(1) == 1)
         defer { _ = sequent_conv2d_limit_level(2) }
-        for pool in [false, true] { try modelsAgree(input: [15, 13, 16], f1: 32, f2: 64, pool: pool, n: 3) }
+        for pool in [false, true] {
+            for tile in [2, 4] { try modelsAgree(input: [15, 13, 16], f1: 32, f2: 64, pool: pool, n: 3, tile: tile) }
+        }
     }
 
     @Test func automaticChoice() throws {
@@ -133,9 +144,10 @@ import Testing
         try fashion.build(inputShape: [13, 13, 64])
         try first.build(inputShape: [28, 28, 1])
         for layer in [five, strided, direct] { try layer.build(inputShape: [13, 13, 64]) }
-        #expect(fashion.winograd && fashion.usesWinograd(16))
-        // One 13×13 image: the direct kernel is faster.
-        #expect(!fashion.usesWinograd(1))
+        #expect(fashion.winograd && fashion.usesWinograd(16) && fashion.winogradTile(16) == 4)
+        #expect(fashion.winogradTile(1) == 2)
+        // One 13×13 image: on AVX-512 the direct kernel is faster.
+        #expect(fashion.usesWinograd(1) == (sequent_conv2d_level() == 1))
         #expect(!first.winograd && !five.winograd && !strided.winograd && !direct.winograd)
     }
 }

@@ -45,6 +45,10 @@ int sequent_winograd_forward(const float *x, const float *w, const float *bias, 
                              int pool, int input_gradient);
 long sequent_winograd_scratch(long m, long c, long f);
 
+/// Nonzero when the CPU runs the Winograd kernels and `SEQUENT_NO_WINOGRAD` is not in the environment (which
+/// turns them off, for before/after benchmarks in one binary).
+int sequent_winograd_available(void);
+
 /// `y = x ⋆ w (+ bias)`, then ReLU when `relu` is nonzero; `y` is overwritten.
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
                            long c, long kh, long kw, long f, int relu);

@@ -26,7 +26,9 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// Which passes run on the direct kernels of conv_kernels.c instead of im2col + sgemm (set by `build`).
     private(set) var directForward = false, directFilter = false, directInput = false
     /// Whether the forward pass and the input gradient use Winograd F(4×4, 3×3) (winograd.c; set by `build`).
-    private(set) var winograd = false
+    public private(set) var winograd = false
+    /// Winograd's output tile (2 or 4) for every batch size, instead of the measured choice (tests).
+    var forcedWinogradTile: Int?
     /// How the passes are computed; tests and benchmarks force one or the other. Set it before the layer is built.
     public enum KernelChoice: Sendable {
         /// Direct kernels where supported and measured faster, im2col + sgemm elsewhere.
@@ -297,7 +299,7 @@ public final class Conv2D: Layer, @unchecked Sendable {
             guard winogradInput, let dx else { return true }
             // The kernel gradient rebuilt each sample's convolution-output gradient; Winograd wants the batch's.
             let ws = scratch + winogradOffset(batch: n, .computesNextPool)
-            let dz = ws + sequent_winograd_scratch(winogradTile, g.c, filters)
+            let dz = ws + sequent_winograd_scratch(4, g.c, filters)
             sequent_maxpool2_backward(dy, poolY, arg, dz, n, g.oh, g.ow, filters, 1)
             return winogradInputGradient(dy: dz, dx: dx, n: n, params: params, scratch: ws)
         }
@@ -403,31 +405,35 @@ public final class Conv2D: Layer, @unchecked Sendable {
 // MARK: - Winograd (winograd.c)
 
 extension Conv2D {
-    /// The output tile: F(4×4, 3×3) measured faster than F(2×2, 3×3) on every shape below (fewer multiplies; its
-    /// float32 error, ~5e-6 of the output scale on 64 channels, is well inside the tests' 1e-4).
-    var winogradTile: Int { 4 }
-
-    /// Winograd for 3×3 stride-1 valid windows over 16·k channels to 16·k filters. Release build, AVX-512 (Zen 4)
-    /// / forced AVX2, batch 16, ms, direct → Winograd (forward with ReLU and 2×2 pool; input gradient):
-    ///   13×13×64 → 64 (Fashion-MNIST's second layer): forward 1.01 → 0.58 / 2.67 → 1.07, input 2.03 → 1.03 / 7.4 → 2.0
-    ///   34×34×32 → 64: forward 5.5 → 2.2 / 29.6 → 8.4;  71×71×32 → 64: forward 33 → 22 / 115 → 27
-    ///   72×72×16 → 32: forward 6.5 → 3.9 / 40 → 9.4;  147×147×16 → 32: forward 41 → 19 / 158 → 37
-    /// A single small image loses (13×13×64 at batch 1: 0.063 ms direct, 0.091 Winograd — the kernel transform
-    /// and a mostly empty block of tiles), hence `usesWinograd`'s minimum.
+    /// Winograd for 3×3 stride-1 valid windows over 16·k channels to 16·k filters. Release build, best of 30, ms,
+    /// AVX-512 (Zen 4) / forced AVX2 on the same machine, direct → F(2×2, 3×3) → F(4×4, 3×3):
+    ///   13×13×64 → 64 + ReLU + 2×2 pool (Fashion-MNIST's second layer), batch 16:
+    ///     forward 1.07 → 0.62 → 0.61 / 2.74 → 1.21 → 1.10; input gradient 2.13 → 1.27 → 1.06 / 4.55 → 2.45 → 2.13
+    ///   34×34×32 → 64 + pool, batch 16: forward 5.8 → 3.4 → 2.2 / 12.8 → 5.8 → 4.2
+    ///   72×72×16 → 32 + pool, batch 16: forward 6.7 → 4.8 → 3.7 / 14.9 → 7.5 → 5.4
+    ///   13×13×64 → 64 + pool, batch 1: forward 0.064 → 0.080 → 0.094 / 0.17 → 0.11 → 0.14
+    /// (callgrind, AVX2 build, instructions: 13×13×64 batch 16 forward 25.7 M → 8.5 M → 7.5 M, input gradient
+    /// 46.0 M → 16.9 M → 13.4 M.) So F(4×4) for large batches, F(2×2) for few tiles, and on AVX-512 the direct
+    /// kernel for a single small image (the kernel transform and a mostly empty block of tiles cost more than
+    /// the multiplies saved).
     func chooseWinograd(plain: Bool) {
         winograd = plain && g.kh == 3 && g.kw == 3 && g.c % 16 == 0 && filters % 16 == 0
-            && (kernels == .automatic || kernels == .winograd) && sequent_conv2d_level() > 0
+            && (kernels == .automatic || kernels == .winograd) && sequent_winograd_available() != 0
     }
 
-    /// Whether a forward pass over `n` samples uses Winograd: automatically only when there are enough output
-    /// pixels to amortise the kernel transform.
-    func usesWinograd(_ n: Int) -> Bool { winograd && (kernels == .winograd || n * g.oh * g.ow >= 256) }
+    /// Whether a forward pass over `n` samples uses Winograd (see `chooseWinograd`).
+    func usesWinograd(_ n: Int) -> Bool {
+        winograd && (kernels == .winograd || sequent_conv2d_level() == 1 || n * g.oh * g.ow >= 256)
+    }
 
-    /// Winograd's scratch (`winogradOffset` into the layer's): the transformed kernel and blocks, and for the
-    /// pooled backward pass the batch's convolution-output gradient.
+    /// The output tile, 2 or 4, for `n` samples (see `chooseWinograd`); tests set `forcedWinogradTile`.
+    func winogradTile(_ n: Int) -> Int { forcedWinogradTile ?? (n * g.oh * g.ow >= 512 ? 4 : 2) }
+
+    /// Winograd's scratch (`winogradOffset` into the layer's): the transformed kernel and blocks (the larger
+    /// tile's), and for the pooled backward pass the batch's convolution-output gradient.
     func winogradScratch(batch n: Int, _ fusion: LayerFusion) -> Int {
         guard winograd else { return 0 }
-        return sequent_winograd_scratch(winogradTile, g.c, filters)
+        return sequent_winograd_scratch(4, g.c, filters)
             + (fusion.contains(.computesNextPool) ? n * g.oh * g.ow * filters : 0)
     }
 
@@ -435,14 +441,14 @@ extension Conv2D {
     func winogradForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, arg: UnsafeMutablePointer<UInt8>?,
                          n: Int, params: UnsafePointer<Float>, relu: Bool, scratch: UnsafeMutablePointer<Float>) -> Bool {
         let bias = useBias ? params + 9 * g.c * filters : nil
-        return sequent_winograd_forward(x, params, bias, y, arg, scratch, n, g.h, g.w, g.c, filters, 0, winogradTile,
+        return sequent_winograd_forward(x, params, bias, y, arg, scratch, n, g.h, g.w, g.c, filters, 0, winogradTile(n),
                                         relu ? 1 : 0, arg == nil ? 0 : 1, 0) != 0
     }
 
     /// `dx` (overwritten) from the convolution-output gradient `dy`: the same 3×3 machinery over `dy` padded by 2.
     func winogradInputGradient(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, n: Int,
                                params: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Bool {
-        sequent_winograd_forward(dy, params, nil, dx, nil, scratch, n, g.oh, g.ow, g.c, filters, 2, winogradTile, 0, 0,
-                                 1) != 0
+        sequent_winograd_forward(dy, params, nil, dx, nil, scratch, n, g.oh, g.ow, g.c, filters, 2, winogradTile(n), 0,
+                                 0, 1) != 0
     }
 }
