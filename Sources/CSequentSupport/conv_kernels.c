@@ -478,10 +478,14 @@ __attribute__((target("avx2,fma"))) static int conv_bwd_pool_avx2(const conv_arg
 __attribute__((target("avx512f"))) static int conv_dx_avx512(const conv_args *a) { DX_BODY(12, 12) return 1; }
 __attribute__((target("avx2,fma"))) static int conv_dx_avx2(const conv_args *a) { DX_BODY(6, 3) return 1; }
 
+/* `SEQUENT_CONV2D_LEVEL=1` caps the level as `sequent_conv2d_limit_level` does, for benchmarks of the AVX2 build
+ * on an AVX-512 machine. */
 static int level(void) {
     if (getenv("SEQUENT_NO_DIRECT_CONV")) return 0;
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    const char *cap = getenv("SEQUENT_CONV2D_LEVEL");
+    int limit = cap ? atoi(cap) : 2;
+    if (__builtin_cpu_supports("avx512f") && limit >= 2) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && limit >= 1) return 1;
     return 0;
 }
 

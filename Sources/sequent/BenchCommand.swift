@@ -195,15 +195,17 @@ struct BenchCommand: ParsableCommand {
         guard parts.count == 3, dims.count == 3, let filters = Int(parts[1]), let k = Int(parts[2]) else {
             throw ValidationError("--conv wants HxWxC:FILTERS:K, e.g. 28x28x1:64:3")
         }
-        for direct in [false, true] {
+        for (kernels, label) in [(Conv2D.KernelChoice.im2col, "im2col"), (.direct, "direct"), (.winograd, "winograd")] {
             // Linear: a ReLU would add its own gradient pass over the output to the kernel gradient's time.
             let layer = try Conv2D(filters: filters, kernelSize: [k, k])
-            layer.kernels = direct ? .direct : .im2col
+            layer.kernels = kernels
             try layer.build(inputShape: dims)
+            // Winograd's kernel gradient is the direct one; the row only shows where Winograd applies.
+            if kernels == .winograd && !layer.winograd { continue }
             let t = timePasses(layer, input: dims, n: 16)
             let gflop = Double(layer.forwardFlops * 16) / 1e6
             print(String(format: "%@ %@  forward %.3f ms (%.0f GF/s)  kernel grad %.3f ms  input grad %.3f ms",
-                         shape, direct ? "direct" : "im2col", t.forward, gflop / t.forward, t.kernelGrad, t.inputGrad))
+                         shape, label, t.forward, gflop / t.forward, t.kernelGrad, t.inputGrad))
         }
     }
 

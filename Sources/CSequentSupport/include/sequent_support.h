@@ -28,7 +28,8 @@ int sequent_conv2d_direct_available(void);
 /// returns the level in effect — so tests can run the AVX2 build on an AVX-512 machine.
 int sequent_conv2d_limit_level(int limit);
 
-/// The level in effect (as `sequent_conv2d_limit_level` returns it), which the Dense kernels follow too.
+/// The instruction-set level in effect (as `sequent_conv2d_limit_level` returns it; the environment variable
+/// `SEQUENT_CONV2D_LEVEL` caps it too, for benchmarks), which the Winograd and Dense kernels follow too.
 int sequent_kernel_level(void);
 
 /// One input row of a Dense layer, `y[col0 ..< col1] = x · w[:, col0 ..< col1]` for a row-major `inputs × units`
@@ -36,6 +37,23 @@ int sequent_kernel_level(void);
 /// range are not touched, so threads can compute disjoint column ranges of one `y`.
 void sequent_dense_forward_row(const float *x, const float *w, long inputs, long units, long col0, long col1,
                                float *y);
+
+/// Winograd F(m×m, 3×3) convolution (m = 2 or 4; see winograd.c) of a 3×3, stride-1 window over `x` zero-padded by
+/// `pad` pixels on every side (0: valid), `h + 2·pad − 2` × `w_ + 2·pad − 2` outputs; `w` is the HWIO kernel
+/// `[3][3][c][f]`. Forward (`input_gradient` 0): `y = x ⋆ w (+ bias)` over `c` channels to `f` filters, then ReLU
+/// when `relu` is nonzero; with `pool`, 2×2 max-pooled as `sequent_conv2d_forward_maxpool2` (`arg` gets the
+/// positions). With `input_gradient`, `x` is an output gradient of `f` channels and `y` gets `c`: the full
+/// correlation with the flipped kernel when `pad` is 2, i.e. `sequent_conv2d_backward_input`. `y` is
+/// overwritten; `scratch` holds `sequent_winograd_scratch(m, c, f)` floats. Returns 0, doing nothing, when the
+/// channel counts are not multiples of 16, the output is empty or the CPU lacks AVX2+FMA.
+int sequent_winograd_forward(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
+                             float *scratch, long n, long h, long w_, long c, long f, long pad, long m, int relu,
+                             int pool, int input_gradient);
+long sequent_winograd_scratch(long m, long c, long f);
+
+/// Nonzero when the CPU runs the Winograd kernels and `SEQUENT_NO_WINOGRAD` is not in the environment (which
+/// turns them off, for before/after benchmarks in one binary).
+int sequent_winograd_available(void);
 
 /// `y = x ⋆ w (+ bias)`, then ReLU when `relu` is nonzero; `y` is overwritten.
 int sequent_conv2d_forward(const float *x, const float *w, const float *bias, float *y, long n, long h, long w_,
