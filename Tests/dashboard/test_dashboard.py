@@ -700,10 +700,11 @@ def test_binary_folder_model_roc_curve_and_best_epoch(driver):
     driver.find_element(By.CSS_SELECTOR, 'input[name="job-x"][value="epoch"]').find_element(By.XPATH, "..").click()
     best = min(epochs, key=lambda e: e["val_loss"])["epoch"]
     for chart in ("chart-loss", "chart-acc"):
-        mark = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#{chart} [data-testid="mark-best"]'),
-                    message=f"no best-epoch mark on {chart}")
-        assert mark.get_attribute("data-x") == str(best)
-        assert f"epoch {best}" in mark.text
+        # The marks are redrawn as the epochs arrive: read them inside the wait, which looks again when stale.
+        def marked(d, chart=chart):
+            mark = d.find_element(By.CSS_SELECTOR, f'#{chart} [data-testid="mark-best"]')
+            return mark.get_attribute("data-x") == str(best) and f"epoch {best}" in mark.text
+        wait(driver, marked, message=f"no best-epoch mark at epoch {best} on {chart}")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.ID, "chart-loss"))
     shot(driver, "job-best-epoch", full=False)
     js(driver, "window.scrollTo(0, 0)")
