@@ -90,7 +90,7 @@ enum RequestTarget {
         var path = "/"
         if questionMark > start {
             guard let p = percentDecode(bytes[start..<questionMark], plusIsSpace: false) else {
-                throw HTTPParseError(status: 400, "invalid percent-encoding in path")
+                throw HTTPParseError(status: 400, "invalid percent-encoding in path (a malformed escape, %00, or not UTF-8)")
             }
             path = p
         }
@@ -100,7 +100,7 @@ enum RequestTarget {
                 let eq = item.firstIndex(of: UInt8(ascii: "=")) ?? item.endIndex
                 guard let key = percentDecode(item[..<eq], plusIsSpace: true),
                       let value = percentDecode(eq < item.endIndex ? item[(eq + 1)...] : [], plusIsSpace: true)
-                else { throw HTTPParseError(status: 400, "invalid percent-encoding in query") }
+                else { throw HTTPParseError(status: 400, "invalid percent-encoding in query (a malformed escape, %00, or not UTF-8)") }
                 query[key] = value
             }
         }

@@ -9,6 +9,24 @@ import SequentStore
 /// state (submit, cancel, upload, delete) carry the `bearer` security requirement and their 401; without one they
 /// are open and say so.
 public enum OpenAPI {
+    /// The request-target decoder refuses a `%00` (a NUL is never legitimate, and dangerous near C APIs): every
+    /// free-text path and query parameter says so with a pattern, so a schema-valid request is never refused for it.
+    static func withoutNUL(_ pathItem: JSONValue) -> JSONValue {
+        guard case .object(var item) = pathItem else { return pathItem }
+        for (method, op) in item {
+            guard case .object(var o) = op, let params = o["parameters"]?.arrayValue else { continue }
+            o["parameters"] = .array(params.map { param in
+                guard case .object(var p) = param, case .object(var schema)? = p["schema"],
+                      schema["type"] == "string", schema["enum"] == nil, schema["pattern"] == nil else { return param }
+                schema["pattern"] = "^[^\\u0000]*$"
+                p["schema"] = .object(schema)
+                return .object(p)
+            })
+            item[method] = .object(o)
+        }
+        return .object(item)
+    }
+
     static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
     static func json(_ schema: JSONValue, _ description: String, headers: [String: JSONValue]? = nil,
@@ -471,7 +489,7 @@ public enum OpenAPI {
             "openapi": "3.1.0",
             "info": ["title": "Sequent", "version": "0.1.0",
                      "description": "Train Keras-style Sequential models on the CPU, track them, and serve them."],
-            "paths": .object(paths),
+            "paths": .object(paths.mapValues(withoutNUL)),
             "components": .object(components),
         ]
     }
