@@ -10,13 +10,14 @@ import SequentStore
 /// are open and say so.
 public enum OpenAPI {
     /// The request-target decoder refuses a `%00` (a NUL is never legitimate, and dangerous near C APIs): every
-    /// free-text path and query parameter says so with a pattern, so a schema-valid request is never refused for it.
+    /// free-text query parameter says so with a pattern, so a schema-valid request is never refused for it. (Path
+    /// parameters are ids and names, which never hold one; a pattern there only slows schemathesis's generator.)
     static func withoutNUL(_ pathItem: JSONValue) -> JSONValue {
         guard case .object(var item) = pathItem else { return pathItem }
         for (method, op) in item {
             guard case .object(var o) = op, let params = o["parameters"]?.arrayValue else { continue }
             o["parameters"] = .array(params.map { param in
-                guard case .object(var p) = param, case .object(var schema)? = p["schema"],
+                guard case .object(var p) = param, p["in"] == "query", case .object(var schema)? = p["schema"],
                       schema["type"] == "string", schema["enum"] == nil, schema["pattern"] == nil else { return param }
                 schema["pattern"] = "^[^\\u0000]*$"
                 p["schema"] = .object(schema)
