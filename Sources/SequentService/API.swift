@@ -141,11 +141,12 @@ public struct API: Sendable {
     /// With `format=csv`, every point (not downsampled) as `key,step,wall_time,value` rows.
     public func metrics(id: String, query: [String: String]) throws -> APIResult {
         let job = try job(id)
+        // Checked for CSV too, which ignores it (every point): a bad value is a 400 either way.
+        let maxPoints = try Self.intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
         if try wantsCSV(query) {
             return .csv(CSV.metrics(try service.store.metrics(jobID: id, key: query["key"])),
                         fileName: CSV.fileName(job.name, "metrics"))
         }
-        let maxPoints = try Self.intQuery(query, "max_points", default: 1000, range: Self.maxPointsRange)
         let points = try service.store.metrics(jobID: id, key: query["key"])
         var series: [String: [MetricPoint]] = [:]
         for p in points { series[p.key, default: []].append(p) }
