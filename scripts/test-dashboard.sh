@@ -35,11 +35,10 @@ fi
 [ -f "$VENV/.gitignore" ] || printf '*\n' > "$VENV/.gitignore"   # never committed
 
 # 3. Build.
-if [ "$SCRATCH" = ".build" ]; then swift build; else swift build --scratch-path "$SCRATCH"; fi
-BIN="$SCRATCH/debug/sequent"
+. scripts/lib/serve.sh
+build_sequent "$SCRATCH"
 
 # 4. Start the server; its first stdout line names the port.
-. scripts/lib/serve.sh
 DATA=$(mktemp -d -t sequent-dashboard.XXXXXX)
 cleanup() { stop_sequent; rm -rf "$DATA"; }
 trap cleanup EXIT

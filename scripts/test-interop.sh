@@ -24,10 +24,9 @@ fi
 [ -f "$VENV/.gitignore" ] || printf '*\n' > "$VENV/.gitignore"   # never committed
 echo "venv ready after $((SECONDS - STARTED)) s"
 
-if [ "$SCRATCH" = ".build" ]; then swift build; else swift build --scratch-path "$SCRATCH"; fi
-BIN="$SCRATCH/debug/sequent"
-
+# One build for the server and the ONNX fixture test below.
 . scripts/lib/serve.sh
+build_sequent "$SCRATCH" --build-tests
 DATA=$(mktemp -d -t sequent-interop.XXXXXX)
 cleanup() { stop_sequent; rm -rf "$DATA"; }
 trap cleanup EXIT
@@ -46,8 +45,7 @@ if [ "$STATUS" -ne 0 ]; then echo "--- server log (last 40 lines) ---"; tail -n 
 FIXTURES="$DATA/onnx-fixtures"
 mkdir -p "$FIXTURES"
 set +e
-if [ "$SCRATCH" = ".build" ]; then swift build --build-tests >/dev/null; else swift build --build-tests --scratch-path "$SCRATCH" >/dev/null; fi \
-  && SEQUENT_ONNX_FIXTURES="$FIXTURES" swift test --skip-build ${SEQUENT_SCRATCH_PATH:+--scratch-path "$SCRATCH"} --filter ONNXExportTests >/dev/null \
+SEQUENT_ONNX_FIXTURES="$FIXTURES" swift test --skip-build ${SEQUENT_SCRATCH_PATH:+--scratch-path "$SCRATCH"} --filter ONNXExportTests >/dev/null \
   && "$VENV/bin/python" scripts/onnx_roundtrip.py "$FIXTURES"
 ONNX_STATUS=$?
 set -e

@@ -121,14 +121,14 @@ extension HTTPApp {
     static func importModel(_ request: HTTPRequest, body: URL, scratch: URL, service: TrainingService) throws -> ModelRecord {
         let type = (request.header("content-type") ?? "").lowercased()
         var fieldValues = request.query
-        var fileRange: Range<Int>?
+        var filePart: MultipartFilePart?
         var weightsRange: Range<Int>?
         if type.hasPrefix("multipart/form-data") {
             let boundary = try Multipart.boundary(fromContentType: request.header("content-type") ?? "")
             let parts = try Multipart.parse(contentsOf: body, boundary: boundary, maxParts: 16)
             for part in parts {
                 switch part.name {
-                case "file": fileRange = part.range
+                case "file": filePart = part
                 case "weights": weightsRange = part.range
                 case let name? where part.filename == nil:
                     fieldValues[name] = String(decoding: try Multipart.read(part, from: body, limit: 1 << 20), as: UTF8.self)
@@ -136,7 +136,7 @@ extension HTTPApp {
                 default: break
                 }
             }
-            guard fileRange != nil else { throw ServiceError(400, "no_file", "the form has no part named file: \(importUsage)") }
+            guard filePart != nil else { throw ServiceError(400, "no_file", "the form has no part named file: \(importUsage)") }
         } else {
             guard type.isEmpty || type.hasPrefix("application/zip") || type.hasPrefix("application/octet-stream") else {
                 throw ServiceError(415, "unsupported_media_type",
@@ -144,16 +144,17 @@ extension HTTPApp {
             }
         }
         let fields = try importFields(fieldValues)
+        let fileRange = filePart?.range
         let head = try readHead(body, range: fileRange, count: 1)
         let config: JSONValue
         let weightsFile: URL
         var kerasVersion: String?
         if head.first == UInt8(ascii: "{") {
             // model.to_json() beside a .weights.h5.
-            guard let weightsRange else {
+            guard let weightsRange, let filePart else {
                 throw ServiceError(400, "no_weights", "a model JSON needs its weights: add -F weights=@model.weights.h5", field: "weights")
             }
-            config = try parseJSON(try copy(body, range: fileRange, limit: 16 << 20), what: "the model JSON", field: "file")
+            config = try parseJSON(try Multipart.read(filePart, from: body, limit: 16 << 20), what: "the model JSON", field: "file")
             weightsFile = scratch.appendingPathComponent("model.weights.h5")
             try copyRange(body, weightsRange, to: weightsFile)
         } else {
@@ -223,15 +224,6 @@ extension HTTPApp {
         try handle.seek(toOffset: UInt64(range?.lowerBound ?? 0))
         let n = min(count, range?.count ?? count)
         return [UInt8](try handle.read(upToCount: n) ?? Data())
-    }
-
-    private static func copy(_ file: URL, range: Range<Int>?, limit: Int) throws -> [UInt8] {
-        let size = range?.count ?? ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0)
-        guard size <= limit else { throw ServiceError(413, "payload_too_large", "the model JSON is \(size) bytes, at most \(limit)") }
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(range?.lowerBound ?? 0))
-        return [UInt8](try handle.read(upToCount: size) ?? Data())
     }
 
     /// Copies `range` of `file` to `destination` a block at a time (the weights can be hundreds of MB).

@@ -1,5 +1,13 @@
 # Shared by the scripts that test a real `sequent serve` (test-dashboard.sh, test-interop.sh, schemathesis.sh):
-# start one on a free port in a data directory, learn the port from its first stdout line, stop it.
+# build it, start one on a free port in a data directory, learn the port from its first stdout line, stop it.
+
+# build_sequent SCRATCH [swift build options…]: a debug build in SCRATCH (.build, or a --scratch-path); sets BIN.
+build_sequent() {
+  local scratch=$1
+  shift
+  if [ "$scratch" = ".build" ]; then swift build "$@"; else swift build --scratch-path "$scratch" "$@"; fi
+  BIN="$scratch/debug/sequent"
+}
 
 # start_sequent BIN DATA [serve options…]: sets SERVER_PID and PORT; exits with the server's log if it dies or
 # prints no port within 60 s.
