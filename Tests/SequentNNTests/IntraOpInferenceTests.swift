@@ -37,6 +37,7 @@ import Testing
     func outputs(_ model: Sequential, n: Int, threads: Int, input: [Float]) -> [Float] {
         let p = Predictor(model: model, capacity: n, threads: threads, cores: InferenceCores(count: threads))
         p.minimumSplitFlops = 0
+        p.minimumShareFlops = .max
         return input.withUnsafeBufferPointer { Array(p.predict($0.baseAddress!, n: n)) }
     }
 
@@ -123,6 +124,27 @@ import Testing
                 for j in 0..<units {
                     if j >= c0 && j < c1 { #expect(abs(y[j] - reference[j]) <= 1e-5 * max(1, abs(reference[j]))) }
                     else { #expect(y[j] == -7) }
+                }
+            }
+        }
+    }
+
+    /// A batch shared out by samples gives one thread's outputs: shares that do not divide the batch, more threads
+    /// than the budget grants (one workspace then runs the batch in chunks), a batch as large as the capacity.
+    @Test func batchSharedBySamplesEqualsOneThread() throws {
+        for model in [try convModel(), try denseModel()] {
+            let capacity = 7
+            let x = randomArray(capacity * model.inputCount, seed: 21)
+            let one = Predictor(model: model, capacity: capacity, threads: 1)
+            for n in [2, 5, 7] {
+                let reference = x.withUnsafeBufferPointer { Array(one.predict($0.baseAddress!, n: n)) }
+                for (threads, budget) in [(2, 2), (3, 3), (3, 1)] {
+                    let p = Predictor(model: model, capacity: capacity, threads: threads, cores: InferenceCores(count: budget))
+                    p.minimumShareFlops = 0
+                    let shared = x.withUnsafeBufferPointer { Array(p.predict($0.baseAddress!, n: n)) }
+                    #expect(shared.count == reference.count)
+                    let worst = zip(shared, reference).map { abs($0 - $1) }.max() ?? .infinity
+                    #expect(worst <= 1e-5, "n \(n), \(threads) threads of \(budget): worst difference \(worst)")
                 }
             }
         }
