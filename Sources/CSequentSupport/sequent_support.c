@@ -12,9 +12,12 @@ void sequent_enable_flush_to_zero(void) {
 int sequent_flush_to_zero_enabled(void) {
     return _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON && _MM_GET_DENORMALS_ZERO_MODE() == _MM_DENORMALS_ZERO_ON;
 }
+
+void sequent_cpu_relax(void) { _mm_pause(); }
 #else
 void sequent_enable_flush_to_zero(void) {}
 int sequent_flush_to_zero_enabled(void) { return 0; }
+void sequent_cpu_relax(void) {}
 #endif
 
 /* The same loop body compiled three times; the dispatcher picks the widest the CPU supports. */

@@ -43,7 +43,7 @@ extension Sequential {
                     // The convolution's output stays unwritten, as in `forward`; the pool's buffers get the result.
                     nonisolated(unsafe) let (pooled, argmax, rowBuffers) = (ws.output(i + 1)!, ws.scratch(i + 1),
                                                                             partScratch)
-                    if Self.inParts(conv.pooledRowCount(batch: n), parts: parts, { part, rows in
+                    if Self.inParts(conv.pooledRowCount(batch: n), parts: parts, threads: threads, { part, rows in
                         conv.forwardPooledRows(x: xs, y: pooled, argmax: argmax, n: n, params: ps,
                                                scratch: rowBuffers + part * partScratchStride, rows: rows)
                     }) > 0 {
@@ -54,7 +54,7 @@ extension Sequential {
                     }
                 } else if let conv = layer as? Conv2D, conv.splitsForward(plan.fusion[i]) {
                     let fusion = plan.fusion[i]
-                    if Self.inParts(conv.outputRowCount(batch: n), parts: parts, { _, rows in
+                    if Self.inParts(conv.outputRowCount(batch: n), parts: parts, threads: threads, { _, rows in
                         conv.forwardRows(x: xs, y: ys, n: n, params: ps, fusion: fusion, rows: rows)
                     }) > 0 {
                         (ws.inputs[i], ws.outputs[i]) = (cur, out)
@@ -70,7 +70,7 @@ extension Sequential {
                         // slower than one thread: the memory streams interleave).
                         nonisolated(unsafe) let partials = partScratch
                         let units = dense.units
-                        let done = Self.inParts(dense.inputs, parts: parts, align: 64) { part, rows in
+                        let done = Self.inParts(dense.inputs, parts: parts, threads: threads, align: 64) { part, rows in
                             dense.forwardProductRows(x: xs, y: part == 0 ? ys : partials + part * partScratchStride,
                                                      params: ps, inputs: rows)
                             return true
@@ -80,7 +80,7 @@ extension Sequential {
                             for c in 0..<units { out[c] += sums[c] }
                         }
                     } else {
-                            Self.inParts(dense.units, parts: parts, align: 16) { _, columns in
+                            Self.inParts(dense.units, parts: parts, threads: threads, align: 16) { _, columns in
                             dense.forwardProduct(x: xs, y: ys, n: n, params: ps, columns: columns)
                             return true
                         }
@@ -101,17 +101,17 @@ extension Sequential {
     }
 
     /// Runs `body` on up to `parts` contiguous parts of `0..<count` (part boundaries on multiples of `align`)
-    /// concurrently. Returns the number of parts, or 0 when a part's `body` returned false.
+    /// concurrently, on up to `threads` threads of `InferencePool.shared` (the caller's among them). Returns the
+    /// number of parts, or 0 when a part's `body` returned false.
     @discardableResult
-    static func inParts(_ count: Int, parts wanted: Int, align: Int = 1,
+    static func inParts(_ count: Int, parts wanted: Int, threads: Int? = nil, align: Int = 1,
                         _ body: @Sendable (_ part: Int, _ range: Range<Int>) -> Bool) -> Int {
         let parts = max(1, min(wanted, count / max(1, align)))
         if parts == 1 { return body(0, 0..<count) ? 1 : 0 }
         let blocks = (count + align - 1) / align
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { done in
             nonisolated(unsafe) let flags = done
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                sequent_enable_flush_to_zero()
+            InferencePool.shared.run(iterations: parts, threads: threads ?? parts) { part in
                 let lo = min(count, part * blocks / parts * align)
                 let hi = min(count, (part + 1) * blocks / parts * align)
                 flags[part] = body(part, lo..<hi)

@@ -66,6 +66,8 @@ public final class Predictor: @unchecked Sendable {
         let width = model.outputWidth
         let granted = threads > 1 ? cores.acquire(threads) : 1
         defer { if threads > 1 { cores.release(granted) } }
+        // The workers wake while the first layers run.
+        if granted > 1 { InferencePool.shared.prepare() }
         let sharing = min(granted, workspaces.count)
         if sharing > 1 && n >= 2 && n * runner.forwardFlopsPerSample >= minimumShareFlops {
             share(input, n: n, threads: sharing)
@@ -96,8 +98,7 @@ public final class Predictor: @unchecked Sendable {
         let next = ShareCounter()
         nonisolated(unsafe) let (x, out) = (UnsafeMutablePointer(mutating: input), outputBuffer.pointer)
         let (runner, workspaces, inCount, width) = (runner, workspaces, model.inputCount, model.outputWidth)
-        DispatchQueue.concurrentPerform(iterations: min(threads, shares)) { t in
-            sequent_enable_flush_to_zero()
+        InferencePool.shared.run(iterations: min(threads, shares), threads: threads) { t in
             // Each iteration runs on one thread at a time, so workspace `t` is its own.
             while let s = next.take(below: shares) {
                 let lo = s * size, count = min(size, n - lo)

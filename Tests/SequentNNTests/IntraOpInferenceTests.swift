@@ -171,6 +171,34 @@ import Testing
         var counts: [Int: Int] { lock.withLock { visits } }
     }
 
+    /// The spinning pool runs every iteration exactly once: jobs back to back (workers spinning), after the
+    /// workers have parked, with fewer threads than workers, and from two callers at once (one falls back to
+    /// `concurrentPerform` while the other holds the pool).
+    @Test func inferencePoolRunsEveryIterationOnce() throws {
+        let pool = InferencePool(workers: 2)
+        @Sendable func check(_ iterations: Int, threads: Int) -> Bool {
+            let seen = Seen()
+            pool.run(iterations: iterations, threads: threads) { seen.add($0..<($0 + 1)) }
+            return seen.counts == Dictionary(uniqueKeysWithValues: (0..<iterations).map { ($0, 1) })
+        }
+        var wrong = 0
+        for run in 0..<3000 where !check(1 + run % 11, threads: 1 + run % 3) { wrong += 1 }
+        #expect(wrong == 0)
+        // Parked workers are woken by the job itself, or by `prepare` before it.
+        for prepare in [false, true] {
+            let deadline = Date().addingTimeInterval(10)
+            while pool.parkedWorkers < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+            try #require(pool.parkedWorkers == 2, "the workers did not park")
+            if prepare { pool.prepare() }
+            #expect(check(8, threads: 3))
+        }
+        let failures = Seen()
+        DispatchQueue.concurrentPerform(iterations: 2) { caller in
+            for run in 0..<1000 where !check(2 + (run + caller) % 7, threads: 3) { failures.add(0..<1) }
+        }
+        #expect(failures.counts.isEmpty)
+    }
+
     @Test func coresAreSharedAmongPredictions() {
         let cores = InferenceCores(count: 2)
         let first = cores.acquire(2)

@@ -10,6 +10,9 @@ void sequent_enable_flush_to_zero(void);
 /// Nonzero when the calling thread flushes denormals to zero.
 int sequent_flush_to_zero_enabled(void);
 
+/// A spin-wait hint (x86 `pause`): a waiting loop yields the core's pipeline to its sibling and saves power.
+void sequent_cpu_relax(void);
+
 /// Optimizer updates over `n` parameters (Keras 3's rules; see the Swift optimizers for the formulas).
 /// Written in C so that the compiler vectorises the square roots and divisions (`restrict` rules out
 /// aliasing); each picks an AVX-512, AVX2 or baseline build at run time.
