@@ -37,9 +37,11 @@ public final class Predictor: @unchecked Sendable {
     /// A batch's share is a few forward passes: the fork/join of `concurrentPerform` costs several microseconds,
     /// which 4 MFLOP of work covers many times over.
     static let defaultMinimumShareFlops = 4_000_000
-    /// Shares per thread, taken in turn by whichever thread is free, so that a preempted worker holds up a
-    /// quarter of its half at most (see `Sequential.partsPerThread`).
-    static let sharesPerThread = 2
+    /// Shares per thread, taken in turn by whichever thread is free, so that a preempted worker holds up half of
+    /// its half at most (see `Sequential.partsPerThread`); one when a layer's weights are larger than the cache,
+    /// since each share streams every weight from memory (the 300×300 recipe's 160 MB Dense kernel made four shares
+    /// of a batch of 32 slower than two).
+    let sharesPerThread: Int
 
     init(model: Sequential, capacity: Int, threads: Int, cores: InferenceCores = .shared) {
         self.model = model
@@ -55,6 +57,8 @@ public final class Predictor: @unchecked Sendable {
         partScratchStride = runner.layers.reduce(0) {
             max($0, ($1 as? Conv2D)?.pooledRowScratch ?? ($1 as? Dense)?.units ?? 0)
         }
+        let largestWeights = runner.layers.map { $0.parameterCount }.max() ?? 0
+        sharesPerThread = largestWeights * MemoryLayout<Float>.size > 4 << 20 ? 1 : 2
         let parts = self.threads > 1 ? self.threads * Sequential.partsPerThread : 0
         partScratch = FloatBuffer(count: max(1, parts * partScratchStride))
     }
@@ -93,7 +97,7 @@ public final class Predictor: @unchecked Sendable {
     /// Runs `n` samples as shares of whole forward passes on `threads` workspaces: `sharesPerThread` shares per
     /// thread (none larger than a workspace), each taken by the next thread that is free.
     private func share(_ input: UnsafePointer<Float>, n: Int, threads: Int) {
-        let size = min(workspaces[0].capacity, max(1, (n + threads * Self.sharesPerThread - 1) / (threads * Self.sharesPerThread)))
+        let size = min(workspaces[0].capacity, max(1, (n + threads * sharesPerThread - 1) / (threads * sharesPerThread)))
         let shares = (n + size - 1) / size
         let next = ShareCounter()
         nonisolated(unsafe) let (x, out) = (UnsafeMutablePointer(mutating: input), outputBuffer.pointer)
