@@ -9,6 +9,11 @@
 #   PEERS=/work/peers/bin/python EPOCHS=2 scripts/bench-peers.sh
 #   RECIPES="cnn hh300" PEER_TRAINING=0 scripts/bench-peers.sh     # inference peers only (Sequent still trains)
 #
+#   ISA=avx2 scripts/bench-peers.sh    # an AVX2 sitting on an AVX-512 machine: Sequent's kernels and OpenBLAS
+#       capped at AVX2 (SEQUENT_CONV2D_LEVEL=1, OPENBLAS_CORETYPE=Haswell), PyTorch too (ATEN_CPU_CAPABILITY=avx2,
+#       ONEDNN_MAX_CPU_ISA=AVX2, which TensorFlow's oneDNN reads as well). ONNX Runtime has no such switch: its
+#       MLAS picks AVX-512 from CPUID, so in this sitting it runs with the wider kernels (a harder peer).
+#
 # Prints every result as a JSON line as it comes (also appended to $OUT, default bench-results/peers-DATE.jsonl),
 # then one table of ratios (Sequent ÷ peer, Sequent's median of its runs): scripts/peers-table.py, which redraws it
 # from a kept file. The peers' stderr goes to $OUT.log.
@@ -21,6 +26,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/openblas-core.sh
+ISA=${ISA:-native}
+case "$ISA" in
+native) ;;
+avx2)
+    export SEQUENT_CONV2D_LEVEL=1 OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+    ;;
+*) echo "ISA is native or avx2, not $ISA" >&2; exit 2 ;;
+esac
 export_openblas_core
 PEERS=${PEERS:-/work/peers/bin/python}
 BENCH=${BENCH:-../shared/bench}
@@ -31,7 +44,7 @@ OUT=${OUT:-bench-results/peers-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 LOG=$OUT.log
 mkdir -p "$(dirname "$OUT")"
 export SHARED_BENCH=$BENCH
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, results in $OUT" >&2
+echo "ISA=$ISA, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, results in $OUT" >&2
 
 # Runs a peer command and keeps its last line (its JSON result); a failing peer is reported and skipped.
 keep() {
