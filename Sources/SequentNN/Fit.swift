@@ -278,8 +278,12 @@ extension Sequential {
     public func evaluate(data: any TrainingData, batchSize: Int = 32, steps: Int? = nil) throws -> [String: Double] {
         try checkWidths(data, field: "evaluate")
         let n = data.count
-        let batches = min((n + batchSize - 1) / batchSize, steps ?? Int.max)
-        let plan = (0..<batches).map { b in Array((b * batchSize)..<min(n, (b + 1) * batchSize)) }
+        // `steps` counts batches of the size asked for; a smaller batch (see `Trainer.inferenceBatch`) covers
+        // the same samples.
+        let covered = min(n, (steps ?? Int.max / max(batchSize, 1)) * batchSize)
+        let batchSize = trainer.inferenceBatch(batchSize)
+        let batches = (covered + batchSize - 1) / batchSize
+        let plan = (0..<batches).map { b in Array((b * batchSize)..<min(covered, (b + 1) * batchSize)) }
         let loader = BatchPrefetcher(data: data, plan: plan)
         defer { loader.finish() }
         var lossSum = 0.0, seen = 0

@@ -60,27 +60,26 @@ extension Sequential {
     }
 
     /// Model outputs for every sample of `data`, in order (`predict` over a dataset), with the class each target
-    /// row names (`classIndex`). Samples are gathered a chunk at a time, so a folder dataset need not fit in memory.
+    /// row names (`classIndex`). Batches are gathered by a prefetcher (two in memory), so a folder dataset need
+    /// not fit in memory, and run at most as large as the model's training buffers (`Trainer.inferenceBatch`).
     public func predict(data: any TrainingData, batchSize: Int = 256) throws -> (outputs: [Float], labels: [Int]) {
         guard data.inputWidth == inputCount else {
             throw TrainingError("predict: samples have \(data.inputWidth) values, the model expects \(inputShape) = \(inputCount)")
         }
         let n = data.count, width = outputWidth, targetWidth = data.targetWidth
-        let chunk = max(batchSize, 1) * 16
+        let batch = trainer.inferenceBatch(max(batchSize, 1))
         var outputs = [Float](repeating: 0, count: n * width), labels = [Int](repeating: -1, count: n)
-        var x = [Float](repeating: 0, count: min(chunk, n) * inputCount)
-        var y = [Float](repeating: 0, count: min(chunk, n) * targetWidth)
-        for lo in stride(from: 0, to: n, by: chunk) {
-            let count = min(chunk, n - lo)
-            try data.gather(Array(lo..<(lo + count))[...], x: &x, y: &y)
-            x.withUnsafeBufferPointer { xb in
-                outputs.withUnsafeMutableBufferPointer { ob in
-                    trainer.predict(xb.baseAddress!, n: count, batchSize: batchSize, into: ob.baseAddress! + lo * width)
-                }
+        let plan = stride(from: 0, to: n, by: batch).map { Array($0..<min(n, $0 + batch)) }
+        let loader = BatchPrefetcher(data: data, plan: plan)
+        defer { loader.finish() }
+        var lo = 0
+        while let b = try loader.next() {
+            outputs.withUnsafeMutableBufferPointer { ob in
+                trainer.predict(b.x, n: b.count, batchSize: b.count, into: ob.baseAddress! + lo * width)
             }
-            y.withUnsafeBufferPointer { yb in
-                for i in 0..<count { labels[lo + i] = Self.classIndex(yb.baseAddress! + i * targetWidth, targetWidth: targetWidth) }
-            }
+            for i in 0..<b.count { labels[lo + i] = Self.classIndex(b.y + i * targetWidth, targetWidth: targetWidth) }
+            loader.release()
+            lo += b.count
         }
         return (outputs, labels)
     }

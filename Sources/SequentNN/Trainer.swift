@@ -24,6 +24,16 @@ final class Trainer: @unchecked Sendable {
         return max(1, min(model.threads, n, worthwhile))
     }
 
+    /// The batch an evaluation or prediction over a dataset runs in: `requested`, or fewer when the replicas were
+    /// made for a smaller training batch, so evaluating after training touches no more memory than training did
+    /// (the results do not depend on the batch).
+    func inferenceBatch(_ requested: Int) -> Int {
+        guard let capacity = replicas.first?.capacity else { return requested }
+        var batch = max(1, min(requested, capacity * replicas.count))
+        while batch > capacity && (batch + shardCount(for: batch) - 1) / shardCount(for: batch) > capacity { batch -= 1 }
+        return batch
+    }
+
     /// Makes sure every replica can hold one shard of a batch of `n` (allocating only when it grows).
     func ensureReplicas(batch n: Int) {
         let shards = shardCount(for: n)

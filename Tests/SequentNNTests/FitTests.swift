@@ -34,6 +34,31 @@ import Testing
         #expect(history.epochs[0].steps == 10)   // 150 training samples / 16, rounded up
     }
 
+    /// After training in small batches, evaluating and predicting a dataset in larger ones keeps the training
+    /// buffers (no larger workspaces) and gives the same numbers as one pass over all of it; `steps` still counts
+    /// batches of the size asked for.
+    @Test func datasetPassesAfterTrainingKeepTheTrainingBuffers() throws {
+        let (x, y) = blobs(37, seed: 4)
+        let m = try model()
+        m.threads = 2
+        _ = try m.fit(x: x, y: y, options: FitOptions(epochs: 1, batchSize: 4))
+        let capacity = try #require(m.trainer.replicas.first?.capacity)
+        let data = TensorData(x: x, y: y)
+        let (outputs, labels) = try m.predict(data: data, batchSize: 256)
+        let logs = try m.evaluate(data: data, batchSize: 256)
+        #expect(m.trainer.replicas.first?.capacity == capacity)
+        // One pass over all 37 (which does grow the buffers).
+        let whole = try m.predict(x, batchSize: 37).scalars
+        #expect(zip(outputs, whole).allSatisfy { abs($0 - $1) <= 1e-6 } && outputs.count == whole.count)
+        #expect(labels == y.scalars.map { Int($0) })
+        let reference = try m.evaluate(x: x, y: y, batchSize: 37)
+        #expect(abs(logs["loss"]! - reference["loss"]!) <= 1e-6 && logs["accuracy"] == reference["accuracy"])
+        let first16 = try m.evaluate(data: data, batchSize: 16, steps: 1)
+        let x16 = Tensor(shape: [16, 2], scalars: Array(x.scalars.prefix(32)))
+        let y16 = Tensor(shape: [16], scalars: Array(y.scalars.prefix(16)))
+        #expect(abs(first16["loss"]! - (try m.evaluate(x: x16, y: y16, batchSize: 16))["loss"]!) <= 1e-6)
+    }
+
     @Test func stepsPerEpochBeyondTheDataEndsEachEpochAtTheEndOfTheData() throws {
         // Keras 3: 20 samples in batches of 8 are 3 batches; asking for 7 steps runs out of data after 3 and
         // the epoch ends there ("Your input ran out of data"), the next one starting a fresh pass.
