@@ -307,13 +307,14 @@ AI void gradient_block(const int M, const wino_args *a, long g0, long count, flo
             memset(a->m + (t * BLOCK + count) * f, 0, sizeof(float) * (size_t)((BLOCK - count) * f));
 }
 
-/* s[c0 … c0+R][f0 …] += Σ_p v[p][c0 …] · m[p][f0 …] over the block's tiles, for R channels and NV vectors of
- * filters: the accumulators stay in registers across the block. */
-AI void dw_gemm_block(const int R, const int NV, const float *v, long c, const float *m, long f, float *s) {
+/* s[c0 … c0+R][f0 …] += Σ_p v[p][c0 …] · m[p][f0 …] over the block's `count` tiles, for R channels and NV
+ * vectors of filters: the accumulators stay in registers across the block. */
+AI void dw_gemm_block(const int R, const int NV, const float *v, long c, const float *m, long f, float *s,
+                      long count) {
     v16 acc[MAX_PX][MAX_NV];
     for (int r = 0; r < R; r++)
         for (int q = 0; q < NV; q++) acc[r][q] = load16(s + r * f + 16 * q);
-    for (long p = 0; p < BLOCK; p++) {
+    for (long p = 0; p < count; p++) {
         v16 g[MAX_NV];
         for (int q = 0; q < NV; q++) g[q] = load16(m + p * f + 16 * q);
         for (int r = 0; r < R; r++) {
@@ -326,8 +327,8 @@ AI void dw_gemm_block(const int R, const int NV, const float *v, long c, const f
 }
 
 /* Channel counts are multiples of 16, so the remainders of R = 12 or 6 are 2, 4 or 8. */
-#define DW_GEMM_REM(k) dw_gemm_block(k, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0)
-AI void dw_gemm_all(const int M, const int R, const int NV, const wino_args *a, float *s) {
+#define DW_GEMM_REM(k) dw_gemm_block(k, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0, count)
+AI void dw_gemm_all(const int M, const int R, const int NV, const wino_args *a, float *s, long count) {
     const int A = M + 2;
     long c = a->c, f = a->f;
     for (int t = 0; t < A * A; t++) {
@@ -335,7 +336,7 @@ AI void dw_gemm_all(const int M, const int R, const int NV, const wino_args *a, 
         float *st = s + t * c * f;
         for (long f0 = 0; f0 < f; f0 += 16 * NV) {
             long c0 = 0;
-            for (; c0 + R <= c; c0 += R) dw_gemm_block(R, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0);
+            for (; c0 + R <= c; c0 += R) dw_gemm_block(R, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0, count);
             switch (c - c0) {
             case 0: break;
             case 2: DW_GEMM_REM(2); break;
@@ -372,8 +373,8 @@ AI void filter_all(const int M, const int R1, const int R2, const wino_args *a, 
         long count = total - g0 < BLOCK ? total - g0 : BLOCK;
         input_block(M, a, g0, count);
         gradient_block(M, a, g0, count, db);
-        if (a->f % 32 == 0) dw_gemm_all(M, R2, 2, a, s);
-        else dw_gemm_all(M, R1, 1, a, s);
+        if (a->f % 32 == 0) dw_gemm_all(M, R2, 2, a, s, count);
+        else dw_gemm_all(M, R1, 1, a, s, count);
     }
     dw_inverse(M, s, dw, a->c, a->f);
 }

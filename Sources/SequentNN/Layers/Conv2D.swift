@@ -464,11 +464,20 @@ extension Conv2D {
     /// `winogradChunkBudget` floats, at least one.
     func winogradChunk(_ n: Int) -> Int { max(1, min(n, winogradChunkBudget / max(1, g.oh * g.ow * filters))) }
 
-    /// Whether the kernel gradient over `n` samples uses Winograd (see `chooseWinograd`).
-    func usesWinogradFilter(_ n: Int) -> Bool { usesWinograd(n) }
+    /// Whether the kernel gradient over `n` samples uses Winograd. Release build, best of 30, ms, kernel gradient
+    /// alone, AVX-512 / forced AVX2, direct → F(2×2) → F(4×4) (noisy: a shared machine):
+    ///   13×13×64 → 64, batch 16: 1.29 → 0.92 → 0.77 / 2.72 → 1.42 → 0.95; batch 2: 0.16 → 0.12 → 0.14 /
+    ///     0.39 → 0.21 → 0.16; batch 1: 0.082 → 0.079 → 0.104 / 0.19 → 0.14 → 0.13
+    ///   7×7×64 → 64 (25 outputs a sample), batch 16: 0.27 → 0.24 → 0.30 / 0.54 → 0.51 → 0.45; batch 1: 0.019 →
+    ///     0.039 → 0.082 / 0.041 → 0.046 → 0.097
+    ///   36×36×32 → 64, batch 16: 8.9 → 4.7 → 4.2 / 20.9 → 6.5 → 4.3; 74×74×16 → 32: 11.9 → 11.7 → 5.3 / 16.5 →
+    ///     8.6 → 6.4
+    /// The fixed cost (zeroing and inverse-transforming α²·C·F accumulators) loses on few outputs, so: Winograd
+    /// from 192 outputs per call, F(4×4) from 512 (as `winogradTile`).
+    func usesWinogradFilter(_ n: Int) -> Bool { winograd && (kernels == .winograd || n * g.oh * g.ow >= 192) }
 
-    /// The kernel gradient's output tile, 2 or 4, for `n` samples (see `chooseWinograd`).
-    func winogradFilterTile(_ n: Int) -> Int { forcedWinogradTile ?? winogradTile(n) }
+    /// The kernel gradient's output tile, 2 or 4, for `n` samples (see `usesWinogradFilter`).
+    func winogradFilterTile(_ n: Int) -> Int { winogradTile(n) }
 
     /// `grads` (kernel, then bias) += the kernel gradient from the convolution-output gradient `dy`.
     func winogradKernelGradient(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
