@@ -245,6 +245,140 @@ AI void forward_all(const int M, const int P1, const int P2, const wino_args *a)
     }
 }
 
+/* ---- kernel gradient ------------------------------------------------------------------------------------------
+ *
+ * The forward tile is Y = Aᵀ [U ⊙ V] A with U = G g Gᵀ, linear in g, so its adjoint gives the kernel gradient:
+ * dg = Gᵀ [Σ_tiles V ⊙ (A dY Aᵀ)] G. The sum over every tile of the batch runs in the transformed domain — per
+ * transform point t an [C × tiles] · [tiles × F] product accumulated in s[t][c][f] — and the inverse filter
+ * transform runs once per call. Gradient pixels outside the output are zero, so partial edge tiles add nothing. */
+
+/* A y: the output transform's adjoint, M values to α. */
+AI void a_t(const int M, const v16 *y, long ys, v16 *o, long os) {
+    if (M == 2) {
+        v16 y0 = y[0], y1 = y[ys];
+        o[0] = y0; o[os] = y0 + y1; o[2 * os] = y0 - y1; o[3 * os] = -y1;
+    } else {
+        v16 y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+        v16 e = y0 + y2, od = y1 + y3, e4 = y0 + 4 * y2, o8 = 2 * y1 + 8 * y3;
+        o[0] = y0;
+        o[os] = e + od; o[2 * os] = e - od;
+        o[3 * os] = e4 + o8; o[4 * os] = e4 - o8;
+        o[5 * os] = y3;
+    }
+}
+
+/* Gᵀ s: the kernel transform's adjoint, α values to 3. */
+AI void g_t(const int M, const v16 *s, long ss, v16 *o, long os) {
+    if (M == 2) {
+        v16 s1 = s[ss], s2 = s[2 * ss], h = 0.5f * (s1 + s2);
+        o[0] = s[0] + h; o[os] = 0.5f * (s1 - s2); o[2 * os] = h + s[3 * ss];
+    } else {
+        v16 s1 = s[ss], s2 = s[2 * ss], s3 = s[3 * ss], s4 = s[4 * ss];
+        o[0] = 0.25f * s[0] - (1.0f / 6) * (s1 + s2) + (1.0f / 24) * (s3 + s4);
+        o[os] = (1.0f / 6) * (s2 - s1) + (1.0f / 12) * (s3 - s4);
+        o[2 * os] = (1.0f / 6) * (s3 + s4 - s1 - s2) + s[5 * ss];
+    }
+}
+
+/* The output-gradient tiles g0 … g0+count: m[t][p][f] = (A dY Aᵀ)[t], and db += their sum; the rest of the
+ * block is zeroed. */
+AI void gradient_block(const int M, const wino_args *a, long g0, long count, float *db) {
+    const int A = M + 2;
+    long per = a->th * a->tw, f = a->f;
+    for (long p = 0; p < count; p++) {
+        long gi = g0 + p, s = gi / per, r = gi % per, oy0 = (r / a->tw) * M, ox0 = (r % a->tw) * M;
+        const float *ys = a->y + s * a->oh * a->ow * f;
+        for (long f0 = 0; f0 < f; f0 += 16) {
+            v16 d[4 * 4], tmp[6 * 4], o[6 * 6], sum = zero16();
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < M; j++) {
+                    long oy = oy0 + i, ox = ox0 + j;
+                    d[i * M + j] = oy < a->oh && ox < a->ow ? load16(ys + (oy * a->ow + ox) * f + f0) : zero16();
+                    sum += d[i * M + j];
+                }
+            if (db) store16(db + f0, load16(db + f0) + sum);
+            for (int j = 0; j < M; j++) a_t(M, d + j, M, tmp + j, M);        /* tmp[α][M] = A dY */
+            for (int i = 0; i < A; i++) a_t(M, tmp + i * M, 1, o + i * A, 1); /* o[α][α] = tmp Aᵀ */
+            for (int t = 0; t < A * A; t++) store16(a->m + (t * BLOCK + p) * f + f0, o[t]);
+        }
+    }
+    if (count < BLOCK)
+        for (int t = 0; t < A * A; t++)
+            memset(a->m + (t * BLOCK + count) * f, 0, sizeof(float) * (size_t)((BLOCK - count) * f));
+}
+
+/* s[c0 … c0+R][f0 …] += Σ_p v[p][c0 …] · m[p][f0 …] over the block's `count` tiles, for R channels and NV
+ * vectors of filters: the accumulators stay in registers across the block. */
+AI void dw_gemm_block(const int R, const int NV, const float *v, long c, const float *m, long f, float *s,
+                      long count) {
+    v16 acc[MAX_PX][MAX_NV];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NV; q++) acc[r][q] = load16(s + r * f + 16 * q);
+    for (long p = 0; p < count; p++) {
+        v16 g[MAX_NV];
+        for (int q = 0; q < NV; q++) g[q] = load16(m + p * f + 16 * q);
+        for (int r = 0; r < R; r++) {
+            float x = v[p * c + r];
+            for (int q = 0; q < NV; q++) acc[r][q] += g[q] * x;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NV; q++) store16(s + r * f + 16 * q, acc[r][q]);
+}
+
+/* Channel counts are multiples of 16, so the remainders of R = 12 or 6 are 2, 4 or 8. */
+#define DW_GEMM_REM(k) dw_gemm_block(k, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0, count)
+AI void dw_gemm_all(const int M, const int R, const int NV, const wino_args *a, float *s, long count) {
+    const int A = M + 2;
+    long c = a->c, f = a->f;
+    for (int t = 0; t < A * A; t++) {
+        const float *vt = a->v + t * BLOCK * c, *mt = a->m + t * BLOCK * f;
+        float *st = s + t * c * f;
+        for (long f0 = 0; f0 < f; f0 += 16 * NV) {
+            long c0 = 0;
+            for (; c0 + R <= c; c0 += R) dw_gemm_block(R, NV, vt + c0, c, mt + f0, f, st + c0 * f + f0, count);
+            switch (c - c0) {
+            case 0: break;
+            case 2: DW_GEMM_REM(2); break;
+            case 4: DW_GEMM_REM(4); break;
+            case 8: DW_GEMM_REM(8); break;
+            default: for (; c0 < c; c0++) DW_GEMM_REM(1); break;
+            }
+        }
+    }
+}
+
+/* dw[ky][kx][c][f] += (Gᵀ s G)[ky][kx]. */
+AI void dw_inverse(const int M, const float *s, float *dw, long c, long f) {
+    const int A = M + 2;
+    for (long i = 0; i < c; i++)
+        for (long f0 = 0; f0 < f; f0 += 16) {
+            v16 sv[6 * 6], tmp[3 * 6], o[3 * 3];
+            for (int t = 0; t < A * A; t++) sv[t] = load16(s + (t * c + i) * f + f0);
+            for (int b = 0; b < A; b++) g_t(M, sv + b, A, tmp + b, A);       /* tmp[3][α] = Gᵀ s */
+            for (int k = 0; k < 3; k++) g_t(M, tmp + k * A, 1, o + 3 * k, 1); /* o[3][3] = tmp G */
+            for (int k = 0; k < 9; k++) {
+                float *d = dw + (k * c + i) * f + f0;
+                store16(d, load16(d) + o[k]);
+            }
+        }
+}
+
+/* `a->y` is the output gradient here; `s` the transformed accumulators. */
+AI void filter_all(const int M, const int R1, const int R2, const wino_args *a, float *s, float *dw, float *db) {
+    const int A = M + 2;
+    memset(s, 0, sizeof(float) * (size_t)(A * A * a->c * a->f));
+    long total = a->n * a->th * a->tw;
+    for (long g0 = 0; g0 < total; g0 += BLOCK) {
+        long count = total - g0 < BLOCK ? total - g0 : BLOCK;
+        input_block(M, a, g0, count);
+        gradient_block(M, a, g0, count, db);
+        if (a->f % 32 == 0) dw_gemm_all(M, R2, 2, a, s, count);
+        else dw_gemm_all(M, R1, 1, a, s, count);
+    }
+    dw_inverse(M, s, dw, a->c, a->f);
+}
+
 /* Block widths as conv_kernels.c's: AVX-512 has 32 registers (24 accumulators), AVX2 16 of half the width. */
 __attribute__((target("avx512f"))) static void fwd2_avx512(const wino_args *a) { forward_all(2, 12, 12, a); }
 __attribute__((target("avx512f"))) static void fwd4_avx512(const wino_args *a) { forward_all(4, 12, 12, a); }
@@ -261,6 +395,20 @@ __attribute__((target("avx2,fma"))) static void kt2_avx2(const float *w, float *
 }
 __attribute__((target("avx2,fma"))) static void kt4_avx2(const float *w, float *u, long c, long f, int flip) {
     kernel_transform(4, w, u, c, f, flip);
+}
+
+/* AVX-512: 12 channels × 2 vectors (24 accumulators); AVX2: 6 channels × one 16-filter vector (12 registers). */
+__attribute__((target("avx512f"))) static void dw2_avx512(const wino_args *a, float *s, float *dw, float *db) {
+    filter_all(2, 12, 12, a, s, dw, db);
+}
+__attribute__((target("avx512f"))) static void dw4_avx512(const wino_args *a, float *s, float *dw, float *db) {
+    filter_all(4, 12, 12, a, s, dw, db);
+}
+__attribute__((target("avx2,fma"))) static void dw2_avx2(const wino_args *a, float *s, float *dw, float *db) {
+    filter_all(2, 6, 6, a, s, dw, db);
+}
+__attribute__((target("avx2,fma"))) static void dw4_avx2(const wino_args *a, float *s, float *dw, float *db) {
+    filter_all(4, 6, 6, a, s, dw, db);
 }
 
 int sequent_winograd_available(void) { return sequent_kernel_level() > 0 && !getenv("SEQUENT_NO_WINOGRAD"); }
@@ -298,6 +446,26 @@ int sequent_winograd_forward(const float *x, const float *w, const float *bias, 
     return 1;
 }
 
+int sequent_winograd_backward_filter(const float *x, const float *dy, float *dw, float *db, float *scratch, long n,
+                                     long h, long wd, long c, long f, long m) {
+    long oh = h - 2, ow = wd - 2;
+    int level = sequent_kernel_level();
+    if ((m != 2 && m != 4) || c % 16 != 0 || f % 16 != 0 || oh < 1 || ow < 1 || level == 0) return 0;
+    long t = (m + 2) * (m + 2);
+    /* The output gradient goes where the forward pass's output does; its transform where the products do. */
+    wino_args a = {.x = x, .y = (float *)dy, .v = scratch + t * c * f, .n = n, .h = h, .w = wd, .c = c, .f = f,
+                   .oh = oh, .ow = ow, .th = (oh + m - 1) / m, .tw = (ow + m - 1) / m};
+    a.m = a.v + t * BLOCK * c;
+    if (level == 2) {
+        if (m == 2) dw2_avx512(&a, scratch, dw, db);
+        else dw4_avx512(&a, scratch, dw, db);
+    } else {
+        if (m == 2) dw2_avx2(&a, scratch, dw, db);
+        else dw4_avx2(&a, scratch, dw, db);
+    }
+    return 1;
+}
+
 #else
 
 int sequent_winograd_available(void) { return 0; }
@@ -305,5 +473,7 @@ long sequent_winograd_scratch(long m, long c, long f) { return 0; }
 int sequent_winograd_forward(const float *x, const float *w, const float *bias, float *y, unsigned char *arg,
                              float *scratch, long n, long h, long wd, long c, long f, long pad, long m, int relu,
                              int pool, int input_gradient) { return 0; }
+int sequent_winograd_backward_filter(const float *x, const float *dy, float *dw, float *db, float *scratch, long n,
+                                     long h, long wd, long c, long f, long m) { return 0; }
 
 #endif

@@ -54,6 +54,13 @@ int sequent_winograd_forward(const float *x, const float *w, const float *bias, 
                              int pool, int input_gradient);
 long sequent_winograd_scratch(long m, long c, long f);
 
+/// The kernel gradient of a valid 3×3, stride-1 convolution by Winograd F(m×m, 3×3) (m = 2 or 4): `dw += x ⋆ dy`
+/// over the batch (HWIO, as `sequent_conv2d_backward_filter`), and `db += Σ dy` when `db` is not null; `dy` is
+/// the `(h − 2) × (w_ − 2) × f` output gradient. `scratch` holds `sequent_winograd_scratch(m, c, f)` floats.
+/// Returns 0, doing nothing, in the cases `sequent_winograd_forward` does.
+int sequent_winograd_backward_filter(const float *x, const float *dy, float *dw, float *db, float *scratch, long n,
+                                     long h, long w_, long c, long f, long m);
+
 /// Nonzero when the CPU runs the Winograd kernels and `SEQUENT_NO_WINOGRAD` is not in the environment (which
 /// turns them off, for before/after benchmarks in one binary).
 int sequent_winograd_available(void);

@@ -48,6 +48,8 @@ public final class Conv2D: Layer, @unchecked Sendable {
     /// Upper bound on im2col floats per chunk (16 MiB): big enough for a whole Fashion-MNIST batch, so its
     /// GEMMs are large, small enough that 300×300 images do not blow up memory.
     var colBudget = 4 << 20
+    /// Upper bound on the floats of convolution-output gradient the pooled Winograd backward pass unpools at once.
+    var winogradChunkBudget = 1 << 18
 
     public init(filters: Int, kernelSize: [Int], strides: [Int] = [1, 1], padding: Padding = .valid,
                 activation: Activation = .linear, useBias: Bool = true,
@@ -290,18 +292,36 @@ public final class Conv2D: Layer, @unchecked Sendable {
                         scratch: UnsafeMutablePointer<Float>) -> Bool {
         guard directFilter && (dx == nil || directInput || winograd) else { return false }
         grads.update(repeating: 0, count: parameterCount)
-        let pooled = n * (g.oh / 2) * (g.ow / 2) * filters
-        return argmax.withMemoryRebound(to: UInt8.self, capacity: pooled) { arg in
-            let winogradInput = dx != nil && winograd
-            guard sequent_conv2d_backward_maxpool2(x, params, dy, poolY, arg, grads, useBias ? grads + patch * filters : nil,
-                                                   winogradInput ? nil : dx, scratch + columnScratch(batch: n), n,
-                                                   g.h, g.w, g.c, g.kh, g.kw, filters) != 0 else { return false }
-            guard winogradInput, let dx else { return true }
-            // The kernel gradient rebuilt each sample's convolution-output gradient; Winograd wants the batch's.
+        let pooledPixels = (g.oh / 2) * (g.ow / 2) * filters
+        return argmax.withMemoryRebound(to: UInt8.self, capacity: n * pooledPixels) { arg in
+            let winogradFilter = usesWinogradFilter(n), winogradInput = dx != nil && winograd
+            if !winogradFilter {
+                guard sequent_conv2d_backward_maxpool2(x, params, dy, poolY, arg, grads,
+                                                       useBias ? grads + patch * filters : nil,
+                                                       winogradInput ? nil : dx, scratch + columnScratch(batch: n), n,
+                                                       g.h, g.w, g.c, g.kh, g.kw, filters) != 0 else { return false }
+            }
+            guard winogradFilter || winogradInput else { return true }
+            // Winograd wants the convolution-output gradient itself: unpooled a few samples at a time, so the
+            // scratch is bounded by `winogradChunkBudget` (the whole batch's was 43 MB per worker for 300×300).
             let ws = scratch + winogradOffset(batch: n, .computesNextPool)
             let dz = ws + sequent_winograd_scratch(4, g.c, filters)
-            sequent_maxpool2_backward(dy, poolY, arg, dz, n, g.oh, g.ow, filters, 1)
-            return winogradInputGradient(dy: dz, dx: dx, n: n, params: params, scratch: ws)
+            let step = winogradChunk(n), inCount = g.h * g.w * g.c
+            var s0 = 0
+            while s0 < n {
+                let count = min(step, n - s0), at = s0 * pooledPixels
+                sequent_maxpool2_backward(dy + at, poolY + at, arg + at, dz, count, g.oh, g.ow, filters, 1)
+                if winogradFilter && !winogradKernelGradient(x: x + s0 * inCount, dy: dz, n: count, grads: grads,
+                                                             scratch: ws) {
+                    return false
+                }
+                if winogradInput, let dx, !winogradInputGradient(dy: dz, dx: dx + s0 * inCount, n: count,
+                                                                 params: params, scratch: ws) {
+                    return false
+                }
+                s0 += count
+            }
+            return true
         }
     }
 
@@ -318,8 +338,10 @@ public final class Conv2D: Layer, @unchecked Sendable {
         let bias = useBias ? grads + patch * filters : nil
         // Both paths accumulate (over bands of rows, over chunks of samples); the kernel is small.
         grads.update(repeating: 0, count: parameterCount)
-        let filterDone = directFilter && sequent_conv2d_backward_filter(x, dy, grads, bias, n, g.h, g.w, g.c, g.kh, g.kw,
-                                                                       filters) != 0
+        let filterDone = usesWinogradFilter(n)
+            ? winogradKernelGradient(x: x, dy: dy, n: n, grads: grads, scratch: scratch + winogradOffset(batch: n, fusion))
+            : directFilter && sequent_conv2d_backward_filter(x, dy, grads, bias, n, g.h, g.w, g.c, g.kh, g.kw,
+                                                            filters) != 0
         var inputDone = dx == nil
         if let dx, winograd {
             inputDone = winogradInputGradient(dy: dy, dx: dx, n: n, params: params,
@@ -429,12 +451,39 @@ extension Conv2D {
     /// The output tile, 2 or 4, for `n` samples (see `chooseWinograd`); tests set `forcedWinogradTile`.
     func winogradTile(_ n: Int) -> Int { forcedWinogradTile ?? (n * g.oh * g.ow >= 512 ? 4 : 2) }
 
-    /// Winograd's scratch (`winogradOffset` into the layer's): the transformed kernel and blocks (the larger
-    /// tile's), and for the pooled backward pass the batch's convolution-output gradient.
+    /// Winograd's scratch (`winogradOffset` into the layer's): the transformed kernel (or kernel-gradient
+    /// accumulators) and blocks, the larger tile's; for the pooled backward pass, one chunk's convolution-output
+    /// gradient.
     func winogradScratch(batch n: Int, _ fusion: LayerFusion) -> Int {
         guard winograd else { return 0 }
         return sequent_winograd_scratch(4, g.c, filters)
-            + (fusion.contains(.computesNextPool) ? n * g.oh * g.ow * filters : 0)
+            + (fusion.contains(.computesNextPool) ? winogradChunk(n) * g.oh * g.ow * filters : 0)
+    }
+
+    /// Samples per chunk of the pooled backward pass: as many convolution-output gradients as fit in
+    /// `winogradChunkBudget` floats, at least one.
+    func winogradChunk(_ n: Int) -> Int { max(1, min(n, winogradChunkBudget / max(1, g.oh * g.ow * filters))) }
+
+    /// Whether the kernel gradient over `n` samples uses Winograd. Release build, best of 30, ms, kernel gradient
+    /// alone, AVX-512 / forced AVX2, direct → F(2×2) → F(4×4) (noisy: a shared machine):
+    ///   13×13×64 → 64, batch 16: 1.29 → 0.92 → 0.77 / 2.72 → 1.42 → 0.95; batch 2: 0.16 → 0.12 → 0.14 /
+    ///     0.39 → 0.21 → 0.16; batch 1: 0.082 → 0.079 → 0.104 / 0.19 → 0.14 → 0.13
+    ///   7×7×64 → 64 (25 outputs a sample), batch 16: 0.27 → 0.24 → 0.30 / 0.54 → 0.51 → 0.45; batch 1: 0.019 →
+    ///     0.039 → 0.082 / 0.041 → 0.046 → 0.097
+    ///   36×36×32 → 64, batch 16: 8.9 → 4.7 → 4.2 / 20.9 → 6.5 → 4.3; 74×74×16 → 32: 11.9 → 11.7 → 5.3 / 16.5 →
+    ///     8.6 → 6.4
+    /// The fixed cost (zeroing and inverse-transforming α²·C·F accumulators) loses on few outputs, so: Winograd
+    /// from 192 outputs per call, F(4×4) from 512 (as `winogradTile`).
+    func usesWinogradFilter(_ n: Int) -> Bool { winograd && (kernels == .winograd || n * g.oh * g.ow >= 192) }
+
+    /// The kernel gradient's output tile, 2 or 4, for `n` samples (see `usesWinogradFilter`).
+    func winogradFilterTile(_ n: Int) -> Int { winogradTile(n) }
+
+    /// `grads` (kernel, then bias) += the kernel gradient from the convolution-output gradient `dy`.
+    func winogradKernelGradient(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
+                                grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Bool {
+        sequent_winograd_backward_filter(x, dy, grads, useBias ? grads + 9 * g.c * filters : nil, scratch, n, g.h, g.w,
+                                         g.c, filters, winogradFilterTile(n)) != 0
     }
 
     /// The forward pass, with `arg` 2×2 max-pooled (see `forwardPooled`).
