@@ -200,7 +200,7 @@ struct BenchCommand: ParsableCommand {
             let layer = try Conv2D(filters: filters, kernelSize: [k, k])
             layer.kernels = kernels
             try layer.build(inputShape: dims)
-            // Winograd's kernel gradient is the direct one; the row only shows where Winograd applies.
+            // A shape Winograd does not cover has no Winograd row.
             if kernels == .winograd && !layer.winograd { continue }
             let t = timePasses(layer, input: dims, n: 16)
             let gflop = Double(layer.forwardFlops * 16) / 1e6
