@@ -8,6 +8,8 @@
   brick photos tiled in as high-pass detail, the way a sharp lens records surfaces), mild sensor noise, quality 92,
   4:2:0 chroma, stored sideways (3024×4032) with EXIF orientation 6 as phones hold them in portrait. 3–6 MB.
 - phone-landscape.jpg: the same scene stored as shown (orientation 1).
+- phone-soft.jpg: the scene with half the texture and less noise (orientation 6), about 3 MB: a phone photo of a
+  less detailed scene, or one from a phone that denoises harder.
 - noisy.jpg: the worst case, 4032×3024 of strong per-pixel noise over the scene, quality 95 (about 9 MB): nearly
   every DCT coefficient is nonzero, so the entropy decoding is as slow as a photo can make it.
 
@@ -67,14 +69,16 @@ def main() -> None:
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(12)
-    rgb = scene()
-    luma = rgb.mean(axis=2, keepdims=True)
+    base = scene()
+    luma = base.mean(axis=2, keepdims=True)
     # Texture shows most in mid-tones (none in blown highlights or crushed shadows).
     strength = 0.9 * np.clip(1.2 - np.abs(luma - 128) / 128, 0.2, 1.0)
-    rgb = rgb + strength * texture(rng)[..., None]
+    detail = strength * texture(rng)[..., None]
+    rgb = base + detail
     sensor = rng.normal(0, 2.2, (H, W, 1)).astype(np.float32) + rng.normal(0, 1.0, (H, W, 3)).astype(np.float32)
     save(rgb + sensor, os.path.join(out, "phone.jpg"), 92, 6)
     save(rgb + sensor, os.path.join(out, "phone-landscape.jpg"), 92, 1)
+    save(base + 0.5 * detail + 0.5 * sensor, os.path.join(out, "phone-soft.jpg"), 92, 6)
     noise = rng.normal(0, 28, (H, W, 3)).astype(np.float32)
     save(rgb + noise, os.path.join(out, "noisy.jpg"), 95, 1)
 
