@@ -236,8 +236,8 @@ static void jpeg_choose_scale(j_decompress_ptr cinfo, uint32_t target_width, uin
 }
 
 static uint8_t *jpeg_decode(const uint8_t *data, size_t length, uint64_t max_pixels, uint32_t target_width,
-                            uint32_t target_height, int header_only, sequent_image_info *info, int *status,
-                            char *err, size_t err_len) {
+                            uint32_t target_height, int luma, int header_only, sequent_image_info *info,
+                            int *status, char *err, size_t err_len) {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_failure failure;
     struct jpeg_progress_mgr progress;
@@ -309,6 +309,14 @@ static uint8_t *jpeg_decode(const uint8_t *data, size_t length, uint64_t max_pix
     /* After the limit check: the entropy decoding, which a decompression bomb makes expensive, costs the same at
      * any scale, so the header's size is what is limited; the pixel buffer below has the scaled size. */
     jpeg_choose_scale(&cinfo, target_width, target_height, info->orientation);
+    /* For a gray model the Y channel is the answer: JFIF's luma has the weights Preprocessing uses for RGB -> gray
+     * (it differs from gray computed from the rounded RGB by rounding), and libjpeg then skips the chroma's inverse
+     * DCT, upsampling and colour conversion. Only when the decode is scaled, already an approximation; a full-size
+     * decode stays exactly what it was. */
+    if (luma && !cmyk && cinfo.scale_num < cinfo.scale_denom) {
+        cinfo.out_color_space = JCS_GRAYSCALE;
+        info->channels = 1;
+    }
     jpeg_start_decompress(&cinfo);
     size_t width = cinfo.output_width, height = cinfo.output_height, channels = (size_t)info->channels;
     if ((size_t)cinfo.output_components != (cmyk ? 4 : channels)) {
@@ -764,15 +772,15 @@ static int detect(const uint8_t *data, size_t length) {
 }
 
 static uint8_t *decode(const uint8_t *data, size_t length, uint64_t max_pixels, uint32_t target_width,
-                       uint32_t target_height, int header_only, sequent_image_info *info, int *status, char *err,
-                       size_t err_len) {
+                       uint32_t target_height, int luma, int header_only, sequent_image_info *info, int *status,
+                       char *err, size_t err_len) {
     memset(info, 0, sizeof *info);
     info->orientation = 1;
     if (err != NULL && err_len > 0) err[0] = 0;
     switch (data == NULL ? SEQUENT_IMAGE_FORMAT_UNKNOWN : detect(data, length)) {
     case SEQUENT_IMAGE_FORMAT_JPEG:
-        return jpeg_decode(data, length, max_pixels, target_width, target_height, header_only, info, status, err,
-                           err_len);
+        return jpeg_decode(data, length, max_pixels, target_width, target_height, luma, header_only, info, status,
+                           err, err_len);
     case SEQUENT_IMAGE_FORMAT_PNG:
         return png_decode(data, length, max_pixels, header_only, info, status, err, err_len);
     default:
@@ -785,20 +793,20 @@ static uint8_t *decode(const uint8_t *data, size_t length, uint64_t max_pixels, 
 int sequent_image_read_info(const uint8_t *data, size_t length, sequent_image_info *info, char *err,
                             size_t err_len) {
     int status = SEQUENT_IMAGE_CORRUPT;
-    uint8_t *pixels = decode(data, length, UINT64_MAX, 0, 0, 1, info, &status, err, err_len);
+    uint8_t *pixels = decode(data, length, UINT64_MAX, 0, 0, 0, 1, info, &status, err, err_len);
     free(pixels); /* always NULL for a header-only read */
     return status;
 }
 
 uint8_t *sequent_image_decode(const uint8_t *data, size_t length, uint64_t max_pixels, sequent_image_info *info,
                               int *status, char *err, size_t err_len) {
-    return decode(data, length, max_pixels, 0, 0, 0, info, status, err, err_len);
+    return decode(data, length, max_pixels, 0, 0, 0, 0, info, status, err, err_len);
 }
 
 uint8_t *sequent_image_decode_for(const uint8_t *data, size_t length, uint64_t max_pixels, uint32_t target_width,
-                                  uint32_t target_height, sequent_image_info *info, int *status, char *err,
-                                  size_t err_len) {
-    return decode(data, length, max_pixels, target_width, target_height, 0, info, status, err, err_len);
+                                  uint32_t target_height, int luma, sequent_image_info *info, int *status,
+                                  char *err, size_t err_len) {
+    return decode(data, length, max_pixels, target_width, target_height, luma, 0, info, status, err, err_len);
 }
 
 void sequent_image_free(void *pointer) { free(pointer); }

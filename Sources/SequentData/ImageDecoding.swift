@@ -112,9 +112,15 @@ public enum ImageDecoder {
     /// close to the same resize of the full decode (see docs/DESIGN.md for measured differences); the width and
     /// height returned are the scaled ones. `maxPixels` applies to the full size either way. PNGs are not scaled.
     ///
+    /// `grayscale` says the caller will convert to gray: a colour JPEG that is DCT-scaled then comes back as its
+    /// luma (1 channel), which skips the colour half of the decode. JPEG's luma has the ITU-R 601 weights that
+    /// `Preprocessing` converts RGB with, so the result differs from converting the RGB decode by rounding only.
+    /// Full-size decodes are unaffected (they stay exact).
+    ///
     /// - Throws: `ImageDecodingError` only.
     public static func decode(_ bytes: [UInt8], maxPixels: Int = defaultMaxPixels,
-                              target: (width: Int, height: Int)? = nil) throws -> DecodedImage {
+                              target: (width: Int, height: Int)? = nil,
+                              grayscale: Bool = false) throws -> DecodedImage {
         let format = try supportedFormat(of: bytes)
         var info = sequent_image_info()
         var status: Int32 = 0
@@ -126,7 +132,7 @@ public enum ImageDecoder {
         let decoded = bytes.withUnsafeBufferPointer { input in
             message.withUnsafeMutableBufferPointer { text in
                 sequent_image_decode_for(input.baseAddress, input.count, UInt64(limit), targetWidth, targetHeight,
-                                         &info, &status, text.baseAddress, text.count)
+                                         grayscale ? 1 : 0, &info, &status, text.baseAddress, text.count)
             }
         }
         guard let decoded else {

@@ -43,13 +43,13 @@ public struct Preprocessing: Sendable, Equatable {
         interpolation == .nearest ? nil : (width, height)
     }
 
-    /// Decodes an image's bytes (`ImageDecoder.decode`, DCT-scaled when `decodeTarget` allows) and converts it
-    /// to the model's input (`tensor`).
+    /// Decodes an image's bytes (`ImageDecoder.decode`, DCT-scaled when `decodeTarget` allows, straight to luma
+    /// for a gray model) and converts it to the model's input (`tensor`).
     ///
     /// - Throws: `ImageDecodingError` only.
     public func tensor(decoding bytes: [UInt8], maxPixels: Int = ImageDecoder.defaultMaxPixels,
                        invert: Invert = .auto) throws -> (values: [Float], inverted: Bool) {
-        let image = try ImageDecoder.decode(bytes, maxPixels: maxPixels, target: decodeTarget)
+        let image = try ImageDecoder.decode(bytes, maxPixels: maxPixels, target: decodeTarget, grayscale: channels == 1)
         return tensor(pixels: image.pixels, width: image.width, height: image.height, sourceChannels: image.channels,
                       invert: invert)
     }

@@ -39,7 +39,7 @@ extension HTTPApp {
     /// numbers in the model's input shape, or `{"b64": "<base64 JPEG/PNG>"}`.
     static func jsonInputs(_ body: [UInt8]) throws -> [PredictInput] {
         let value: JSONValue
-        do { value = try JSONValue.parse(Data(body)) } catch let e as ConfigError {
+        do { value = try JSONValue.parse(bytes: body) } catch let e as ConfigError {
             throw ServiceError(400, "invalid_json", "the request body \(e.detail)")
         }
         guard let instances = (value["instances"] ?? value["inputs"])?.arrayValue else {
@@ -52,10 +52,10 @@ extension HTTPApp {
         return try instances.enumerated().map { i, item in
             let name = "instances[\(i)]"
             if let b64 = item["b64"]?.stringValue {
-                guard let data = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else {
+                guard let data = Base64.decode(b64) else {
                     throw ServiceError(400, "invalid_instance", "\(name).b64 is not valid base64", field: name + ".b64")
                 }
-                return .image(name: name, bytes: [UInt8](data))
+                return .image(name: name, bytes: data)
             }
             var values: [Float] = []
             func flatten(_ v: JSONValue) throws {

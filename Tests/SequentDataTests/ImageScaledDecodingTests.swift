@@ -104,6 +104,57 @@ func photoPixels(width: Int, height: Int, seed: UInt64 = 3) -> [UInt8] {
         #expect((progressiveImage.width, progressiveImage.height) == (100, 75))
     }
 
+    @Test func grayscaleDecodeOfAScaledColourJPEGIsItsLuma() throws {
+        let target = (width: 28, height: 28)
+        let luma = try ImageDecoder.decode(Self.photo, target: target, grayscale: true)
+        let rgb = try ImageDecoder.decode(Self.photo, target: target)
+        #expect((luma.width, luma.height, luma.channels) == (200, 150, 1))
+        // JPEG's Y against ITU-R 601 gray of the decoded RGB: the same weights, so rounding apart they agree.
+        var worst = 0, total = 0
+        for i in 0..<(luma.width * luma.height) {
+            let gray = 0.299 * Double(rgb.pixels[3 * i]) + 0.587 * Double(rgb.pixels[3 * i + 1])
+                + 0.114 * Double(rgb.pixels[3 * i + 2])
+            let d = Int(abs(Double(luma.pixels[i]) - gray).rounded())
+            worst = max(worst, d)
+            total += d
+        }
+        #expect(worst <= 2, "worst luma difference \(worst)")
+        #expect(Double(total) / Double(luma.width * luma.height) < 0.5)
+        // Orientation applies as to RGB: a sideways photo comes back upright and gray.
+        let blocks: [[[UInt8]]] = [[[230, 20, 20], [20, 220, 30]], [[20, 20, 20], [250, 250, 250]]]
+        let stored = ImageOrientationTests.stored(blockImage(blocks, size: 400), orientation: 6)
+        let sideways = try ImageDecoder.encodeJPEG(stored.pixels, width: stored.width, height: stored.height,
+                                                   channels: 3, quality: 95, exifOrientation: 6)
+        let upright = try ImageDecoder.decode(sideways, target: target, grayscale: true)
+        #expect((upright.width, upright.height, upright.channels) == (100, 100, 1))
+        let red = 0.299 * 230 + 0.587 * 20 + 0.114 * 20, green = 0.299 * 20 + 0.587 * 220 + 0.114 * 30
+        for (by, row) in [[red, green], [20, 250]].enumerated() {
+            for (bx, value) in row.enumerated() {
+                #expect(abs(Double(upright[25 + 50 * bx, 25 + 50 * by].first!) - value) <= 6, "block \(bx), \(by)")
+            }
+        }
+    }
+
+    @Test func grayscaleLeavesFullSizeCMYKAndPNGDecodesAlone() throws {
+        let target = (width: 28, height: 28)
+        // Not scaled (100×80 is not 4× 28×28): the RGB decode, exactly, as without the flag.
+        let small = try ImageDecoder.encodeJPEG(photoPixels(width: 100, height: 80), width: 100, height: 80,
+                                                channels: 3, quality: 90)
+        #expect(try ImageDecoder.decode(small, target: target, grayscale: true) == ImageDecoder.decode(small))
+        #expect(try ImageDecoder.decode(Self.photo, grayscale: true).channels == 3, "no target, no scaling")
+        let cmyk: [UInt8] = (0..<800 * 600 * 4).map { $0 % 4 == 1 ? 0 : 255 }
+        let cmykJPEG = try ImageDecoder.encodeJPEG(cmyk, width: 800, height: 600, channels: 4, quality: 100)
+        #expect(try ImageDecoder.decode(cmykJPEG, target: target, grayscale: true)
+                == ImageDecoder.decode(cmykJPEG, target: target))
+        let png = try ImageDecoder.encodePNG(photoPixels(width: 400, height: 300), width: 400, height: 300,
+                                             colorType: .rgb)
+        #expect(try ImageDecoder.decode(png, target: target, grayscale: true).channels == 3)
+        // Truncated data is refused the same way.
+        let truncated = Array(Self.photo.prefix(Self.photo.count / 2))
+        #expect(Self.error { try ImageDecoder.decode(truncated, target: target, grayscale: true) }
+                == decodingError(truncated))
+    }
+
     @Test func corruptLargeJPEGGivesTheSameError() throws {
         let target = (width: 28, height: 28)
         let truncated = Array(Self.photo.prefix(Self.photo.count / 2))

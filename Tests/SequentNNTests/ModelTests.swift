@@ -129,6 +129,21 @@ import Testing
         }
         #expect(JSONValue.parse(roundTrip: v) == v)
     }
+
+    @Test func jsonStringsPlainAndEscapedAreReadWhole() throws {
+        // A long plain string (a base64 image) is taken in one piece; escapes after a plain run still decode.
+        let long = String(repeating: "QUJD", count: 100_000)
+        #expect(try JSONValue.parse(bytes: Array(#"{"b64": "\#(long)"}"#.utf8))["b64"]?.stringValue == long)
+        #expect(try JSONValue.parse(#"["abc\u0041\\def", "é\"", ""]"#) == ["abcA\\def", "é\"", ""])
+        // The errors are unchanged: where a string is unterminated, holds a control character or bad UTF-8.
+        func detail(_ bytes: [UInt8]) -> String? {
+            do { _ = try JSONValue.parse(bytes: bytes); return nil } catch { return (error as? ConfigError)?.detail }
+        }
+        #expect(detail(Array(#"["abc"#.utf8)) == "is not valid JSON: unterminated string at byte 5")
+        #expect(detail(Array("[\"ab\ncd\"]".utf8)) == "is not valid JSON: control character in string at byte 4")
+        #expect(detail([0x5B, 0x22, 0x61, 0xC3, 0x28, 0x22, 0x5D]) == "is not valid JSON: invalid UTF-8 in string at byte 6")
+        #expect(detail(Array(#"["a\"#.utf8)) == "is not valid JSON: unterminated escape at byte 4")
+    }
 }
 
 extension JSONValue {

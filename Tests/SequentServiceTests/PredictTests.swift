@@ -208,3 +208,26 @@ import Testing
 }
 
 func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+
+/// The `{"b64": …}` decoder of the predict routes against Foundation's, which it replaced.
+@Suite struct Base64Tests {
+    @Test func decodesWhatFoundationDecodes() {
+        var random = SystemRandomNumberGenerator()
+        for count in [0, 1, 2, 3, 4, 5, 100, 3001] {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let text = Data(bytes).base64EncodedString()
+            #expect(Base64.decode(text) == bytes, "\(count) bytes")
+            let wrapped = Data(bytes).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn])
+            #expect(Base64.decode(wrapped) == bytes, "\(count) bytes, line breaks")
+        }
+        // Foundation with .ignoreUnknownCharacters on the edge cases: padding ends the data, unknown characters
+        // are skipped, a group left without its padding is refused.
+        for text in ["QQ==", "QQ", "QQ=", "Q", "QQ==QQ==", "Q Q = =", "QUJD", "QUJ", "QUI=", "-_-_", "=QQ=", "QU=I",
+                     "QUJD=", "QUJD===", "QR==", "QUJ=x", "", "QUJDRA==\n", "QUJDRA"] {
+            let foundation = Data(base64Encoded: text, options: .ignoreUnknownCharacters).map { [UInt8]($0) }
+            #expect(Base64.decode(text) == foundation, "\(text.debugDescription)")
+        }
+        // Only unknown characters: nothing (Foundation says nil for some lengths); either way the route answers 400.
+        #expect(Base64.decode("!!!") == [])
+    }
+}

@@ -64,9 +64,12 @@ uint8_t *sequent_image_decode(const uint8_t *data, size_t length, uint64_t max_p
 /// scaling (M/8, M ≤ 4) to a smaller size that is still at least twice the target in both dimensions, which skips most
 /// of the inverse DCT, colour conversion and memory of a full-size decode; `info` then holds the scaled size.
 /// `max_pixels` still applies to the header's (full) size. PNGs are always decoded at full size.
+/// `luma` (nonzero) is for a caller that wants gray: a colour (YCbCr or RGB) JPEG that is DCT-scaled is then
+/// delivered as its luma, 1 channel, without the chroma's inverse DCT, upsampling and colour conversion. A decode
+/// at full size, CMYK, YCCK and PNG ignore it.
 uint8_t *sequent_image_decode_for(const uint8_t *data, size_t length, uint64_t max_pixels, uint32_t target_width,
-                                  uint32_t target_height, sequent_image_info *info, int *status, char *err,
-                                  size_t err_len);
+                                  uint32_t target_height, int luma, sequent_image_info *info, int *status,
+                                  char *err, size_t err_len);
 
 /// Encodes 8-bit interleaved pixels as JPEG into a malloc'd buffer (`*out_length` bytes; sequent_image_free).
 /// - channels: 1 = gray, 3 = RGB, 4 = CMYK in Adobe's inverted convention (255 = no ink, as Photoshop stores it);
