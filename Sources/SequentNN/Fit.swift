@@ -280,7 +280,7 @@ extension Sequential {
         let n = data.count
         // `steps` counts batches of the size asked for; a smaller batch (see `Trainer.inferenceBatch`) covers
         // the same samples.
-        let covered = min(n, (steps ?? Int.max / max(batchSize, 1)) * batchSize)
+        let covered = steps.map { min(n, $0 * batchSize) } ?? n
         let batchSize = trainer.inferenceBatch(batchSize)
         let batches = (covered + batchSize - 1) / batchSize
         let plan = (0..<batches).map { b in Array((b * batchSize)..<min(covered, (b + 1) * batchSize)) }

@@ -34,6 +34,9 @@ final class InferencePool: @unchecked Sendable {
     /// its iterations (so the caller, which waits for all of them, cannot have replaced it).
     nonisolated(unsafe) private var body: (@Sendable (Int) -> Void)?
     private let workers: [Worker]
+    /// Signalled each time a worker parks, so that a test can wait for it (a worker parks at most once per idle
+    /// spell, after spinning, so this costs nothing on the path of a job).
+    private let parkings = DispatchSemaphore(value: 0)
 
     /// A parked worker's flag and semaphore.
     private final class Worker: @unchecked Sendable {
@@ -56,6 +59,14 @@ final class InferencePool: @unchecked Sendable {
 
     /// Workers parked now (for tests).
     var parkedWorkers: Int { workers.filter { $0.parked.load(ordering: .sequentiallyConsistent) }.count }
+
+    /// Waits until every worker is parked, or `deadline` passes; true when they are (for tests).
+    func waitUntilParked(deadline: DispatchTime) -> Bool {
+        while parkedWorkers < workers.count {
+            guard parkings.wait(timeout: deadline) == .success else { return parkedWorkers == workers.count }
+        }
+        return true
+    }
 
     /// Wakes parked workers: a job is coming soon.
     func prepare() {
@@ -154,6 +165,7 @@ final class InferencePool: @unchecked Sendable {
                 || wakeups.load(ordering: .sequentiallyConsistent) != seenWakeup {
                 if !worker.parked.exchange(false, ordering: .sequentiallyConsistent) { worker.semaphore.wait() }
             } else {
+                parkings.signal()
                 worker.semaphore.wait()
             }
             spinStart = DispatchTime.now().uptimeNanoseconds

@@ -33,6 +33,8 @@ public final class Predictor: @unchecked Sendable {
     /// Dense part's sums.
     private let partScratch: FloatBuffer
     private let partScratchStride: Int
+    /// Hands out a batch's shares; reset by each call (a predictor runs one call at a time).
+    private let shareCounter = ShareCounter()
 
     /// A batch's share is a few forward passes: the fork/join of `concurrentPerform` costs several microseconds,
     /// which 4 MFLOP of work covers many times over.
@@ -99,7 +101,8 @@ public final class Predictor: @unchecked Sendable {
     private func share(_ input: UnsafePointer<Float>, n: Int, threads: Int) {
         let size = min(workspaces[0].capacity, max(1, (n + threads * sharesPerThread - 1) / (threads * sharesPerThread)))
         let shares = (n + size - 1) / size
-        let next = ShareCounter()
+        let next = shareCounter
+        next.reset()
         nonisolated(unsafe) let (x, out) = (UnsafeMutablePointer(mutating: input), outputBuffer.pointer)
         let (runner, workspaces, inCount, width) = (runner, workspaces, model.inputCount, model.outputWidth)
         InferencePool.shared.run(iterations: min(threads, shares), threads: threads) { t in
@@ -123,6 +126,8 @@ public final class Predictor: @unchecked Sendable {
 private final class ShareCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
+
+    func reset() { lock.withLock { value = 0 } }
 
     func take(below limit: Int) -> Int? {
         lock.withLock {

@@ -3,7 +3,9 @@
 /// Foundation's `Data(base64Encoded:options:)` took longer than the JPEG decode of a 5 MB photo it carried; this
 /// decodes straight from the string's UTF-8 into bytes with one table lookup per character. It accepts what
 /// Foundation does with `.ignoreUnknownCharacters`: characters outside the standard alphabet (line breaks, spaces)
-/// are skipped, and the data ends at the first `=`, which must complete the last group of four.
+/// are skipped, and the data ends at the first `=`, which must complete the last group of four. Skipping line
+/// breaks is why this is not swift-extras-base64: its decoder refuses them (its README lists ignoring line breaks
+/// as not done), and clients send them (Python's `base64.encodebytes`, MIME's 76-column lines).
 enum Base64 {
     /// The decoded bytes, or nil when the text is not base64 (a dangling character, missing padding, or `=`
     /// before any data).

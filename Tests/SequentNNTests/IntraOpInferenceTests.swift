@@ -186,9 +186,7 @@ import Testing
         #expect(wrong == 0)
         // Parked workers are woken by the job itself, or by `prepare` before it.
         for prepare in [false, true] {
-            let deadline = Date().addingTimeInterval(10)
-            while pool.parkedWorkers < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
-            try #require(pool.parkedWorkers == 2, "the workers did not park")
+            try #require(pool.waitUntilParked(deadline: .now() + 10), "the workers did not park")
             if prepare { pool.prepare() }
             #expect(check(8, threads: 3))
         }

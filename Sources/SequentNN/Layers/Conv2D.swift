@@ -476,14 +476,11 @@ extension Conv2D {
     /// from 192 outputs per call, F(4×4) from 512 (as `winogradTile`).
     func usesWinogradFilter(_ n: Int) -> Bool { winograd && (kernels == .winograd || n * g.oh * g.ow >= 192) }
 
-    /// The kernel gradient's output tile, 2 or 4, for `n` samples (see `usesWinogradFilter`).
-    func winogradFilterTile(_ n: Int) -> Int { winogradTile(n) }
-
     /// `grads` (kernel, then bias) += the kernel gradient from the convolution-output gradient `dy`.
     func winogradKernelGradient(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
                                 grads: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Bool {
         sequent_winograd_backward_filter(x, dy, grads, useBias ? grads + 9 * g.c * filters : nil, scratch, n, g.h, g.w,
-                                         g.c, filters, winogradFilterTile(n)) != 0
+                                         g.c, filters, winogradTile(n)) != 0
     }
 
     /// The forward pass, with `arg` 2×2 max-pooled (see `forwardPooled`).
