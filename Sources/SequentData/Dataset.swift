@@ -19,10 +19,16 @@ public struct LabeledData: Sendable {
 
     /// Targets in the form a loss expects: class indices for sparse losses, one-hot rows for categorical ones.
     public func targets(oneHotClasses: Int?) -> Tensor {
-        guard let k = oneHotClasses else { return y }
-        var out = [Float](repeating: 0, count: count * k)
-        for (i, label) in y.scalars.enumerated() where Int(label) < k && label >= 0 { out[i * k + Int(label)] = 1 }
-        return Tensor(shape: [count, k], scalars: out)
+        Self.targets(labels: y.scalars, oneHotClasses: oneHotClasses)
+    }
+
+    /// `labels` as class indices `[N]`, or as one-hot rows `[N, k]` when `oneHotClasses` is `k` (a label
+    /// outside 0..<k gets a row of zeros).
+    public static func targets(labels: [Float], oneHotClasses: Int?) -> Tensor {
+        guard let k = oneHotClasses else { return Tensor(shape: [labels.count], scalars: labels) }
+        var out = [Float](repeating: 0, count: labels.count * k)
+        for (i, label) in labels.enumerated() where Int(label) < k && label >= 0 { out[i * k + Int(label)] = 1 }
+        return Tensor(shape: [labels.count, k], scalars: out)
     }
 }
 

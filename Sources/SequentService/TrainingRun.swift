@@ -71,22 +71,19 @@ public final class TrainingRun {
             skippedImages = folders.skipped
             pixelScale = 255 * Float(spec.dataset.rescale)
         } else {
-            let dataset = try FashionMNIST.load(directory: sources.fashionMNISTDirectory, trainLimit: spec.dataset.trainLimit,
-                                                testLimit: spec.dataset.testLimit)
-            let shape = model.inputShape
-            // Fashion-MNIST images may feed a model declared with input_shape [784].
-            // The files are read as pixel/255; a model that starts with Rescaling gets raw 0–255 pixels.
+            let splits = try FashionMNIST.loadPixels(directory: sources.fashionMNISTDirectory,
+                                                     trainLimit: spec.dataset.trainLimit, testLimit: spec.dataset.testLimit)
+            // Fashion-MNIST images may feed a model declared with input_shape [784]; only the width must agree.
+            // Pixels become pixel/255; a model that starts with Rescaling gets raw 0–255 pixels.
             let factor = Float(spec.dataset.rescale * 255)
-            func data(_ d: LabeledData) -> TensorData {
-                var x = d.x
-                x.shape = [d.count] + shape
-                if factor != 1 { x.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= factor } } }
-                return TensorData(x: x, y: d.targets(oneHotClasses: oneHot))
+            func data(_ d: FashionMNIST.Pixels) -> PixelData {
+                PixelData(pixels: d.pixels, inputWidth: d.height * d.width, targets: d.targets(oneHotClasses: oneHot),
+                          scale: factor)
             }
-            datasetName = dataset.name
-            classNames = dataset.classNames
-            trainData = data(dataset.train)
-            testData = dataset.test.count > 0 ? data(dataset.test) : nil
+            datasetName = FashionMNIST.name
+            classNames = FashionMNIST.classNames
+            trainData = data(splits.train)
+            testData = splits.test.count > 0 ? data(splits.test) : nil
             validationData = spec.dataset.validation == "test" ? testData : nil
             pixelScale = factor
         }

@@ -49,6 +49,33 @@ import Testing
         #expect(Set(data.train.y.scalars).count == 10)
     }
 
+    /// Training holds Fashion-MNIST as bytes; what it gathers must be bit for bit what the float tensors hold,
+    /// also scaled for a model that starts with Rescaling, and through a subset (validation_split's tail).
+    @Test func pixelDataGathersWhatTheFloatTensorsHold() throws {
+        let floats = try FashionMNIST.load(directory: Self.fashionDirectory, trainLimit: 300, testLimit: 1).train
+        let bytes = try FashionMNIST.loadPixels(directory: Self.fashionDirectory, trainLimit: 300, testLimit: 1).train
+        #expect(bytes.count == 300 && bytes.pixels.count == 300 * 784)
+        let oneHot = PixelData(pixels: bytes.pixels, inputWidth: 784, targets: bytes.targets(oneHotClasses: 10))
+        #expect(oneHot.count == 300 && oneHot.targetWidth == 10)
+        let picks = [299, 0, 17, 17, 150]
+        var x = [Float](repeating: -1, count: picks.count * 784), y = [Float](repeating: -1, count: picks.count * 10)
+        try oneHot.gather(picks[...], x: &x, y: &y)
+        for (r, i) in picks.enumerated() {
+            #expect(Array(x[(r * 784)..<((r + 1) * 784)]) == Array(floats.x.scalars[(i * 784)..<((i + 1) * 784)]))
+            #expect(y[r * 10 + Int(floats.y.scalars[i])] == 1 && y[(r * 10)..<((r + 1) * 10)].reduce(0, +) == 1)
+        }
+        // Raw pixels for a model that rescales itself: the same float arithmetic as scaling the tensor.
+        let raw = PixelData(pixels: bytes.pixels, inputWidth: 784, targets: bytes.targets(oneHotClasses: nil), scale: 255)
+        let tail = raw.subset(200..<300)
+        #expect(tail.count == 100 && tail.targetWidth == 1)
+        var tx = [Float](repeating: -1, count: 2 * 784), ty: [Float] = [-1, -1]
+        try tail.gather([0, 99], x: &tx, y: &ty)
+        #expect(Array(tx[0..<784]) == floats.x.scalars[(200 * 784)..<(201 * 784)].map { $0 * 255 })
+        #expect(Array(tx[784...]) == floats.x.scalars[(299 * 784)..<(300 * 784)].map { $0 * 255 })
+        #expect(ty == [floats.y.scalars[200], floats.y.scalars[299]])
+        #expect(raw.floats(0..<300).max() == 255)
+    }
+
     @Test func missingDatasetNamesThePackage() {
         do {
             _ = try FashionMNIST.load(directory: "/nonexistent")

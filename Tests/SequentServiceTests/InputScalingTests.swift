@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SequentData
 @testable import SequentNN
 @testable import SequentService
 
@@ -42,7 +43,7 @@ import Testing
         let sources = DataSources(fashionMNISTDirectory: JobSpecTests.fashionDirectory)
         let raw = try TrainingRun(spec: JobSpec.parse(Self.spec(rescaling: true)), sources: sources)
         let plain = try TrainingRun(spec: JobSpec.parse(Self.spec(rescaling: false)), sources: sources)
-        func largest(_ run: TrainingRun) -> Float { (run.trainData as! TensorData).x.scalars.max() ?? 0 }
+        func largest(_ run: TrainingRun) -> Float { (run.trainData as! PixelData).floats(0..<run.trainData.count).max() ?? 0 }
         #expect(largest(raw) == 255)
         #expect(largest(plain) == 1)
         #expect(raw.modelMetadata["preprocessing"]?["rescale"]?.doubleValue == 1)
