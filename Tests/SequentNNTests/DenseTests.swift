@@ -29,6 +29,37 @@ import Testing
         #expect(r.checked == model.parameterCount)
     }
 
+    /// The largest Dense layer's kernel is updated block by block as its gradient is computed, the gradient
+    /// never stored whole (`Trainer.updateFusedDense`). A few steps on two threads, with a regularizer and a
+    /// stateful optimizer, must land where the plain path (whole gradients, summed, then the update) does, and
+    /// the layers below must get the same input gradients.
+    @Test(arguments: ["rmsprop", "adam"])
+    func fusedDenseUpdateMatchesThePlainUpdate(optimizer: String) throws {
+        func trained(fused: Bool) throws -> (weights: [Float], fused: Bool) {
+            let model = try Sequential(inputShape: [8, 8, 33], layers: [
+                Conv2D(filters: 16, kernelSize: [1, 1], activation: .relu),   // below: needs the input gradient
+                Flatten(),
+                Dense(units: 1024, activation: .relu, kernelRegularizer: Regularizer(l1: 0, l2: 1e-3)),   // 2²⁰ weights
+                Dense(units: 3, activation: .softmax),
+            ], seed: 5)
+            model.fusionPolicy.largeDense = fused
+            let opt: any Optimizer = optimizer == "adam" ? try Adam(learningRate: 1e-3) : try RMSprop(learningRate: 1e-3)
+            try model.compile(optimizer: opt, loss: SparseCategoricalCrossentropy())
+            model.threads = 2
+            let n = 12
+            for step in 0..<3 {
+                let x = randomArray(n * 8 * 8 * 33, seed: UInt64(10 + step)), y = labels(n, classes: 3, seed: UInt64(step))
+                _ = model.trainStep(x: x, y: y, n: n, step: step)
+            }
+            return (model.weightsSnapshot(), model.plan.largeDense != nil)
+        }
+        let (fused, plain) = (try trained(fused: true), try trained(fused: false))
+        #expect(fused.fused && !plain.fused)
+        let worst = zip(fused.weights, plain.weights).map { abs($0 - $1) }.max() ?? 1
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+        #expect(fused.weights != Array(repeating: 0, count: fused.weights.count))
+    }
+
     @Test func denseSummaryAndFlops() throws {
         let model = try Sequential(inputShape: [28, 28, 1], layers: [Flatten(), Dense(units: 128, activation: .relu),
                                                                      Dense(units: 10, activation: .softmax)])
