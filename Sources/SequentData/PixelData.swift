@@ -12,7 +12,7 @@ public struct PixelData: TrainingData {
     /// Targets `[N]` (class indices) or `[N, width]` (one-hot rows), for the whole of `pixels`.
     public let targets: Tensor
     /// The samples of `pixels` this value covers.
-    public let samples: Range<Int>
+    public private(set) var samples: Range<Int>
     public let inputWidth: Int
     public let targetWidth: Int
     /// The float each byte value becomes.
@@ -34,29 +34,7 @@ public struct PixelData: TrainingData {
         }
     }
 
-    private init(_ base: PixelData, samples: Range<Int>) {
-        pixels = base.pixels
-        targets = base.targets
-        inputWidth = base.inputWidth
-        targetWidth = base.targetWidth
-        table = base.table
-        self.samples = samples
-    }
-
     public var count: Int { samples.count }
-
-    /// The float value of every pixel of the samples in `range` (of this value's numbering), in order.
-    public func floats(_ range: Range<Int>) -> [Float] {
-        [Float](unsafeUninitializedCapacity: range.count * inputWidth) { out, initialized in
-            let w = inputWidth
-            pixels.withUnsafeBufferPointer { px in
-                table.withUnsafeBufferPointer { t in
-                    for i in 0..<(range.count * w) { out[i] = t[Int(px[(samples.lowerBound + range.lowerBound) * w + i])] }
-                }
-            }
-            initialized = range.count * w
-        }
-    }
 
     public func gather(_ indices: ArraySlice<Int>, x: UnsafeMutablePointer<Float>,
                        y: UnsafeMutablePointer<Float>) throws {
@@ -75,6 +53,8 @@ public struct PixelData: TrainingData {
     }
 
     public func subset(_ range: Range<Int>) -> any TrainingData {
-        PixelData(self, samples: (samples.lowerBound + range.lowerBound)..<(samples.lowerBound + range.upperBound))
+        var part = self
+        part.samples = (samples.lowerBound + range.lowerBound)..<(samples.lowerBound + range.upperBound)
+        return part
     }
 }

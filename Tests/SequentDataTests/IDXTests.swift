@@ -73,7 +73,9 @@ import Testing
         #expect(Array(tx[0..<784]) == floats.x.scalars[(200 * 784)..<(201 * 784)].map { $0 * 255 })
         #expect(Array(tx[784...]) == floats.x.scalars[(299 * 784)..<(300 * 784)].map { $0 * 255 })
         #expect(ty == [floats.y.scalars[200], floats.y.scalars[299]])
-        #expect(raw.floats(0..<300).max() == 255)
+        var all = [Float](repeating: 0, count: 300 * 784), labels = [Float](repeating: 0, count: 300)
+        try raw.gather(Array(0..<300)[...], x: &all, y: &labels)
+        #expect(all.max() == 255)
     }
 
     @Test func missingDatasetNamesThePackage() {
